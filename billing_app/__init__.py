@@ -1,0 +1,94 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from billing_app.config import load_config
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; `config` overrides any setting (tests)."""
+    app = Flask(__name__)
+    register_config(app, config)
+    register_logging(app)
+    register_extensions(app)
+    register_api(app)
+    register_cli(app)
+    return app
+
+
+def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    app.config.update(load_config())
+    app.config.update(overrides or {})
+    database_url = app.config["DATABASE_URL"] or default_sqlite_url(app)
+    app.config["DATABASE_URL"] = database_url
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(database_url)
+    app.config.update(
+        API_TITLE="Billing service",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    )
+
+
+def default_sqlite_url(app: Flask) -> str:
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(app.instance_path) / 'billing.db'}"
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """SQLite enforces foreign keys only when asked, per connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def register_logging(app: Flask) -> None:
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"],
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def register_extensions(app: Flask) -> None:
+    from billing_app import models  # noqa: F401  (the tables must be known to the metadata)
+    from billing_app.extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+
+
+def register_api(app: Flask) -> None:
+    from billing_app.api import register_blueprints
+    from billing_app.extensions import api
+
+    api.init_app(app)
+    register_blueprints(app)
+
+
+def register_cli(app: Flask) -> None:
+    from billing_app.cli import billing_cli
+
+    app.cli.add_command(billing_cli)

@@ -1,0 +1,81 @@
+"""Our flask-smorest `Api`: the OpenAPI document and the one place errors get their shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from billing_app.errors import BillingError
+
+log = logging.getLogger(__name__)
+
+# Stable codes for the errors Flask and flask-smorest raise themselves.
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorSchema(ma.Schema):
+    error = ma.fields.String(required=True, metadata={"description": "stable snake_case code"})
+    message = ma.fields.String(required=True, metadata={"description": "for humans"})
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        metadata={"description": "field -> messages, on validation errors"},
+    )
+    paddle_error_code = ma.fields.String(metadata={"description": "Paddle's code, on paddle_error"})
+
+
+def _field_errors(data: dict[str, Any]) -> dict[str, Any] | None:
+    errors = data.get("errors") or data.get("messages")
+    if not errors:
+        return None
+    # webargs groups messages by location ("json", "query", ...); a client wants fields.
+    if set(errors) <= {"json", "query", "headers", "form", "files", "path", "view_args"}:
+        flat: dict[str, Any] = {}
+        for by_field in errors.values():
+            flat.update(by_field if isinstance(by_field, dict) else {"_schema": by_field})
+        return flat
+    return errors
+
+
+class BillingApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        super()._register_error_handlers()
+        self._app.register_error_handler(BillingError, self.handle_billing_error)
+
+    def handle_billing_error(self, error: BillingError):
+        return error.body(), error.status, error.headers
+
+    def handle_http_exception(self, error: HTTPException):
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        body: dict[str, Any] = {"error": HTTP_ERROR_CODES.get(status, f"http_{status}")}
+        if status >= 500:
+            # Never a stack trace or an exception's text: it may hold a secret.
+            body["message"] = "The service failed to handle this request."
+        else:
+            body["message"] = data.get("message") or error.description or error.name
+        field_errors = _field_errors(data)
+        if field_errors:
+            body["errors"] = field_errors
+        return body, status, data.get("headers", {})

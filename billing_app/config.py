@@ -1,0 +1,89 @@
+"""Every environment variable the service reads, with its type and default.
+
+`load_config` is the only place that looks at `os.environ`; everything else reads
+`current_app.config`. CONTRACT.md documents the public ones; the README lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+def _text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _integer(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _comma_list(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", _text, None),
+    Setting("PADDLE_ENVIRONMENT", _text, "sandbox"),
+    Setting("PADDLE_API_BASE_URL", _text, None),
+    Setting("PADDLE_API_KEY", _text, None, secret=True),
+    Setting("PADDLE_TIMEOUT_SECONDS", _integer, 10),
+    Setting("PADDLE_WEBHOOK_SECRETS", _comma_list, [], secret=True),
+    Setting("PADDLE_WEBHOOK_TOLERANCE_SECONDS", _integer, 300),
+    Setting("WEBHOOK_MAX_BODY_BYTES", _integer, 1_048_576),
+    Setting("AUTH_JWT_SECRET", _text, None, secret=True),
+    Setting("AUTH_JWKS_URL", _text, None),
+    Setting("AUTH_JWT_AUDIENCE", _text, None),
+    Setting("AUTH_JWT_ISSUER", _text, None),
+    Setting("BILLING_SERVICE_TOKEN", _text, None, secret=True),
+    Setting("CHECKOUT_URL", _text, None),
+    Setting("PAST_DUE_GRACE_DAYS", _integer, 7),
+    Setting("RECONCILE_CRON", _text, "0 3 * * *"),
+    Setting("SCHEDULER_ENABLED", _boolean, False),
+    Setting("WEBHOOK_RETENTION_DAYS", _integer, 90),
+    Setting("LOG_LEVEL", _text, "INFO"),
+)
+
+SECRET_SETTINGS = frozenset(setting.name for setting in SETTINGS if setting.secret)
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value of the wrong type."""
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read every setting from `environ` (default: the process environment)."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name)
+        if raw is None:
+            config[setting.name] = setting.default
+            continue
+        try:
+            config[setting.name] = setting.parse(raw)
+        except ValueError as error:
+            detail = "invalid value" if setting.secret else str(error)
+            raise ConfigError(f"{setting.name}: {detail}") from None
+    if config["PADDLE_ENVIRONMENT"] not in {"sandbox", "live"}:
+        raise ConfigError("PADDLE_ENVIRONMENT must be 'sandbox' or 'live'")
+    return config

@@ -1,0 +1,112 @@
+"""Domain errors: each carries the stable `error` code and HTTP status of CONTRACT.md.
+
+Services raise these; `billing_app.api.openapi.BillingApi` turns them into the JSON error
+shape in one place, the same place that shapes flask-smorest's and Flask's own errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BillingError(Exception):
+    code = "billing_error"
+    status = 400
+    default_message = "The request could not be completed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message, **self.extra}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class Unauthorized(BillingError):
+    code = "unauthorized"
+    status = 401
+    default_message = "A valid bearer token is required."
+
+
+class Forbidden(BillingError):
+    code = "forbidden"
+    status = 403
+    default_message = "This token may not do that."
+
+
+class ValidationFailed(BillingError):
+    code = "validation_error"
+    status = 422
+    default_message = "The request is not valid."
+
+
+class PlanNotFound(BillingError):
+    code = "plan_not_found"
+    status = 404
+    default_message = "No active plan matches."
+
+
+class NoSubscription(BillingError):
+    code = "no_subscription"
+    status = 404
+    default_message = "This account has no subscription."
+
+
+class SubscriptionExists(BillingError):
+    code = "subscription_exists"
+    status = 409
+    default_message = "This account already has a live subscription."
+
+
+class InvalidState(BillingError):
+    code = "invalid_state"
+    status = 409
+
+
+class SubscriptionCanceled(BillingError):
+    code = "subscription_canceled"
+    status = 409
+    default_message = "The subscription is canceled; start a new checkout instead."
+
+
+class WebhookRejected(BillingError):
+    code = "invalid_signature"
+    status = 401
+    default_message = "The Paddle-Signature header did not verify."
+
+
+class DatabaseUnavailable(BillingError):
+    code = "database_unavailable"
+    status = 503
+    default_message = "The database does not answer."
+
+
+class PaddleNotConfigured(BillingError):
+    code = "paddle_not_configured"
+    status = 503
+    default_message = "Paddle is not configured on this service."
+
+
+class PaddleUnavailable(BillingError):
+    code = "paddle_unavailable"
+    status = 503
+    default_message = "Paddle did not answer in time; try again shortly."
+
+
+class PaddleRefused(BillingError):
+    code = "paddle_error"
+    status = 502
+    default_message = "Paddle refused the request."

@@ -1,0 +1,27 @@
+"""The tables. Import from here: `from billing_app.models import Subscription`."""
+
+from billing_app.models.account import Account
+from billing_app.models.job_lease import JobLease
+from billing_app.models.plan import Plan
+from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRun
+from billing_app.models.subscription import (
+    LIVE_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    Subscription,
+    SubscriptionItem,
+)
+from billing_app.models.webhook_event import WEBHOOK_EVENT_STATUSES, WebhookEvent
+
+__all__ = [
+    "LIVE_STATUSES",
+    "SUBSCRIPTION_STATUSES",
+    "WEBHOOK_EVENT_STATUSES",
+    "Account",
+    "JobLease",
+    "Plan",
+    "ReconcileDrift",
+    "ReconcileRun",
+    "Subscription",
+    "SubscriptionItem",
+    "WebhookEvent",
+]

@@ -1,0 +1,19 @@
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing_app.db import Base
+from billing_app.models._columns import created_at_column, updated_at_column
+
+
+class Account(Base):
+    """One of the product's accounts, and the Paddle customer that pays for it."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    paddle_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()

@@ -1,0 +1,36 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing_app.db import Base
+from billing_app.models._columns import created_at_column, one_of, updated_at_column
+
+BILLING_INTERVALS = ("day", "week", "month", "year")
+
+
+class Plan(Base):
+    """A plan the product sells: one Paddle price, and what it entitles an account to."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        one_of("interval", BILLING_INTERVALS, "interval"),
+        CheckConstraint("interval_count >= 1", name="interval_count_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    price_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # Minor units as Paddle sends them: a string of digits, never a float.
+    amount: Mapped[str] = mapped_column(String(20))
+    currency: Mapped[str] = mapped_column(String(3))
+    interval: Mapped[str] = mapped_column(String(8))
+    interval_count: Mapped[int] = mapped_column(Integer, default=1)
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()

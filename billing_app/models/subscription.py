@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing_app.db import Base, UTCDateTime
+from billing_app.models._columns import created_at_column, one_of, updated_at_column
+
+SUBSCRIPTION_STATUSES = ("pending", "trialing", "active", "past_due", "paused", "canceled")
+# A live subscription is any that is not over; an account has at most one.
+LIVE_STATUSES = ("pending", "trialing", "active", "past_due", "paused")
+SCHEDULED_ACTIONS = ("cancel", "pause", "resume")
+
+_NOT_CANCELED = text("status <> 'canceled'")
+
+
+class Subscription(Base):
+    """Our record of one subscription: the source of truth for access."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        one_of("status", SUBSCRIPTION_STATUSES, "status"),
+        one_of("scheduled_action", SCHEDULED_ACTIONS, "scheduled_action"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        Index(
+            "uq_subscriptions_live_account",
+            "account_id",
+            unique=True,
+            postgresql_where=_NOT_CANCELED,
+            sqlite_where=_NOT_CANCELED,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # Null while we cannot tell whose it is: kept, reported, linked later.
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    price_id: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    currency: Mapped[str | None] = mapped_column(String(3))
+
+    paddle_subscription_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    paddle_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    paddle_transaction_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    custom_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_billed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scheduled_action: Mapped[str | None] = mapped_column(String(8))
+    scheduled_effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scheduled_resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # The stale-event guard: occurred_at of the newest Paddle event (or answer) applied.
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    items: Mapped[list[SubscriptionItem]] = relationship(
+        back_populates="subscription",
+        cascade="all, delete-orphan",
+        order_by="SubscriptionItem.id",
+    )
+    plan = relationship("Plan")
+    account = relationship("Account")
+
+
+class SubscriptionItem(Base):
+    """One price on a subscription (the base plan or an add-on) and its quantity."""
+
+    __tablename__ = "subscription_items"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        Index("uq_subscription_items_price", "subscription_id", "price_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    price_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str | None] = mapped_column(String(16))
+    recurring: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    subscription: Mapped[Subscription] = relationship(back_populates="items")

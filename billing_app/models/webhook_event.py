@@ -1,0 +1,34 @@
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing_app.db import Base, UTCDateTime, utcnow
+from billing_app.models._columns import one_of
+
+WEBHOOK_EVENT_STATUSES = ("received", "processed", "duplicate", "stale", "ignored", "failed")
+
+
+class WebhookEvent(Base):
+    """The ledger: every verified Paddle notification, kept before it is applied."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        one_of("status", WEBHOOK_EVENT_STATUSES, "status"),
+        Index("ix_webhook_events_status_received_at", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    notification_id: Mapped[str | None] = mapped_column(String(64))
+    # The entity the event is about (sub_, txn_, ctm_...), for an operator's search.
+    entity_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,38 @@
+import pytest
+
+from billing_app.config import ConfigError, load_config
+
+
+def test_defaults_match_the_contract():
+    config = load_config({})
+    assert config["DATABASE_URL"] is None
+    assert config["PADDLE_ENVIRONMENT"] == "sandbox"
+    assert config["PADDLE_WEBHOOK_SECRETS"] == []
+    assert config["PADDLE_WEBHOOK_TOLERANCE_SECONDS"] == 300
+    assert config["RECONCILE_CRON"] == "0 3 * * *"
+    assert config["PADDLE_API_KEY"] is None
+
+
+def test_values_are_parsed_to_their_types():
+    config = load_config(
+        {
+            "PADDLE_WEBHOOK_SECRETS": " pdl_ntfset_a , pdl_ntfset_b,",
+            "PADDLE_WEBHOOK_TOLERANCE_SECONDS": "60",
+            "SCHEDULER_ENABLED": "true",
+            "PADDLE_ENVIRONMENT": "live",
+        }
+    )
+    assert config["PADDLE_WEBHOOK_SECRETS"] == ["pdl_ntfset_a", "pdl_ntfset_b"]
+    assert config["PADDLE_WEBHOOK_TOLERANCE_SECONDS"] == 60
+    assert config["SCHEDULER_ENABLED"] is True
+    assert config["PADDLE_ENVIRONMENT"] == "live"
+
+
+def test_a_bad_value_names_the_variable():
+    with pytest.raises(ConfigError, match="PADDLE_WEBHOOK_TOLERANCE_SECONDS"):
+        load_config({"PADDLE_WEBHOOK_TOLERANCE_SECONDS": "five minutes"})
+
+
+def test_an_unknown_environment_is_refused():
+    with pytest.raises(ConfigError, match="PADDLE_ENVIRONMENT"):
+        load_config({"PADDLE_ENVIRONMENT": "production"})

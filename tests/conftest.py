@@ -7,6 +7,7 @@ test, so tests may commit, and may race each other's connections, as production 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from billing_app import create_app
 from billing_app.extensions import db
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "paddle" / "samples"
+SAMPLES = FIXTURES / "paddle"  # copied from ../shared/paddle/samples (see SOURCES.md there)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 WEBHOOK_SECRET = "pdl_ntfset_01test_secret_for_the_test_suite"
@@ -141,3 +142,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def _require_postgres():
     pytest.fail("this test needs PostgreSQL: set TEST_DATABASE_URL to a postgresql+psycopg URL")
+
+
+def sample(name: str):
+    """A real Paddle payload from tests/fixtures/paddle, parsed."""
+    return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
+
+
+def sample_bytes(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()

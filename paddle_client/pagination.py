@@ -1,0 +1,50 @@
+"""Paddle's cursor pagination as a lazy iterator: one page in memory at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from paddle_client.transport import Transport
+
+MAX_PER_PAGE = 200
+
+
+def iterate(
+    transport: Transport, path: str, params: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield each entity of a list endpoint, fetching the next page only when it is needed."""
+    for page in iterate_pages(transport, path, params):
+        yield from page
+
+
+def iterate_pages(
+    transport: Transport, path: str, params: dict[str, Any] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield each page's list of entities, fetching a page only when the last is used up.
+
+    Follows `meta.pagination.next` (a full URL that keeps the filters) while `has_more`;
+    Paddle returns `next` on the last page too, so `has_more` decides when to stop.
+    """
+    url: str = path
+    query: dict[str, Any] | None = _drop_none(params or {})
+    while True:
+        body = transport.request("GET", url, params=query)
+        yield list(body.get("data") or [])
+        pagination = (body.get("meta") or {}).get("pagination") or {}
+        if not pagination.get("has_more") or not pagination.get("next"):
+            return
+        url, query = pagination["next"], None
+
+
+def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def comma_list(values: Any) -> str | None:
+    """Paddle takes multi-value filters as `a,b,c`."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return values
+    return ",".join(values)

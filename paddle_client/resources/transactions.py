@@ -1,0 +1,65 @@
+"""Transactions: checkouts, renewals, invoices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from paddle_client.pagination import comma_list, iterate
+from paddle_client.resources._base import Resource, include, without_none
+
+TRANSACTIONS_MAX_PER_PAGE = 30  # Paddle's exception to the usual 200
+
+
+class Transactions(Resource):
+    def create(
+        self,
+        items: Iterable[dict[str, Any]],
+        *,
+        customer_id: str | None = None,
+        address_id: str | None = None,
+        custom_data: dict[str, Any] | None = None,
+        checkout_url: str | None = None,
+        currency_code: str | None = None,
+        includes: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a transaction from `[{"price_id", "quantity"}]`.
+
+        Not retried once it may have reached Paddle (there is no idempotency key): on
+        `Unavailable`, look it up by `custom_data` before creating another.
+        """
+        body = without_none(
+            items=list(items),
+            customer_id=customer_id,
+            address_id=address_id,
+            custom_data=custom_data,
+            currency_code=currency_code,
+            checkout={"url": checkout_url} if checkout_url else None,
+        )
+        params = without_none(include=include(includes))
+        return self._data("POST", "/transactions", params=params or None, json=body)
+
+    def get(self, transaction_id: str, *, includes: Iterable[str] | None = None) -> dict[str, Any]:
+        params = without_none(include=include(includes))
+        return self._data("GET", f"/transactions/{transaction_id}", params=params or None)
+
+    def list(
+        self,
+        *,
+        customer_id: Any = None,
+        subscription_id: Any = None,
+        status: Any = None,
+        origin: Any = None,
+    ) -> Iterator[dict[str, Any]]:
+        params = {
+            "per_page": TRANSACTIONS_MAX_PER_PAGE,
+            "customer_id": comma_list(customer_id),
+            "subscription_id": comma_list(subscription_id),
+            "status": comma_list(status),
+            "origin": comma_list(origin),
+        }
+        return iterate(self._transport, "/transactions", params)
+
+    def invoice_pdf_url(self, transaction_id: str) -> str:
+        """A short-lived link to the transaction's invoice PDF."""
+        return self._data("GET", f"/transactions/{transaction_id}/invoice")["url"]

@@ -1,0 +1,163 @@
+"""The retry loop: what is retried, how long it waits, and what it gives up with."""
+
+import pytest
+import requests
+import responses
+
+from paddle_client import ApiError, Client, RateLimited, RetryPolicy, Unavailable
+from paddle_client.transport import backoff_delay, may_retry
+from tests.conftest import sample
+
+BASE = "https://paddle.test"
+
+
+class FakeClock:
+    """Time that moves only when the client sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def paddle():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+def make_client(clock, **policy):
+    client = Client(
+        "pdl_sdbx_apikey_secret",
+        base_url=BASE,
+        retry=RetryPolicy(**policy) if policy else None,
+        sleep=clock.sleep,
+        rand=lambda: 1.0,  # the top of each jitter window, so the schedule is exact
+    )
+    client.transport._clock = clock
+    return client
+
+
+def rate_limited(retry_after="3"):
+    return responses.Response(
+        "GET",
+        f"{BASE}/subscriptions/sub_1",
+        status=429,
+        json=sample("api-error-too-many-requests.json"),
+        headers={"Retry-After": retry_after},
+    )
+
+
+def test_backoff_grows_exponentially_and_is_capped():
+    policy = RetryPolicy(base_delay=0.5, max_delay=4.0)
+    assert [backoff_delay(n, policy, lambda: 1.0) for n in range(1, 6)] == [0.5, 1, 2, 4, 4]
+    assert backoff_delay(3, policy, lambda: 0.25) == 0.5  # jitter scales the window
+
+
+def test_the_retry_rule():
+    assert may_retry(status=429, reached_paddle=True, repeatable=False)
+    assert may_retry(status=None, reached_paddle=False, repeatable=False)
+    assert may_retry(status=502, reached_paddle=True, repeatable=True)
+    assert not may_retry(status=502, reached_paddle=True, repeatable=False)
+    assert not may_retry(status=None, reached_paddle=True, repeatable=False)
+    assert not may_retry(status=404, reached_paddle=True, repeatable=True)
+
+
+def test_429_waits_retry_after_then_succeeds(paddle, clock):
+    paddle.add(rate_limited("3"))
+    paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    subscription = make_client(clock).subscriptions.get("sub_1")
+    assert subscription["id"].startswith("sub_")
+    assert clock.sleeps == [3.0]  # Retry-After beats the 0.5 s backoff
+
+
+def test_429_that_outlasts_the_budget_raises_rate_limited_with_retry_after(paddle, clock):
+    paddle.add(rate_limited("120"))
+    with pytest.raises(RateLimited) as caught:
+        make_client(clock, max_elapsed=30).subscriptions.get("sub_1")
+    assert caught.value.retry_after == 120
+    assert clock.sleeps == []
+    assert isinstance(caught.value, Unavailable)
+
+
+def test_5xx_is_retried_then_raised_as_unavailable(paddle, clock):
+    for _ in range(4):
+        paddle.get(f"{BASE}/subscriptions/sub_1", status=503, body="upstream down")
+    with pytest.raises(Unavailable) as caught:
+        make_client(clock).subscriptions.get("sub_1")
+    assert caught.value.status == 503
+    assert len(paddle.calls) == 4
+    assert clock.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_total_time_is_bounded(paddle, clock):
+    for _ in range(2):
+        paddle.get(f"{BASE}/subscriptions/sub_1", status=500, json={})
+    with pytest.raises(Unavailable):
+        make_client(
+            clock, max_attempts=10, base_delay=2, max_delay=60, max_elapsed=5
+        ).subscriptions.get("sub_1")
+    assert sum(clock.sleeps) <= 5
+    assert len(paddle.calls) == 2  # 2 s, then 4 s would pass the 5 s budget
+
+
+def test_timeouts_are_retried_for_reads(paddle, clock):
+    paddle.get(f"{BASE}/subscriptions/sub_1", body=requests.exceptions.ReadTimeout("slow"))
+    paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    assert make_client(clock).subscriptions.get("sub_1")["id"].startswith("sub_")
+    assert len(paddle.calls) == 2
+
+
+def test_a_transaction_create_that_may_have_reached_paddle_is_not_repeated(paddle, clock):
+    paddle.post(f"{BASE}/transactions", body=requests.exceptions.ReadTimeout("slow"))
+    with pytest.raises(Unavailable):
+        make_client(clock).transactions.create([{"price_id": "pri_1", "quantity": 1}])
+    assert len(paddle.calls) == 1
+
+    paddle.post(f"{BASE}/transactions", status=502, json={})
+    with pytest.raises(Unavailable):
+        make_client(clock).transactions.create([{"price_id": "pri_1", "quantity": 1}])
+    assert len(paddle.calls) == 2
+
+
+def test_a_transaction_create_that_never_left_is_retried(paddle, clock):
+    paddle.post(f"{BASE}/transactions", body=requests.exceptions.ConnectTimeout("no route"))
+    paddle.post(f"{BASE}/transactions", status=429, json={}, headers={"Retry-After": "1"})
+    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    transaction = make_client(clock).transactions.create([{"price_id": "pri_1", "quantity": 1}])
+    assert transaction["id"].startswith("txn_")
+    assert len(paddle.calls) == 3
+
+
+def test_state_transitions_are_repeatable(paddle, clock):
+    paddle.post(f"{BASE}/subscriptions/sub_1/cancel", status=500, json={})
+    paddle.post(f"{BASE}/subscriptions/sub_1/cancel", json=sample("api-subscription-get.json"))
+    make_client(clock).subscriptions.cancel("sub_1")
+    assert len(paddle.calls) == 2
+
+
+def test_a_non_json_error_page_still_maps_to_an_error(paddle, clock):
+    paddle.get(f"{BASE}/subscriptions/sub_1", status=403, body="<html>Forbidden</html>")
+    with pytest.raises(ApiError) as caught:
+        make_client(clock).subscriptions.get("sub_1")
+    assert caught.value.status == 403
+    assert caught.value.code == "unknown_error"
+
+
+def test_errors_do_not_carry_the_key(paddle, clock):
+    paddle.get(f"{BASE}/subscriptions/sub_1", status=403, json={"error": {"code": "invalid_token"}})
+    with pytest.raises(ApiError) as caught:
+        make_client(clock).subscriptions.get("sub_1")
+    assert "pdl_sdbx_apikey_secret" not in str(caught.value)
+    assert "pdl_sdbx_apikey_secret" not in repr(caught.value.__dict__)

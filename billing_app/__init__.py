@@ -70,6 +70,7 @@ def register_logging(app: Flask) -> None:
         level=app.config["LOG_LEVEL"],
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def register_extensions(app: Flask) -> None:

@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
+from billing_app.models import WEBHOOK_EVENT_STATUSES
 from billing_app.services import plans as plan_service
+from billing_app.services import webhooks as webhook_service
 
 
 @click.group("billing")
@@ -57,6 +59,37 @@ def import_plans_command(file: Path) -> None:
         click.echo(f"  + {slug}")
     for slug in result.updated:
         click.echo(f"  ~ {slug}")
+
+
+@billing_cli.group("webhooks")
+def webhooks_cli() -> None:
+    """The webhook ledger."""
+
+
+@webhooks_cli.command("replay")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    default=("failed",),
+    show_default=True,
+    type=click.Choice(WEBHOOK_EVENT_STATUSES),
+    help="Replay stored events with this status (repeatable).",
+)
+@click.option("--event-id", "event_ids", multiple=True, help="Replay these events (repeatable).")
+@with_appcontext
+def replay_webhooks_command(statuses: tuple[str, ...], event_ids: tuple[str, ...]) -> None:
+    """Re-apply stored notifications through the same code path as delivery."""
+    events = webhook_service.events_to_replay(db.session, statuses=statuses, event_ids=event_ids)
+    failures = 0
+    for event in events:
+        outcome = webhook_service.apply_event(db.session, event)
+        db.session.commit()
+        failures += outcome == "failed"
+        click.echo(f"{event.event_id} {event.event_type}: {outcome}")
+    click.echo(f"Replayed {len(events)} event(s), {failures} failed.")
+    if failures:
+        raise SystemExit(1)
 
 
 def _create_app():

@@ -88,6 +88,23 @@ class WebhookRejected(BillingError):
     default_message = "The Paddle-Signature header did not verify."
 
 
+class WebhooksNotConfigured(BillingError):
+    code = "webhooks_not_configured"
+    status = 503
+    default_message = "No Paddle webhook secret is configured."
+
+
+class InvalidNotification(BillingError):
+    code = "invalid_notification"
+    status = 400
+
+
+class WebhookFailed(BillingError):
+    code = "webhook_failed"
+    status = 500
+    default_message = "The notification is kept and will be applied on retry."
+
+
 class DatabaseUnavailable(BillingError):
     code = "database_unavailable"
     status = 503

@@ -144,6 +144,13 @@ def _require_postgres():
     pytest.fail("this test needs PostgreSQL: set TEST_DATABASE_URL to a postgresql+psycopg URL")
 
 
+PAYLOADS = sorted(
+    p
+    for p in SAMPLES.glob("webhook-*.json")
+    if "signature" not in p.name and ".data." not in p.name
+)
+
+
 def sample(name: str):
     """A real Paddle payload from tests/fixtures/paddle, parsed."""
     return json.loads((SAMPLES / name).read_text(encoding="utf-8"))

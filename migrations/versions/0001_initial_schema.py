@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:42:39.609006
+Create Date: 2026-11-23 15:48:21.655949
 
 """
 from alembic import op
@@ -87,6 +87,7 @@ def upgrade():
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('deliveries', sa.Integer(), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
@@ -132,6 +133,7 @@ def upgrade():
     sa.Column('paused_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('canceled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_event_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_event_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("scheduled_action IN ('cancel', 'pause', 'resume')", name=op.f('ck_subscriptions_scheduled_action')),

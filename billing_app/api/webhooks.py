@@ -1,0 +1,88 @@
+"""`POST /webhooks/paddle`: verify on the raw bytes, then hand over to the ledger."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from billing_app.errors import (
+    InvalidNotification,
+    WebhookFailed,
+    WebhookRejected,
+    WebhooksNotConfigured,
+)
+from billing_app.extensions import db
+from billing_app.services import webhooks as webhook_service
+from paddle_client import webhooks as paddle_webhooks
+
+log = logging.getLogger("billing_app.webhooks")
+
+blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/webhooks",
+    description="Notifications from Paddle, signed with the destination's secret key",
+)
+
+
+class AcknowledgedSchema(Schema):
+    status = fields.String(
+        required=True,
+        metadata={"description": "processed, duplicate, stale or ignored"},
+    )
+
+
+def read_body(limit: int) -> bytes:
+    """The raw body, refusing (413) anything over `limit` before reading it whole."""
+    request.max_content_length = limit
+    return request.get_data(cache=True)
+
+
+@blp.route("/paddle")
+class PaddleWebhook(MethodView):
+    @blp.response(200, AcknowledgedSchema)
+    @blp.alt_response(400, description="A verified body that is not a Paddle notification")
+    @blp.alt_response(401, description="Missing, malformed, wrong or expired Paddle-Signature")
+    @blp.alt_response(413, description="Body over WEBHOOK_MAX_BODY_BYTES")
+    @blp.alt_response(500, description="Applying failed; the event is kept for retry")
+    @blp.alt_response(503, description="No webhook secret configured")
+    def post(self):
+        """Receive a Paddle notification (at-least-once, any order)."""
+        started = time.perf_counter()
+        config = current_app.config
+        secrets = config["PADDLE_WEBHOOK_SECRETS"]
+        if not secrets:
+            raise WebhooksNotConfigured()
+        raw_body = read_body(config["WEBHOOK_MAX_BODY_BYTES"])
+        try:
+            paddle_webhooks.verify(
+                request.headers.get(paddle_webhooks.HEADER),
+                raw_body,
+                secrets,
+                tolerance=config["PADDLE_WEBHOOK_TOLERANCE_SECONDS"],
+            )
+        except paddle_webhooks.SignatureError as error:
+            log.warning("webhook refused: %s", error)
+            raise WebhookRejected(str(error)) from None
+        try:
+            notification = paddle_webhooks.parse_notification(raw_body)
+        except paddle_webhooks.MalformedNotification as error:
+            raise InvalidNotification(f"Not a Paddle notification: {error}") from None
+
+        outcome = webhook_service.receive(db.session, notification, raw_body)
+        db.session.commit()
+        log.info(
+            "webhook event_id=%s type=%s outcome=%s duration_ms=%.1f",
+            notification.event_id,
+            notification.event_type,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+        if outcome == "failed":
+            raise WebhookFailed()
+        return {"status": outcome}

@@ -1,0 +1,77 @@
+"""Who may use the product now: the one access rule, used by every read of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from billing_app.models import Subscription
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    past_due_grace: timedelta = timedelta(days=7)
+
+
+def has_access(subscription: Subscription | None, now: datetime, policy: AccessPolicy) -> bool:
+    """Does this subscription entitle its account to the product at `now`?
+
+    - active and trialing: yes, until a scheduled pause or cancellation takes effect (even
+      if the webhook that says so is late);
+    - past_due: yes, for a grace period from the start of the period being collected;
+    - paused and canceled: only until the moment they took effect (a future `paused_at` or
+      `canceled_at`);
+    - pending (a checkout not paid yet) or no subscription: no.
+    """
+    if subscription is None:
+        return False
+    status = subscription.status
+    if status in {"active", "trialing"}:
+        return not _scheduled_stop_passed(subscription, now)
+    if status == "past_due":
+        started = subscription.current_period_start
+        if started is None:
+            return False
+        return now < started + policy.past_due_grace and not _scheduled_stop_passed(
+            subscription, now
+        )
+    if status == "paused":
+        return subscription.paused_at is not None and now < subscription.paused_at
+    if status == "canceled":
+        return subscription.canceled_at is not None and now < subscription.canceled_at
+    return False
+
+
+def _scheduled_stop_passed(subscription: Subscription, now: datetime) -> bool:
+    return (
+        subscription.scheduled_action in {"cancel", "pause"}
+        and subscription.scheduled_effective_at is not None
+        and subscription.scheduled_effective_at <= now
+    )
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    access: bool
+    plan: str | None
+    status: str
+    features: list[str] = field(default_factory=list)
+    limits: dict[str, Any] = field(default_factory=dict)
+
+
+def entitlements_for(
+    subscription: Subscription | None, now: datetime, policy: AccessPolicy
+) -> Entitlements:
+    """What the account may use: the plan's features and limits while it has access."""
+    if subscription is None:
+        return Entitlements(access=False, plan=None, status="free")
+    access = has_access(subscription, now, policy)
+    plan = subscription.plan
+    return Entitlements(
+        access=access,
+        plan=plan.slug if plan else None,
+        status=subscription.status,
+        features=list(plan.features or []) if plan and access else [],
+        limits=dict(plan.limits or {}) if plan and access else {},
+    )

@@ -1,0 +1,98 @@
+"""Accounts and the Paddle customers that pay for them."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billing_app.models import LIVE_STATUSES, Account, Subscription
+
+log = logging.getLogger(__name__)
+
+
+def ensure_account(session: Session, account_id: str, email: str | None = None) -> Account:
+    """The account with this id, created on first sight (safe against a concurrent create)."""
+    account = session.get(Account, account_id)
+    if account is None:
+        try:
+            with session.begin_nested():
+                account = Account(id=account_id, email=email)
+                session.add(account)
+        except IntegrityError:
+            account = session.get(Account, account_id, populate_existing=True)
+            if account is None:
+                raise
+    if email and account.email != email:
+        account.email = email
+    return account
+
+
+def account_for_customer(session: Session, paddle_customer_id: str | None) -> Account | None:
+    if not paddle_customer_id:
+        return None
+    return session.scalars(
+        select(Account).where(Account.paddle_customer_id == paddle_customer_id)
+    ).first()
+
+
+def attach_customer(session: Session, account: Account, paddle_customer_id: str | None) -> None:
+    """Remember which Paddle customer pays for `account`, unless another account has it."""
+    if not paddle_customer_id or account.paddle_customer_id == paddle_customer_id:
+        return
+    owner = account_for_customer(session, paddle_customer_id)
+    if owner is not None and owner.id != account.id:
+        log.warning(
+            "paddle customer %s already belongs to account %s; not moved to %s",
+            paddle_customer_id,
+            owner.id,
+            account.id,
+        )
+        return
+    if account.paddle_customer_id is None:
+        account.paddle_customer_id = paddle_customer_id
+
+
+def live_subscription(session: Session, account_id: str) -> Subscription | None:
+    return session.scalars(
+        select(Subscription).where(
+            Subscription.account_id == account_id, Subscription.status.in_(LIVE_STATUSES)
+        )
+    ).first()
+
+
+def can_hold(session: Session, account_id: str, subscription: Subscription) -> bool:
+    """May `subscription` be linked to the account without giving it two live subscriptions?"""
+    if subscription.status not in LIVE_STATUSES:
+        return True
+    current = live_subscription(session, account_id)
+    return current is None or current.id == subscription.id
+
+
+def link_unlinked_subscriptions(session: Session, account: Account) -> list[Subscription]:
+    """Give `account` the subscriptions of its Paddle customer that nobody could link yet."""
+    if not account.paddle_customer_id:
+        return []
+    orphans = session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.account_id.is_(None),
+            Subscription.paddle_customer_id == account.paddle_customer_id,
+        )
+        .with_for_update()
+    ).all()
+    linked = []
+    for subscription in orphans:
+        if can_hold(session, account.id, subscription):
+            subscription.account_id = account.id
+            session.flush()
+            linked.append(subscription)
+        else:
+            log.warning(
+                "unlinked subscription %s stays unlinked: account %s has a live one",
+                subscription.paddle_subscription_id,
+                account.id,
+            )
+    return linked

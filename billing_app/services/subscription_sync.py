@@ -1,0 +1,289 @@
+"""Bringing our subscription rows in line with Paddle's subscription entity.
+
+Webhooks, the API's immediate answers to pause/cancel/resume, and the reconciler all go
+through `apply_snapshot`, so one rule decides what a Paddle subscription means to us.
+
+Ordering rule (the stale-event guard): every write records the time of the Paddle state it
+came from (`last_event_at`: an event's `occurred_at`, or an API answer's `updated_at`). A
+snapshot older than that changes nothing. For two events stamped with the same instant the
+larger `event_id` wins (Paddle's ids sort by time), so any delivery order ends the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billing_app.models import Plan, Subscription, SubscriptionItem
+from billing_app.services.accounts import (
+    account_for_customer,
+    attach_customer,
+    can_hold,
+    ensure_account,
+)
+from paddle_client.timestamps import parse_timestamp
+
+log = logging.getLogger(__name__)
+
+PADDLE_STATUSES = ("active", "trialing", "past_due", "paused", "canceled")
+
+
+class UnknownPaddleStatus(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    old: Any
+    new: Any
+
+
+def is_newer(subscription: Subscription, occurred_at: datetime, event_id: str | None) -> bool:
+    """Is Paddle state from `occurred_at` (event `event_id`) newer than what the row holds?"""
+    last = subscription.last_event_at
+    if last is None or occurred_at > last:
+        return True
+    if occurred_at < last:
+        return False
+    if subscription.last_event_id is None:
+        return True
+    return event_id is not None and event_id > subscription.last_event_id
+
+
+def _period(data: dict[str, Any], key: str) -> tuple[datetime | None, datetime | None]:
+    period = data.get(key) or {}
+    return parse_timestamp(period.get("starts_at")), parse_timestamp(period.get("ends_at"))
+
+
+def _item_values(item: dict[str, Any]) -> dict[str, Any]:
+    price = item.get("price") or {}
+    return {
+        "price_id": price.get("id") or item.get("price_id"),
+        "product_id": price.get("product_id") or (item.get("product") or {}).get("id"),
+        "quantity": int(item.get("quantity") or 0),
+        "status": item.get("status"),
+        "recurring": bool(item.get("recurring", price.get("billing_cycle") is not None)),
+    }
+
+
+def _primary_item(items: list[dict[str, Any]], plans: dict[str, Plan]) -> dict[str, Any] | None:
+    """The item that says which plan this is: one of our plans, else the first recurring one."""
+    for item in items:
+        if item["price_id"] in plans:
+            return item
+    for item in items:
+        if item["recurring"]:
+            return item
+    return items[0] if items else None
+
+
+def plans_by_price(session: Session, price_ids: list[str]) -> dict[str, Plan]:
+    if not price_ids:
+        return {}
+    return {
+        plan.price_id: plan
+        for plan in session.scalars(select(Plan).where(Plan.price_id.in_(price_ids)))
+    }
+
+
+def snapshot_values(
+    data: dict[str, Any], plans: dict[str, Plan]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Paddle's subscription entity as our column values, and its items."""
+    status = data.get("status")
+    if status not in PADDLE_STATUSES:
+        raise UnknownPaddleStatus(f"unknown subscription status {status!r}")
+    items = [_item_values(item) for item in data.get("items") or []]
+    primary = _primary_item(items, plans)
+    period_start, period_end = _period(data, "current_billing_period")
+    scheduled = data.get("scheduled_change") or {}
+    plan = plans.get(primary["price_id"]) if primary else None
+    values = {
+        "status": status,
+        "price_id": primary["price_id"] if primary else None,
+        "plan_id": plan.id if plan else None,
+        "quantity": max(1, primary["quantity"]) if primary else 1,
+        "currency": data.get("currency_code"),
+        "paddle_customer_id": data.get("customer_id"),
+        "current_period_start": period_start,
+        "current_period_end": period_end,
+        "next_billed_at": parse_timestamp(data.get("next_billed_at")),
+        "scheduled_action": scheduled.get("action"),
+        "scheduled_effective_at": parse_timestamp(scheduled.get("effective_at")),
+        "scheduled_resume_at": parse_timestamp(scheduled.get("resume_at")),
+        "paused_at": parse_timestamp(data.get("paused_at")),
+        "canceled_at": parse_timestamp(data.get("canceled_at")),
+    }
+    return values, items
+
+
+def diff_snapshot(
+    subscription: Subscription, values: dict[str, Any], items: list[dict[str, Any]]
+) -> list[Change]:
+    """What would change if the row took these values (for the drift report)."""
+    changes = [
+        Change(field, getattr(subscription, field), value)
+        for field, value in values.items()
+        if getattr(subscription, field) != value
+    ]
+    current = {item.price_id: (item.quantity, item.status) for item in subscription.items}
+    wanted = {item["price_id"]: (item["quantity"], item["status"]) for item in items}
+    if current != wanted:
+        changes.append(Change("items", _describe_items(current), _describe_items(wanted)))
+    return changes
+
+
+def _describe_items(items: dict[str, tuple[int, str | None]]) -> str:
+    return ", ".join(f"{price} x{quantity}" for price, (quantity, _) in sorted(items.items()))
+
+
+def _replace_items(subscription: Subscription, items: list[dict[str, Any]]) -> None:
+    wanted = {item["price_id"]: item for item in items}
+    for existing in list(subscription.items):
+        if existing.price_id not in wanted:
+            subscription.items.remove(existing)
+    have = {existing.price_id: existing for existing in subscription.items}
+    for price_id, values in wanted.items():
+        row = have.get(price_id)
+        if row is None:
+            subscription.items.append(SubscriptionItem(**values))
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+
+
+def apply_snapshot(
+    session: Session,
+    subscription: Subscription,
+    data: dict[str, Any],
+    *,
+    occurred_at: datetime,
+    event_id: str | None = None,
+) -> list[Change]:
+    """Make `subscription` say what Paddle's entity `data` says; return what changed.
+
+    The caller has checked `is_newer` and holds the row lock.
+    """
+    plans = plans_by_price(
+        session, [_item_values(item)["price_id"] for item in data.get("items") or []]
+    )
+    values, items = snapshot_values(data, plans)
+    changes = diff_snapshot(subscription, values, items)
+    for field, value in values.items():
+        setattr(subscription, field, value)
+    _replace_items(subscription, items)
+    if data.get("custom_data") is not None:
+        subscription.custom_data = data["custom_data"]
+    subscription.last_event_at = occurred_at
+    subscription.last_event_id = event_id
+    return changes
+
+
+# Finding (and locking) the row a Paddle subscription belongs to
+
+
+def lock_by_paddle_id(session: Session, paddle_subscription_id: str) -> Subscription | None:
+    return session.scalars(
+        select(Subscription)
+        .where(Subscription.paddle_subscription_id == paddle_subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def lock_by_id(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
+    return session.scalars(
+        select(Subscription)
+        .where(Subscription.id == subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def app_ids(custom_data: Any) -> tuple[str | None, uuid.UUID | None]:
+    """`{app_account_id, app_subscription_id}` as our checkout put them in `custom_data`."""
+    if not isinstance(custom_data, dict):
+        return None, None
+    account_id = custom_data.get("app_account_id")
+    account_id = str(account_id) if account_id else None
+    try:
+        subscription_id = uuid.UUID(str(custom_data.get("app_subscription_id")))
+    except ValueError:
+        subscription_id = None
+    return account_id, subscription_id
+
+
+def locate_subscription(
+    session: Session,
+    paddle_subscription_id: str,
+    *,
+    customer_id: str | None,
+    custom_data: Any,
+    status: str = "pending",
+) -> Subscription:
+    """The row for this Paddle subscription, locked; created (linked if we can) if new.
+
+    Linked by Paddle subscription id, else by our `app_subscription_id` in `custom_data`,
+    else to the account named in `custom_data` or owning the Paddle customer. A subscription
+    we cannot link is kept with no account and linked when its customer becomes known.
+    """
+    found = lock_by_paddle_id(session, paddle_subscription_id)
+    if found is not None:
+        return found
+    account_id, app_subscription_id = app_ids(custom_data)
+    if app_subscription_id is not None:
+        ours = lock_by_id(session, app_subscription_id)
+        if ours is not None and ours.paddle_subscription_id in (None, paddle_subscription_id):
+            ours.paddle_subscription_id = paddle_subscription_id
+            ours.paddle_customer_id = customer_id or ours.paddle_customer_id
+            return ours
+    subscription = Subscription(
+        paddle_subscription_id=paddle_subscription_id,
+        paddle_customer_id=customer_id,
+        status=status,
+        custom_data=custom_data if isinstance(custom_data, dict) else None,
+    )
+    subscription.account_id = _owner(session, account_id, customer_id, subscription)
+    try:
+        with session.begin_nested():
+            session.add(subscription)
+    except IntegrityError:
+        # Another process created it first (the savepoint's rollback discarded our copy):
+        # wait for its lock, then use its row.
+        found = lock_by_paddle_id(session, paddle_subscription_id)
+        if found is None:
+            raise
+        return found
+    return lock_by_id(session, subscription.id) or subscription
+
+
+def _owner(
+    session: Session, account_id: str | None, customer_id: str | None, subscription: Subscription
+) -> str | None:
+    if account_id:
+        account = ensure_account(session, account_id)
+        attach_customer(session, account, customer_id)
+    else:
+        account = account_for_customer(session, customer_id)
+    if account is None:
+        log.warning(
+            "paddle subscription %s has no known account; kept unlinked",
+            subscription.paddle_subscription_id,
+        )
+        return None
+    if not can_hold(session, account.id, subscription):
+        log.warning(
+            "account %s already has a live subscription; paddle subscription %s kept unlinked",
+            account.id,
+            subscription.paddle_subscription_id,
+        )
+        return None
+    return account.id

@@ -1,0 +1,138 @@
+"""The webhook ledger: record each verified notification once, apply it, keep failures.
+
+`receive` runs inside the caller's transaction: the ledger row and the state it changes
+commit together, or neither does, and Paddle's retry finishes the job. When a handler fails,
+its changes roll back to a savepoint, the ledger keeps the event as `failed` with its error,
+and the caller answers 500 so that Paddle retries; `replay` re-applies stored events through
+the same `apply_event`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from billing_app.db import utcnow
+from billing_app.models import WebhookEvent
+from billing_app.webhooks.handlers import HANDLERS
+from paddle_client.webhooks import Notification, parse_notification
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = ("failed",)
+MAX_ERROR_LENGTH = 2000
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """When the retry job may try a failed event again: 1, 2, 4 ... minutes, at most 6 h."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+
+
+def _insert_ignoring_duplicates(session: Session, values: dict):
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(WebhookEvent)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(WebhookEvent.id)
+    )
+    return session.execute(statement).scalar()
+
+
+def record(session: Session, notification: Notification, raw_body: bytes) -> WebhookEvent | None:
+    """Store the notification in the ledger; None when it was already handled.
+
+    The unique `event_id` decides between concurrent copies: the second waits for the
+    first's transaction and then finds its row. A copy of an event that failed is applied
+    again (that is Paddle's retry doing its job).
+    """
+    now = utcnow()
+    new_id = _insert_ignoring_duplicates(
+        session,
+        {
+            "event_id": notification.event_id,
+            "event_type": notification.event_type,
+            "occurred_at": notification.occurred_at,
+            "notification_id": notification.notification_id,
+            "entity_id": str(notification.data.get("id") or "")[:64] or None,
+            "payload": raw_body.decode("utf-8"),
+            "status": "received",
+            "attempts": 0,
+            "deliveries": 1,
+            "received_at": now,
+        },
+    )
+    if new_id is not None:
+        return session.get(WebhookEvent, new_id)
+    existing = session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.event_id == notification.event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    existing.deliveries += 1
+    return existing if existing.status in RETRYABLE else None
+
+
+def apply_event(
+    session: Session, event: WebhookEvent, notification: Notification | None = None
+) -> str:
+    """Run the event's handler in a savepoint and record the outcome on the ledger row."""
+    notification = notification or parse_notification(event.payload.encode("utf-8"))
+    handler = HANDLERS.get(event.event_type)
+    event.attempts += 1
+    now = utcnow()
+    if handler is None:
+        outcome = "ignored"
+    else:
+        try:
+            with session.begin_nested():
+                outcome = handler(session, notification)
+        except Exception as error:  # any failure must be kept on the ledger, not lost
+            event.status = "failed"
+            event.error = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+            event.next_attempt_at = now + retry_delay(event.attempts)
+            log.exception("webhook %s (%s) failed", event.event_id, event.event_type)
+            return "failed"
+    event.status = outcome
+    event.error = None
+    event.next_attempt_at = None
+    event.processed_at = now
+    return outcome
+
+
+def receive(session: Session, notification: Notification, raw_body: bytes) -> str:
+    """Record and apply one verified notification. Returns the outcome for the ledger."""
+    event = record(session, notification, raw_body)
+    if event is None:
+        return "duplicate"
+    return apply_event(session, event, notification)
+
+
+def events_to_replay(
+    session: Session,
+    *,
+    statuses: Iterable[str] = ("failed",),
+    event_ids: Iterable[str] = (),
+    due_before: datetime | None = None,
+    limit: int | None = None,
+) -> list[WebhookEvent]:
+    query = select(WebhookEvent).order_by(WebhookEvent.occurred_at, WebhookEvent.event_id)
+    event_ids = list(event_ids)
+    if event_ids:
+        query = query.where(WebhookEvent.event_id.in_(event_ids))
+    else:
+        query = query.where(WebhookEvent.status.in_(list(statuses)))
+    if due_before is not None:
+        query = query.where(
+            (WebhookEvent.next_attempt_at.is_(None)) | (WebhookEvent.next_attempt_at <= due_before)
+        )
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))

@@ -1,0 +1,1 @@
+"""What each Paddle event means to us: one handler per event type."""

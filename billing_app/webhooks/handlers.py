@@ -1,0 +1,159 @@
+"""One function per Paddle event type, and the table that dispatches to them.
+
+A handler takes the session and the verified notification, changes our tables (never
+committing) and returns the ledger outcome: `processed`, `stale` or `ignored`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billing_app.services.accounts import (
+    attach_customer,
+    ensure_account,
+    link_unlinked_subscriptions,
+)
+from billing_app.services.subscription_sync import (
+    app_ids,
+    apply_snapshot,
+    is_newer,
+    locate_subscription,
+    lock_by_id,
+    lock_by_paddle_id,
+    plans_by_price,
+)
+from paddle_client.timestamps import parse_timestamp
+from paddle_client.webhooks import Notification
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Notification], str]
+
+CHECKOUT_ORIGINS = {"web", "api"}
+
+
+def sync_subscription(session: Session, notification: Notification) -> str:
+    """Any `subscription.*` event: the entity in `data` is Paddle's truth as of `occurred_at`."""
+    data = notification.data
+    subscription = locate_subscription(
+        session,
+        data["id"],
+        customer_id=data.get("customer_id"),
+        custom_data=data.get("custom_data"),
+        status=data.get("status", "pending"),
+    )
+    if not is_newer(subscription, notification.occurred_at, notification.event_id):
+        return "stale"
+    if data.get("transaction_id") and not subscription.paddle_transaction_id:
+        subscription.paddle_transaction_id = data["transaction_id"]
+    apply_snapshot(
+        session,
+        subscription,
+        data,
+        occurred_at=notification.occurred_at,
+        event_id=notification.event_id,
+    )
+    return "processed"
+
+
+def activate_checkout(session: Session, notification: Notification) -> str:
+    """`transaction.completed` / `.paid` of a checkout (origin web or api) activates it.
+
+    Only a `pending` row changes state here; once any `subscription.*` event has been
+    applied, the subscription's own lifecycle is the truth and this only fills in ids.
+    Renewals, payment-method updates, plan changes and one-time charges are ignored.
+    """
+    data = notification.data
+    if data.get("origin") not in CHECKOUT_ORIGINS:
+        return "ignored"
+    account_id, app_subscription_id = app_ids(data.get("custom_data"))
+    paddle_subscription_id = data.get("subscription_id")
+    subscription = None
+    if paddle_subscription_id:
+        subscription = lock_by_paddle_id(session, paddle_subscription_id)
+    if subscription is None and app_subscription_id is not None:
+        subscription = lock_by_id(session, app_subscription_id)
+    if subscription is None:
+        if not paddle_subscription_id:
+            return "ignored"  # not ours, or nothing to attach it to until Paddle says more
+        subscription = locate_subscription(
+            session,
+            paddle_subscription_id,
+            customer_id=data.get("customer_id"),
+            custom_data=data.get("custom_data"),
+        )
+
+    if paddle_subscription_id and subscription.paddle_subscription_id is None:
+        subscription.paddle_subscription_id = paddle_subscription_id
+    subscription.paddle_customer_id = subscription.paddle_customer_id or data.get("customer_id")
+    subscription.paddle_transaction_id = subscription.paddle_transaction_id or data.get("id")
+    if account_id and subscription.account_id == account_id:
+        attach_customer(session, ensure_account(session, account_id), data.get("customer_id"))
+    if subscription.status != "pending":
+        return "processed"
+    _activate_from_transaction(session, subscription, data)
+    return "processed"
+
+
+def _activate_from_transaction(session: Session, subscription, data: dict[str, Any]) -> None:
+    recurring = [
+        item
+        for item in data.get("items") or []
+        if (item.get("price") or {}).get("billing_cycle") is not None
+    ]
+    if not recurring:
+        return
+    price_ids = [item["price"]["id"] for item in recurring]
+    plans = plans_by_price(session, price_ids)
+    primary = next((item for item in recurring if item["price"]["id"] in plans), recurring[0])
+    period = data.get("billing_period") or {}
+    subscription.status = "active"
+    subscription.price_id = primary["price"]["id"]
+    plan = plans.get(subscription.price_id)
+    subscription.plan_id = plan.id if plan else subscription.plan_id
+    subscription.quantity = max(1, int(primary.get("quantity") or 1))
+    subscription.currency = data.get("currency_code")
+    subscription.current_period_start = parse_timestamp(period.get("starts_at"))
+    subscription.current_period_end = parse_timestamp(period.get("ends_at"))
+    subscription.next_billed_at = subscription.current_period_end
+
+
+def link_customer(session: Session, notification: Notification) -> str:
+    """`customer.*`: a customer our checkout created names its account in `custom_data`."""
+    data = notification.data
+    account_id, _ = app_ids(data.get("custom_data"))
+    if not account_id:
+        return "ignored"
+    account = ensure_account(session, account_id)
+    attach_customer(session, account, data.get("id"))
+    linked = link_unlinked_subscriptions(session, account)
+    if linked:
+        log.info("linked %d subscription(s) to account %s", len(linked), account_id)
+    return "processed"
+
+
+HANDLERS: dict[str, Handler] = {
+    **{
+        f"subscription.{name}": sync_subscription
+        for name in (
+            "created",
+            "activated",
+            "updated",
+            "trialing",
+            "past_due",
+            "paused",
+            "resumed",
+            "canceled",
+            "imported",
+        )
+    },
+    "transaction.completed": activate_checkout,
+    "transaction.paid": activate_checkout,
+    "customer.created": link_customer,
+    "customer.updated": link_customer,
+    "customer.imported": link_customer,
+}

@@ -1,0 +1,101 @@
+"""Builders for test data: Paddle notifications (signed as Paddle signs them), rows."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from billing_app.models import Account, Plan, Subscription
+from paddle_client.webhooks import sign
+from tests.conftest import WEBHOOK_SECRET, sample
+
+_sequence = itertools.count(1)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def stamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_id(n: int | None = None) -> str:
+    return f"evt_{(n if n is not None else next(_sequence)):026d}"
+
+
+def envelope(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    occurred_at: datetime | None = None,
+    event: str | None = None,
+) -> dict[str, Any]:
+    n = next(_sequence)
+    return {
+        "event_id": event or event_id(n),
+        "event_type": event_type,
+        "occurred_at": stamp(occurred_at or T0 + timedelta(seconds=n)),
+        "notification_id": f"ntf_{n:026d}",
+        "data": data,
+    }
+
+
+def body_of(notification: dict[str, Any]) -> bytes:
+    return json.dumps(notification).encode("utf-8")
+
+
+def post_webhook(client, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp=None):
+    header = sign(body, secret, timestamp=timestamp)
+    return client.post(
+        "/webhooks/paddle",
+        data=body,
+        headers={"Paddle-Signature": header, "Content-Type": "application/json"},
+    )
+
+
+def subscription_data(**changes: Any) -> dict[str, Any]:
+    """Paddle's subscription entity (from the real `subscription.activated` sample)."""
+    data = copy.deepcopy(sample("webhook-subscription.activated.json")["data"])
+    data.update(changes)
+    return data
+
+
+def checkout_transaction(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(sample("webhook-transaction.completed.json")["data"])
+    data.update(changes)
+    return data
+
+
+def make_plan(session, **fields: Any) -> Plan:
+    values = {
+        "slug": "starter",
+        "name": "Starter",
+        "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke",
+        "amount": "3000",
+        "currency": "USD",
+        "interval": "month",
+        "features": ["projects", "exports"],
+        "limits": {"projects": 3},
+        **fields,
+    }
+    plan = Plan(**values)
+    session.add(plan)
+    session.commit()
+    return plan
+
+
+def make_account(session, account_id: str = "acct_1", **fields: Any) -> Account:
+    account = Account(
+        id=account_id, email=fields.pop("email", f"{account_id}@example.com"), **fields
+    )
+    session.add(account)
+    session.commit()
+    return account
+
+
+def make_subscription(session, **fields: Any) -> Subscription:
+    subscription = Subscription(**{"status": "pending", **fields})
+    session.add(subscription)
+    session.commit()
+    return subscription

@@ -1,0 +1,409 @@
+"""POST /webhooks/paddle: verification, the ledger, ordering, linking and failure."""
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, select
+
+from billing_app.extensions import db
+from billing_app.models import Account, Subscription, WebhookEvent
+from tests.conftest import PAYLOADS, sample, sample_bytes
+from tests.factories import (
+    body_of,
+    checkout_transaction,
+    envelope,
+    make_account,
+    make_plan,
+    make_subscription,
+    post_webhook,
+    subscription_data,
+)
+
+PADDLE_SUB = "sub_01hv8x29kz0t586xy6zn1a62ny"
+
+
+def ts(value):
+    return datetime.fromisoformat(value)
+
+
+def ledger(session):
+    session.expire_all()
+    return list(session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+
+
+def only_subscription(session):
+    session.expire_all()
+    return session.scalars(select(Subscription)).one()
+
+
+# Verification
+
+
+def test_an_unsigned_delivery_is_refused_and_nothing_is_stored(client, session):
+    response = client.post(
+        "/webhooks/paddle", data=sample_bytes("webhook-subscription.created.json")
+    )
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_signature"
+    assert ledger(session) == []
+
+
+def test_a_wrong_secret_is_refused(client, session):
+    response = post_webhook(client, sample_bytes("webhook-subscription.created.json"), secret="x")
+    assert response.status_code == 401
+    assert ledger(session) == []
+
+
+def test_an_expired_signature_is_refused(client, session):
+    body = sample_bytes("webhook-subscription.created.json")
+    response = post_webhook(client, body, timestamp=int(time.time()) - 301)
+    assert response.status_code == 401
+    assert "tolerance" in response.json["message"]
+    assert ledger(session) == []
+
+
+def test_a_rotated_secret_is_accepted(make_app, session):
+    client = make_app(PADDLE_WEBHOOK_SECRETS=["pdl_ntfset_new", "pdl_ntfset_old"]).test_client()
+    body = sample_bytes("webhook-customer.created.json")
+    assert post_webhook(client, body, secret="pdl_ntfset_old").status_code == 200
+
+
+def test_a_verified_body_that_is_not_a_notification_is_400(client, session):
+    response = post_webhook(client, b'{"hello": "world"}')
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_notification"
+    assert ledger(session) == []
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(make_app, session):
+    client = make_app(WEBHOOK_MAX_BODY_BYTES=1024).test_client()
+    response = post_webhook(client, b"{" + b" " * 2048 + b"}")
+    assert response.status_code == 413
+    assert response.json["error"] == "payload_too_large"
+
+
+def test_without_a_secret_webhooks_answer_503(make_app):
+    client = make_app(PADDLE_WEBHOOK_SECRETS=[]).test_client()
+    response = post_webhook(client, sample_bytes("webhook-customer.created.json"))
+    assert response.status_code == 503
+    assert response.json["error"] == "webhooks_not_configured"
+
+
+# Every sample, through HTTP
+
+
+@pytest.mark.parametrize("path", PAYLOADS, ids=lambda p: p.name)
+def test_every_sample_is_recorded_and_acknowledged(client, session, path):
+    raw = path.read_bytes()
+    response = post_webhook(client, raw)
+    assert response.status_code == 200, response.json
+    (row,) = ledger(session)
+    body = json.loads(raw)
+    assert row.event_id == body["event_id"]
+    assert row.event_type == body["event_type"]
+    assert row.notification_id == body["notification_id"]
+    assert row.occurred_at == ts(body["occurred_at"])
+    assert row.payload == raw.decode()
+    assert row.attempts == 1 and row.error is None
+    assert row.status == response.json["status"]
+    expected = "processed" if body["event_type"].startswith("subscription.") else None
+    if expected:
+        assert row.status == expected
+
+
+SUBSCRIPTION_SAMPLES = sorted(
+    p.name
+    for p in PAYLOADS
+    if p.name.startswith("webhook-subscription.") and ".data." not in p.name
+)
+
+
+@pytest.mark.parametrize("name", SUBSCRIPTION_SAMPLES)
+def test_each_subscription_sample_sets_the_row_field_by_field(client, session, name):
+    make_plan(session)
+    body = sample(name)
+    data = body["data"]
+    assert post_webhook(client, sample_bytes(name)).json == {"status": "processed"}
+
+    row = only_subscription(session)
+    assert row.paddle_subscription_id == data["id"]
+    assert row.paddle_customer_id == data["customer_id"]
+    assert row.status == data["status"]
+    assert row.currency == data["currency_code"]
+    assert row.account_id is None  # nobody to link to yet: kept, not dropped
+    period = data["current_billing_period"]
+    assert row.current_period_start == (ts(period["starts_at"]) if period else None)
+    assert row.current_period_end == (ts(period["ends_at"]) if period else None)
+    assert row.next_billed_at == (ts(data["next_billed_at"]) if data["next_billed_at"] else None)
+    scheduled = data["scheduled_change"] or {}
+    assert row.scheduled_action == scheduled.get("action")
+    assert row.paused_at == (ts(data["paused_at"]) if data["paused_at"] else None)
+    assert row.canceled_at == (ts(data["canceled_at"]) if data["canceled_at"] else None)
+    assert row.last_event_at == ts(body["occurred_at"])
+    assert row.last_event_id == body["event_id"]
+    assert {(i.price_id, i.quantity) for i in row.items} == {
+        (i["price"]["id"], i["quantity"]) for i in data["items"]
+    }
+    first = data["items"][0]
+    if first["price"]["id"] == "pri_01gsz8x8sawmvhz1pv30nge1ke":
+        assert row.plan.slug == "starter"
+        assert (row.price_id, row.quantity) == (first["price"]["id"], first["quantity"])
+
+
+# Duplicates and order
+
+
+def test_a_duplicate_is_acknowledged_and_not_applied_again(client, session):
+    raw = sample_bytes("webhook-subscription.created.json")
+    assert post_webhook(client, raw).json == {"status": "processed"}
+    row = only_subscription(session)
+    row.status = "paused"  # a later local change the duplicate must not undo
+    session.commit()
+
+    response = post_webhook(client, raw)
+    assert response.status_code == 200
+    assert response.json == {"status": "duplicate"}
+    (event_row,) = ledger(session)
+    assert (event_row.deliveries, event_row.attempts) == (2, 1)
+    assert only_subscription(session).status == "paused"
+
+
+def test_an_older_event_is_stale_and_changes_nothing(client, session):
+    newer = envelope(
+        "subscription.canceled",
+        subscription_data(status="canceled", canceled_at="2026-01-02T00:00:00Z"),
+        occurred_at=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    older = envelope(
+        "subscription.updated",
+        subscription_data(status="active"),
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert post_webhook(client, body_of(newer)).json == {"status": "processed"}
+    assert post_webhook(client, body_of(older)).json == {"status": "stale"}
+    row = only_subscription(session)
+    assert row.status == "canceled"
+    assert [e.status for e in ledger(session)] == ["processed", "stale"]
+
+
+def test_equal_timestamps_the_larger_event_id_wins_in_any_order(make_app, session):
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    low = envelope(
+        "subscription.updated",
+        subscription_data(status="past_due"),
+        occurred_at=at,
+        event="evt_01a",
+    )
+    high = envelope(
+        "subscription.updated", subscription_data(status="active"), occurred_at=at, event="evt_01b"
+    )
+    for order in ([low, high], [high, low]):
+        client = make_app().test_client()
+        for notification in order:
+            post_webhook(client, body_of(notification))
+        assert only_subscription(session).status == "active"
+        session.execute(Subscription.__table__.delete())
+        session.execute(WebhookEvent.__table__.delete())
+        session.commit()
+
+
+def test_an_update_before_the_create_is_applied_and_the_create_is_stale(client, session):
+    created = sample("webhook-subscription.created.json")
+    updated = sample("webhook-subscription.updated.json")  # occurred 30 minutes later
+    assert post_webhook(client, body_of(updated)).json == {"status": "processed"}
+    assert post_webhook(client, body_of(created)).json == {"status": "stale"}
+    row = only_subscription(session)
+    assert row.quantity == 20  # the update's quantity, not the create's 10
+    assert len(row.items) == 3
+
+
+def test_unknown_event_types_are_stored_and_ignored(client, session):
+    body = body_of(envelope("payout.paid", {"id": "pay_1"}))
+    assert post_webhook(client, body).json == {"status": "ignored"}
+    assert ledger(session)[0].status == "ignored"
+
+
+# Checkout activation and linking
+
+
+def test_a_checkout_transaction_activates_the_pending_subscription(client, session):
+    make_plan(session)
+    make_account(session, "acct_1")
+    pending = make_subscription(session, account_id="acct_1")
+    data = checkout_transaction(
+        custom_data={"app_account_id": "acct_1", "app_subscription_id": str(pending.id)}
+    )
+    assert post_webhook(client, body_of(envelope("transaction.completed", data))).json == {
+        "status": "processed"
+    }
+    row = only_subscription(session)
+    assert row.id == pending.id
+    assert row.status == "active"
+    assert row.paddle_subscription_id == data["subscription_id"]
+    assert row.paddle_customer_id == data["customer_id"]
+    assert row.paddle_transaction_id == data["id"]
+    assert (row.price_id, row.quantity, row.plan.slug) == (
+        "pri_01gsz8x8sawmvhz1pv30nge1ke",
+        10,
+        "starter",
+    )
+    assert row.current_period_end == ts(data["billing_period"]["ends_at"])
+    assert session.get(Account, "acct_1").paddle_customer_id == data["customer_id"]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "subscription_recurring",
+        "subscription_update",
+        "subscription_payment_method_change",
+        "subscription_charge",
+    ],
+)
+def test_other_transaction_origins_never_change_lifecycle(client, session, origin):
+    make_account(session, "acct_1")
+    pending = make_subscription(session, account_id="acct_1")
+    data = checkout_transaction(
+        origin=origin,
+        custom_data={"app_account_id": "acct_1", "app_subscription_id": str(pending.id)},
+    )
+    assert post_webhook(client, body_of(envelope("transaction.completed", data))).json == {
+        "status": "ignored"
+    }
+    assert only_subscription(session).status == "pending"
+
+
+def test_a_late_checkout_transaction_does_not_undo_the_lifecycle(client, session):
+    make_account(session, "acct_1")
+    pending = make_subscription(session, account_id="acct_1")
+    custom = {"app_account_id": "acct_1", "app_subscription_id": str(pending.id)}
+    canceled = envelope(
+        "subscription.canceled",
+        subscription_data(
+            status="canceled", custom_data=custom, canceled_at="2026-02-01T00:00:00Z"
+        ),
+        occurred_at=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    completed = envelope(
+        "transaction.completed",
+        checkout_transaction(custom_data=custom),
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    post_webhook(client, body_of(canceled))
+    post_webhook(client, body_of(completed))
+    row = only_subscription(session)
+    assert (row.id, row.status, row.account_id) == (pending.id, "canceled", "acct_1")
+
+
+def test_subscription_events_find_the_checkout_row_through_custom_data(client, session):
+    make_account(session, "acct_1")
+    pending = make_subscription(session, account_id="acct_1")
+    data = subscription_data(
+        custom_data={"app_account_id": "acct_1", "app_subscription_id": str(pending.id)}
+    )
+    post_webhook(client, body_of(envelope("subscription.created", data)))
+    row = only_subscription(session)
+    assert (row.id, row.account_id, row.status) == (pending.id, "acct_1", "active")
+
+
+def test_an_unlinked_subscription_is_linked_when_its_customer_arrives(client, session):
+    post_webhook(client, sample_bytes("webhook-subscription.activated.json"))
+    assert only_subscription(session).account_id is None
+
+    customer = sample("webhook-customer.created.json")["data"]
+    customer["custom_data"] = {"app_account_id": "acct_42"}
+    post_webhook(client, body_of(envelope("customer.created", customer)))
+    assert only_subscription(session).account_id == "acct_42"
+    assert session.get(Account, "acct_42").paddle_customer_id == customer["id"]
+
+
+def test_a_subscription_of_a_known_customer_is_linked_to_its_account(client, session):
+    make_account(session, "acct_7", paddle_customer_id="ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
+    post_webhook(client, sample_bytes("webhook-subscription.activated.json"))
+    assert only_subscription(session).account_id == "acct_7"
+
+
+def test_a_second_live_subscription_for_an_account_is_kept_unlinked(client, session):
+    make_account(session, "acct_7", paddle_customer_id="ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
+    make_subscription(
+        session, account_id="acct_7", status="active", paddle_subscription_id="sub_other"
+    )
+    post_webhook(client, sample_bytes("webhook-subscription.activated.json"))
+    session.expire_all()
+    new = session.scalars(
+        select(Subscription).where(Subscription.paddle_subscription_id == PADDLE_SUB)
+    ).one()
+    assert new.account_id is None
+    assert new.status == "active"
+
+
+# Failure and replay
+
+
+@pytest.fixture
+def failing_item_writes(app):
+    """Make the database refuse writes to subscription_items, as a dying disk would."""
+    state = {"fail": True}
+
+    def refuse(conn, cursor, statement, parameters, context, executemany):
+        if state["fail"] and statement.lstrip().upper().startswith(
+            "INSERT INTO SUBSCRIPTION_ITEMS"
+        ):
+            raise RuntimeError("disk I/O error (injected)")
+
+    event.listen(db.engine, "before_cursor_execute", refuse)
+    yield state
+    event.remove(db.engine, "before_cursor_execute", refuse)
+
+
+def test_a_failing_handler_changes_nothing_keeps_the_event_and_the_retry_applies_it(
+    client, session, failing_item_writes
+):
+    raw = sample_bytes("webhook-subscription.created.json")
+    response = post_webhook(client, raw)
+    assert response.status_code == 500
+    assert response.json["error"] == "webhook_failed"
+    assert "disk I/O" not in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.scalars(select(Subscription)).all() == []  # the half-done insert rolled back
+    (row,) = ledger(session)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "disk I/O error" in row.error
+    assert row.next_attempt_at is not None
+
+    failing_item_writes["fail"] = False
+    response = post_webhook(client, raw)  # Paddle's retry: same event_id
+    assert response.json == {"status": "processed"}
+    (row,) = ledger(session)
+    assert (row.status, row.attempts, row.deliveries, row.error) == ("processed", 2, 2, None)
+    assert only_subscription(session).status == "active"
+
+
+def test_replay_reapplies_failed_events(app, client, session, failing_item_writes):
+    post_webhook(client, sample_bytes("webhook-subscription.created.json"))
+    failing_item_writes["fail"] = False
+    result = app.test_cli_runner().invoke(args=["billing", "webhooks", "replay"])
+    assert result.exit_code == 0, result.output
+    assert "processed" in result.output
+    assert ledger(session)[0].status == "processed"
+    assert only_subscription(session).paddle_subscription_id == PADDLE_SUB
+
+
+def test_replay_exits_non_zero_while_events_still_fail(app, client, session, failing_item_writes):
+    post_webhook(client, sample_bytes("webhook-subscription.created.json"))
+    result = app.test_cli_runner().invoke(
+        args=["billing", "webhooks", "replay", "--status", "failed"]
+    )
+    assert result.exit_code == 1
+    assert ledger(session)[0].attempts == 2
+
+
+def test_the_log_line_names_the_event_and_not_the_payload(client, caplog):
+    caplog.set_level("INFO", logger="billing_app.webhooks")
+    post_webhook(client, sample_bytes("webhook-customer.created.json"))
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "billing_app.webhooks"]
+    assert "event_id=evt_01hv6y1jtn1fr98zq3cvarxx2e" in line
+    assert "outcome=" in line and "duration_ms=" in line
+    assert "jo@example.com" not in line

@@ -1,0 +1,79 @@
+"""The access rule: which subscriptions entitle their account to the product now."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from billing_app.models import Plan, Subscription
+from billing_app.services.access import AccessPolicy, entitlements_for, has_access
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+POLICY = AccessPolicy(past_due_grace=timedelta(days=7))
+HOUR = timedelta(hours=1)
+
+
+def subscription(**fields):
+    return Subscription(**{"status": "active", **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"status": "active"}, True),
+        ({"status": "trialing"}, True),
+        ({"status": "pending"}, False),
+        (
+            {
+                "status": "active",
+                "scheduled_action": "cancel",
+                "scheduled_effective_at": NOW + HOUR,
+            },
+            True,
+        ),
+        (
+            {
+                "status": "active",
+                "scheduled_action": "cancel",
+                "scheduled_effective_at": NOW - HOUR,
+            },
+            False,
+        ),
+        ({"status": "active", "scheduled_action": "pause", "scheduled_effective_at": NOW}, False),
+        (
+            {
+                "status": "active",
+                "scheduled_action": "resume",
+                "scheduled_effective_at": NOW - HOUR,
+            },
+            True,
+        ),
+        ({"status": "past_due", "current_period_start": NOW - timedelta(days=6)}, True),
+        ({"status": "past_due", "current_period_start": NOW - timedelta(days=8)}, False),
+        ({"status": "past_due"}, False),
+        ({"status": "paused", "paused_at": NOW - HOUR}, False),
+        ({"status": "paused", "paused_at": NOW + HOUR}, True),
+        ({"status": "canceled", "canceled_at": NOW - HOUR}, False),
+        ({"status": "canceled", "canceled_at": NOW + HOUR}, True),
+        ({"status": "canceled"}, False),
+    ],
+)
+def test_access_by_state(fields, expected):
+    assert has_access(subscription(**fields), NOW, POLICY) is expected
+
+
+def test_no_subscription_is_the_free_tier():
+    entitlements = entitlements_for(None, NOW, POLICY)
+    assert (entitlements.access, entitlements.status, entitlements.plan) == (False, "free", None)
+
+
+def test_entitlements_carry_the_plans_features_only_with_access():
+    plan = Plan(slug="team", features=["sso"], limits={"seats": 5})
+    live = entitlements_for(subscription(plan=plan), NOW, POLICY)
+    assert (live.access, live.plan, live.features, live.limits) == (
+        True,
+        "team",
+        ["sso"],
+        {"seats": 5},
+    )
+    over = entitlements_for(subscription(status="canceled", plan=plan), NOW, POLICY)
+    assert (over.access, over.plan, over.features, over.limits) == (False, "team", [], {})

@@ -1,0 +1,105 @@
+"""Property: any delivery order, with duplicates, ends where in-order delivery ends."""
+
+import json
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from billing_app.models import Subscription, WebhookEvent
+from billing_app.services import webhooks as webhook_service
+from paddle_client.webhooks import parse_notification
+from tests.factories import T0, envelope, stamp, subscription_data
+
+STATES = {
+    "subscription.activated": {"status": "active"},
+    "subscription.updated": {"status": "active"},
+    "subscription.past_due": {"status": "past_due"},
+    "subscription.paused": {"status": "paused", "paused_at": "2026-01-03T00:00:00Z"},
+    "subscription.resumed": {"status": "active"},
+    "subscription.canceled": {"status": "canceled", "canceled_at": "2026-01-04T00:00:00Z"},
+}
+
+step = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(sorted(STATES)),
+        "quantity": st.integers(min_value=1, max_value=50),
+        "addon": st.booleans(),
+        "scheduled": st.sampled_from([None, "cancel", "pause"]),
+        "gap": st.integers(min_value=0, max_value=3),  # 0: same instant as the previous event
+    }
+)
+
+
+def lifecycle_events(steps):
+    events, at = [], T0
+    for index, spec in enumerate(steps):
+        at += timedelta(seconds=spec["gap"])
+        data = subscription_data(**STATES[spec["type"]])
+        data["items"] = data["items"][: 2 if spec["addon"] else 1]
+        data["items"][0]["quantity"] = spec["quantity"]
+        data["scheduled_change"] = (
+            {
+                "action": spec["scheduled"],
+                "effective_at": stamp(at + timedelta(days=30)),
+                "resume_at": None,
+            }
+            if spec["scheduled"]
+            else None
+        )
+        notification = envelope(spec["type"], data, occurred_at=at, event=f"evt_{index:026d}")
+        events.append(json.dumps(notification).encode())
+    return events
+
+
+def deliver(session, bodies):
+    for body in bodies:
+        webhook_service.receive(session, parse_notification(body), body)
+        session.commit()
+    session.expire_all()
+    row = session.scalars(select(Subscription)).one()
+    state = {
+        column.name: getattr(row, column.key)
+        for column in Subscription.__table__.columns
+        if column.name not in {"id", "created_at", "updated_at"}
+    }
+    state["items"] = sorted((item.price_id, item.quantity) for item in row.items)
+    return state
+
+
+def reset(session):
+    session.rollback()
+    session.execute(Subscription.__table__.delete())
+    session.execute(WebhookEvent.__table__.delete())
+    session.commit()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    steps=st.lists(step, min_size=1, max_size=6),
+    data=st.data(),
+)
+def test_delivery_order_and_duplicates_do_not_change_the_outcome(session, steps, data):
+    bodies = lifecycle_events(steps)
+    reset(session)
+    in_order = deliver(session, bodies)
+
+    shuffled = data.draw(st.permutations(bodies))
+    duplicates = data.draw(st.lists(st.sampled_from(bodies), max_size=4))
+    positions = data.draw(
+        st.lists(
+            st.integers(min_value=0, max_value=len(shuffled)),
+            min_size=len(duplicates),
+            max_size=len(duplicates),
+        )
+    )
+    delivery = list(shuffled)
+    for body, position in zip(duplicates, positions, strict=True):
+        delivery.insert(position, body)
+    reset(session)
+    assert deliver(session, delivery) == in_order

@@ -55,14 +55,26 @@ def engine_options(database_url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
 
 
+def _is_sqlite(dbapi_connection) -> bool:
+    return type(dbapi_connection).__module__.startswith("sqlite3")
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """SQLite enforces foreign keys only when asked, per connection."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+    """SQLite enforces foreign keys only when asked, per connection; and Python's driver
+    must leave transactions to SQLAlchemy, or a SAVEPOINT's release would commit."""
+    if _is_sqlite(dbapi_connection):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 def register_logging(app: Flask) -> None:
@@ -79,6 +91,11 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+
+    @app.teardown_request
+    def discard_uncommitted(exception: BaseException | None) -> None:
+        # A request that failed leaves nothing behind, even inside a longer app context.
+        db.session.rollback()
 
 
 def register_api(app: Flask) -> None:

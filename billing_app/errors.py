@@ -127,3 +127,21 @@ class PaddleRefused(BillingError):
     code = "paddle_error"
     status = 502
     default_message = "Paddle refused the request."
+
+
+def from_paddle(error: Exception) -> BillingError:
+    """The answer our API gives when a Paddle call fails: 503 when Paddle could not answer
+    (with Retry-After when it gave one), 502 carrying Paddle's code when it refused."""
+    from paddle_client.errors import ApiError, Unavailable
+
+    if isinstance(error, Unavailable):
+        headers = {}
+        if error.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(error.retry_after)))
+        return PaddleUnavailable(headers=headers)
+    if isinstance(error, ApiError):
+        return PaddleRefused(
+            f"Paddle refused the request: {error.detail or error.code}",
+            extra={"paddle_error_code": error.code},
+        )
+    raise TypeError(f"not a Paddle error: {error!r}")

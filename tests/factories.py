@@ -8,9 +8,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
+
 from billing_app.models import Account, Plan, Subscription
 from paddle_client.webhooks import sign
-from tests.conftest import WEBHOOK_SECRET, sample
+from tests.conftest import JWT_SECRET, WEBHOOK_SECRET, sample
 
 _sequence = itertools.count(1)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -99,3 +101,21 @@ def make_subscription(session, **fields: Any) -> Subscription:
     session.add(subscription)
     session.commit()
     return subscription
+
+
+def user_token(subject: str = "acct_1", /, *, secret: str = JWT_SECRET, **claims: Any) -> str:
+    now = datetime.now(UTC)
+    payload = {"sub": subject, "email": f"{subject}@example.com", "exp": now + timedelta(hours=1)}
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def auth(subject: str = "acct_1", /, **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {user_token(subject, **claims)}"}
+
+
+def paddle_subscription(**changes: Any) -> dict[str, Any]:
+    """Paddle's answer to a subscription call (the real `GET /subscriptions/{id}` sample)."""
+    data = copy.deepcopy(sample("api-subscription-get.json")["data"])
+    data.update(changes)
+    return {"data": data, "meta": {"request_id": "req-test"}}

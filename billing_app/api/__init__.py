@@ -4,8 +4,23 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from billing_app.api import health, webhooks
+    from billing_app.api import (
+        checkout,
+        entitlements,
+        health,
+        plans,
+        portal,
+        subscription,
+        webhooks,
+    )
     from billing_app.extensions import api
 
-    api.register_blueprint(health.blp)
-    api.register_blueprint(webhooks.blp)
+    api.spec.components.security_scheme(
+        "userToken", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.components.security_scheme(
+        "serviceToken",
+        {"type": "http", "scheme": "bearer", "description": "BILLING_SERVICE_TOKEN"},
+    )
+    for module in (health, plans, checkout, subscription, portal, entitlements, webhooks):
+        api.register_blueprint(module.blp)

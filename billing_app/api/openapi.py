@@ -9,7 +9,8 @@ import marshmallow as ma
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from billing_app.errors import BillingError
+from billing_app.errors import BillingError, from_paddle
+from paddle_client.errors import PaddleError
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,14 @@ class BillingApi(Api):
     def _register_error_handlers(self) -> None:
         super()._register_error_handlers()
         self._app.register_error_handler(BillingError, self.handle_billing_error)
+        self._app.register_error_handler(PaddleError, self.handle_paddle_error)
 
     def handle_billing_error(self, error: BillingError):
         return error.body(), error.status, error.headers
+
+    def handle_paddle_error(self, error: PaddleError):
+        log.warning("paddle call failed: %s", error)
+        return self.handle_billing_error(from_paddle(error))
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500

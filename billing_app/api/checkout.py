@@ -1,0 +1,42 @@
+"""`POST /api/v1/checkout`: start paying for a plan."""
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from billing_app.api.common import USER, documents_errors
+from billing_app.api.schemas import CheckoutRequestSchema, CheckoutSchema
+from billing_app.auth import current_user
+from billing_app.extensions import db
+from billing_app.paddle import paddle
+from billing_app.services import checkout as checkout_service
+
+blp = Blueprint("checkout", __name__, url_prefix="/api/v1/checkout", description="Checkout")
+
+
+@blp.route("")
+class Checkout(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(CheckoutRequestSchema)
+    @blp.response(201, CheckoutSchema)
+    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    def post(self, body):
+        """Create (or reuse) a pending subscription and the Paddle transaction that pays it.
+
+        Open Paddle.js with `transaction_id`; the subscription turns `active` when Paddle's
+        webhook arrives. A second call while the checkout is pending reuses it.
+        """
+        caller = current_user()
+        plan = checkout_service.find_plan(
+            db.session, slug=body.get("plan"), price_id=body.get("price_id")
+        )
+        started = checkout_service.start_checkout(
+            db.session,
+            paddle(),
+            caller,
+            plan,
+            quantity=body.get("quantity", 1),
+            checkout_url=current_app.config["CHECKOUT_URL"],
+        )
+        db.session.commit()
+        return started

@@ -1,0 +1,40 @@
+"""Entitlements: what an account may use now, for the frontend and for other services."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from billing_app.api.common import SERVICE, USER, access_policy, documents_errors
+from billing_app.api.schemas import EntitlementsSchema
+from billing_app.auth import current_user, require_service_token
+from billing_app.db import utcnow
+from billing_app.extensions import db
+from billing_app.services.entitlements import account_entitlements
+
+blp = Blueprint(
+    "entitlements",
+    __name__,
+    url_prefix="/api/v1",
+    description="May this account use this feature now? From our table, never from Paddle.",
+)
+
+
+@blp.route("/entitlements")
+class OwnEntitlements(MethodView):
+    @blp.doc(security=USER)
+    @blp.response(200, EntitlementsSchema)
+    @documents_errors(blp, 401)
+    def get(self):
+        """The caller's access, plan, features and limits."""
+        caller = current_user()
+        return account_entitlements(db.session, caller.account_id, utcnow(), access_policy())
+
+
+@blp.route("/accounts/<string:account_id>/entitlements")
+class AccountEntitlements(MethodView):
+    @blp.doc(security=SERVICE)
+    @blp.response(200, EntitlementsSchema)
+    @documents_errors(blp, 401)
+    def get(self, account_id):
+        """Any account's access, for backend services holding BILLING_SERVICE_TOKEN."""
+        require_service_token()
+        return account_entitlements(db.session, account_id, utcnow(), access_policy())

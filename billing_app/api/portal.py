@@ -1,0 +1,26 @@
+"""`POST /api/v1/portal-session`: a link to Paddle's customer portal."""
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from billing_app.api.common import USER, documents_errors
+from billing_app.api.schemas import PortalSessionSchema
+from billing_app.auth import current_user
+from billing_app.extensions import db
+from billing_app.paddle import paddle
+from billing_app.services import subscriptions as subscription_service
+
+blp = Blueprint(
+    "portal", __name__, url_prefix="/api/v1/portal-session", description="Customer portal"
+)
+
+
+@blp.route("")
+class PortalSession(MethodView):
+    @blp.doc(security=USER)
+    @blp.response(200, PortalSessionSchema)
+    @documents_errors(blp, 401, 404, 502, 503)
+    def post(self):
+        """A fresh, short-lived customer portal URL (invoices, cards, cancel)."""
+        caller = current_user()
+        return {"url": subscription_service.portal_url(db.session, paddle(), caller.account_id)}

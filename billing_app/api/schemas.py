@@ -1,0 +1,129 @@
+"""The request and response bodies of the HTTP API, as the OpenAPI document shows them."""
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from billing_app.models.subscription import SCHEDULED_ACTIONS, SUBSCRIPTION_STATUSES
+from paddle_client.resources.subscriptions import PRORATION_MODES
+
+EFFECTIVE_FROM = ("next_billing_period", "immediately")
+
+
+class PlanSchema(ma.Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    price_id = fields.String(required=True)
+    amount = fields.String(required=True, metadata={"description": 'minor units, e.g. "1900"'})
+    currency = fields.String(required=True, metadata={"example": "USD"})
+    interval = fields.String(required=True, metadata={"example": "month"})
+    interval_count = fields.Integer(required=True)
+    features = fields.List(fields.String(), required=True)
+    limits = fields.Dict(keys=fields.String(), required=True)
+
+
+class PlanChoiceSchema(ma.Schema):
+    """A plan by `plan` (slug) or `price_id`, and a quantity."""
+
+    plan = fields.String(metadata={"description": "plan slug"})
+    price_id = fields.String()
+    quantity = fields.Integer(validate=validate.Range(min=1, max=10_000))
+
+    @ma.validates_schema
+    def one_plan(self, data, **kwargs):
+        if ("plan" in data) == ("price_id" in data):
+            raise ma.ValidationError("Give exactly one of plan or price_id.", "plan")
+
+
+class CheckoutRequestSchema(PlanChoiceSchema):
+    pass
+
+
+class CheckoutSchema(ma.Schema):
+    subscription_id = fields.String(required=True)
+    transaction_id = fields.String(
+        required=True, metadata={"description": "open Paddle.js with it"}
+    )
+    checkout_url = fields.String(allow_none=True)
+
+
+class ScheduledChangeSchema(ma.Schema):
+    action = fields.String(validate=validate.OneOf(SCHEDULED_ACTIONS))
+    effective_at = fields.AwareDateTime(allow_none=True)
+    resume_at = fields.AwareDateTime(allow_none=True)
+
+
+class SubscriptionItemSchema(ma.Schema):
+    price_id = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    recurring = fields.Boolean()
+
+
+class SubscriptionSchema(ma.Schema):
+    id = fields.String(allow_none=True, metadata={"description": "null on the free tier"})
+    status = fields.String(required=True, validate=validate.OneOf((*SUBSCRIPTION_STATUSES, "free")))
+    plan = fields.String(allow_none=True, metadata={"description": "plan slug"})
+    price_id = fields.String(allow_none=True)
+    quantity = fields.Integer(allow_none=True)
+    items = fields.List(fields.Nested(SubscriptionItemSchema))
+    current_period_start = fields.AwareDateTime(allow_none=True)
+    current_period_end = fields.AwareDateTime(allow_none=True)
+    next_billed_at = fields.AwareDateTime(allow_none=True)
+    scheduled_change = fields.Nested(ScheduledChangeSchema, allow_none=True)
+    paused_at = fields.AwareDateTime(allow_none=True)
+    canceled_at = fields.AwareDateTime(allow_none=True)
+    access = fields.Boolean(required=True)
+    updated_at = fields.AwareDateTime(allow_none=True)
+
+
+class PauseRequestSchema(ma.Schema):
+    effective_from = fields.String(
+        load_default="next_billing_period", validate=validate.OneOf(EFFECTIVE_FROM)
+    )
+    resume_at = fields.AwareDateTime()
+
+
+class CancelRequestSchema(ma.Schema):
+    effective_from = fields.String(
+        load_default="next_billing_period", validate=validate.OneOf(EFFECTIVE_FROM)
+    )
+
+
+class PaymentMethodSchema(ma.Schema):
+    transaction_id = fields.String(required=True)
+    checkout_url = fields.String(allow_none=True)
+
+
+class ChangeRequestSchema(PlanChoiceSchema):
+    proration_billing_mode = fields.String(
+        load_default="prorated_immediately", validate=validate.OneOf(PRORATION_MODES)
+    )
+
+
+class TransactionTotalsSchema(ma.Schema):
+    billing_period = fields.Dict(allow_none=True)
+    currency_code = fields.String(allow_none=True)
+    subtotal = fields.String(allow_none=True)
+    tax = fields.String(allow_none=True)
+    total = fields.String(allow_none=True)
+
+
+class ChangePreviewSchema(ma.Schema):
+    immediate_transaction = fields.Nested(TransactionTotalsSchema, allow_none=True)
+    next_transaction = fields.Nested(TransactionTotalsSchema, allow_none=True)
+    update_summary = fields.Dict(
+        allow_none=True, metadata={"description": "Paddle's credit/charge/result"}
+    )
+    next_billed_at = fields.String(allow_none=True)
+
+
+class PortalSessionSchema(ma.Schema):
+    url = fields.String(required=True)
+
+
+class EntitlementsSchema(ma.Schema):
+    access = fields.Boolean(required=True)
+    plan = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    features = fields.List(fields.String(), required=True)
+    limits = fields.Dict(keys=fields.String(), required=True)

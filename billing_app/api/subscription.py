@@ -1,0 +1,174 @@
+"""`/api/v1/subscription`: read and manage the caller's own subscription."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from billing_app.api.common import USER, access_policy, documents_errors
+from billing_app.api.schemas import (
+    CancelRequestSchema,
+    ChangePreviewSchema,
+    ChangeRequestSchema,
+    PauseRequestSchema,
+    PaymentMethodSchema,
+    SubscriptionSchema,
+)
+from billing_app.auth import current_user
+from billing_app.db import utcnow
+from billing_app.extensions import db
+from billing_app.models import Subscription
+from billing_app.paddle import paddle
+from billing_app.services import subscriptions as subscription_service
+from billing_app.services.access import has_access
+from billing_app.services.checkout import find_plan
+
+blp = Blueprint(
+    "subscription",
+    __name__,
+    url_prefix="/api/v1/subscription",
+    description="The caller's subscription: read it, pause, cancel, resume, change, pay",
+)
+
+FREE = {"id": None, "status": "free", "access": False, "items": [], "scheduled_change": None}
+
+
+def present(subscription: Subscription | None) -> dict:
+    if subscription is None:
+        return FREE
+    scheduled = None
+    if subscription.scheduled_action:
+        scheduled = {
+            "action": subscription.scheduled_action,
+            "effective_at": subscription.scheduled_effective_at,
+            "resume_at": subscription.scheduled_resume_at,
+        }
+    return {
+        "id": str(subscription.id),
+        "status": subscription.status,
+        "plan": subscription.plan.slug if subscription.plan else None,
+        "price_id": subscription.price_id,
+        "quantity": subscription.quantity,
+        "items": subscription.items,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "next_billed_at": subscription.next_billed_at,
+        "scheduled_change": scheduled,
+        "paused_at": subscription.paused_at,
+        "canceled_at": subscription.canceled_at,
+        "access": has_access(subscription, utcnow(), access_policy()),
+        "updated_at": subscription.updated_at,
+    }
+
+
+def _done(subscription: Subscription) -> dict:
+    db.session.commit()
+    return present(subscription)
+
+
+@blp.route("")
+class CurrentSubscription(MethodView):
+    @blp.doc(security=USER)
+    @blp.response(200, SubscriptionSchema)
+    @documents_errors(blp, 401)
+    def get(self):
+        """The caller's subscription from our table (never a live Paddle call); `free` if none."""
+        caller = current_user()
+        return present(subscription_service.subscription_for(db.session, caller.account_id))
+
+
+@blp.route("/pause")
+class Pause(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(PauseRequestSchema)
+    @blp.response(200, SubscriptionSchema)
+    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    def post(self, body):
+        """Pause now or at the end of the period; Paddle's answer is stored at once."""
+        caller = current_user()
+        subscription = subscription_service.pause(
+            db.session,
+            paddle(),
+            caller.account_id,
+            effective_from=body["effective_from"],
+            resume_at=body.get("resume_at"),
+        )
+        return _done(subscription)
+
+
+@blp.route("/cancel")
+class Cancel(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(CancelRequestSchema)
+    @blp.response(200, SubscriptionSchema)
+    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    def post(self, body):
+        """Cancel now or at the end of the period; Paddle's answer is stored at once."""
+        caller = current_user()
+        subscription = subscription_service.cancel(
+            db.session, paddle(), caller.account_id, effective_from=body["effective_from"]
+        )
+        return _done(subscription)
+
+
+@blp.route("/resume")
+class Resume(MethodView):
+    @blp.doc(security=USER)
+    @blp.response(200, SubscriptionSchema)
+    @documents_errors(blp, 401, 404, 409, 502, 503)
+    def post(self):
+        """Resume a paused subscription, or remove a scheduled pause or cancellation."""
+        caller = current_user()
+        return _done(subscription_service.resume(db.session, paddle(), caller.account_id))
+
+
+@blp.route("/payment-method")
+class PaymentMethod(MethodView):
+    @blp.doc(security=USER)
+    @blp.response(200, PaymentMethodSchema)
+    @documents_errors(blp, 401, 404, 409, 502, 503)
+    def post(self):
+        """A Paddle transaction to open in Paddle.js so the customer can enter a new card."""
+        caller = current_user()
+        return subscription_service.payment_method_update(db.session, paddle(), caller.account_id)
+
+
+@blp.route("/change")
+class Change(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(ChangeRequestSchema)
+    @blp.response(200, SubscriptionSchema)
+    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    def post(self, body):
+        """Change plan or quantity, billed by `proration_billing_mode`."""
+        caller = current_user()
+        plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
+        subscription = subscription_service.change_plan(
+            db.session,
+            paddle(),
+            caller.account_id,
+            plan,
+            quantity=body.get("quantity"),
+            proration_billing_mode=body["proration_billing_mode"],
+        )
+        return _done(subscription)
+
+
+@blp.route("/change/preview")
+class ChangePreview(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(ChangeRequestSchema)
+    @blp.response(200, ChangePreviewSchema)
+    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    def post(self, body):
+        """What a change would charge now and next time. Changes nothing."""
+        caller = current_user()
+        plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
+        return subscription_service.preview_plan_change(
+            db.session,
+            paddle(),
+            caller.account_id,
+            plan,
+            quantity=body.get("quantity"),
+            proration_billing_mode=body["proration_billing_mode"],
+        )

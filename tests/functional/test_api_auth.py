@@ -1,0 +1,160 @@
+"""Who may call what: user JWTs (HS256 or JWKS), the service token, and refusals."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+import responses
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from tests.conftest import JWT_SECRET, SERVICE_TOKEN
+from tests.factories import auth, make_account, make_plan, make_subscription, user_token
+
+JWKS_URL = "https://auth.example.com/.well-known/jwks.json"
+
+
+def get_entitlements(client, token):
+    return client.get("/api/v1/entitlements", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_no_token_is_401(client):
+    response = client.get("/api/v1/entitlements")
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        user_token(exp=datetime.now(UTC) - timedelta(minutes=5)),
+        user_token(secret="another-secret-that-is-long-enough-for-hs256"),
+        jwt.encode(
+            {"sub": "acct_1", "exp": datetime.now(UTC) + timedelta(hours=1)}, None, algorithm="none"
+        ),
+        jwt.encode({"sub": "acct_1"}, JWT_SECRET, algorithm="HS256"),  # no expiry
+        user_token(sub=""),
+        "not-a-jwt",
+    ],
+    ids=["expired", "wrong-key", "alg-none", "no-exp", "no-account", "garbage"],
+)
+def test_bad_tokens_are_refused(client, token):
+    response = get_entitlements(client, token)
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+
+
+def test_audience_and_issuer_are_checked_when_configured(make_app):
+    client = make_app(
+        AUTH_JWT_AUDIENCE="billing", AUTH_JWT_ISSUER="https://auth.example.com"
+    ).test_client()
+    good = user_token(aud="billing", iss="https://auth.example.com")
+    assert get_entitlements(client, good).status_code == 200
+    assert (
+        get_entitlements(
+            client, user_token(aud="other", iss="https://auth.example.com")
+        ).status_code
+        == 401
+    )
+    assert (
+        get_entitlements(
+            client, user_token(aud="billing", iss="https://evil.example.com")
+        ).status_code
+        == 401
+    )
+    assert get_entitlements(client, user_token()).status_code == 401
+
+
+def test_account_id_claim_wins_over_sub(client, session):
+    plan = make_plan(session)
+    make_account(session, "acct_team")
+    make_subscription(session, account_id="acct_team", status="active", plan_id=plan.id)
+    response = client.get("/api/v1/entitlements", headers=auth("user_123", account_id="acct_team"))
+    assert response.json["access"] is True
+    assert client.get("/api/v1/entitlements", headers=auth("user_123")).json["access"] is False
+
+
+def jwk_of(private_key, kid, alg):
+    public = json.loads(
+        jwt.algorithms.get_default_algorithms()[alg].to_jwk(private_key.public_key())
+    )
+    return {**public, "kid": kid, "alg": alg, "use": "sig"}
+
+
+@pytest.fixture
+def jwks_client(make_app):
+    return make_app(AUTH_JWT_SECRET=None, AUTH_JWKS_URL=JWKS_URL).test_client()
+
+
+def signed(private_key, kid, alg, **claims):
+    payload = {"sub": "acct_1", "exp": datetime.now(UTC) + timedelta(hours=1), **claims}
+    return jwt.encode(payload, private_key, algorithm=alg, headers={"kid": kid})
+
+
+def test_rs256_and_es256_tokens_verify_against_the_jwks(jwks_client):
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    with responses.RequestsMock() as mock:
+        mock.get(
+            JWKS_URL, json={"keys": [jwk_of(rsa_key, "r1", "RS256"), jwk_of(ec_key, "e1", "ES256")]}
+        )
+        assert get_entitlements(jwks_client, signed(rsa_key, "r1", "RS256")).status_code == 200
+        assert get_entitlements(jwks_client, signed(ec_key, "e1", "ES256")).status_code == 200
+        assert len(mock.calls) == 1  # the key set is cached
+
+
+def test_an_unknown_kid_refreshes_the_key_set_once(jwks_client, monkeypatch):
+    old_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    monkeypatch.setattr("billing_app.auth.JWKS_MIN_REFETCH", 0)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, json={"keys": [jwk_of(old_key, "k1", "RS256")]})
+        mock.get(
+            JWKS_URL,
+            json={"keys": [jwk_of(old_key, "k1", "RS256"), jwk_of(new_key, "k2", "RS256")]},
+        )
+        assert get_entitlements(jwks_client, signed(old_key, "k1", "RS256")).status_code == 200
+        assert get_entitlements(jwks_client, signed(new_key, "k2", "RS256")).status_code == 200
+        assert len(mock.calls) == 2
+
+
+def test_an_hs256_token_is_refused_when_keys_come_from_a_jwks(jwks_client):
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, json={"keys": [jwk_of(rsa_key, "r1", "RS256")]})
+        forged = jwt.encode(
+            {"sub": "acct_1", "exp": datetime.now(UTC) + timedelta(hours=1)},
+            "x" * 32,
+            algorithm="HS256",
+            headers={"kid": "r1"},
+        )
+        assert get_entitlements(jwks_client, forged).status_code == 401
+
+
+def test_the_service_token_reads_any_accounts_entitlements(client, session):
+    plan = make_plan(session)
+    make_account(session, "acct_9")
+    make_subscription(session, account_id="acct_9", status="active", plan_id=plan.id)
+    response = client.get(
+        "/api/v1/accounts/acct_9/entitlements", headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    )
+    assert response.status_code == 200
+    assert response.json == {
+        "access": True,
+        "plan": "starter",
+        "status": "active",
+        "features": ["projects", "exports"],
+        "limits": {"projects": 3},
+    }
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {SERVICE_TOKEN}"])
+def test_the_service_endpoint_refuses_anything_else(client, header):
+    headers = {"Authorization": header} if header else {}
+    response = client.get("/api/v1/accounts/acct_9/entitlements", headers=headers)
+    assert response.status_code == 401
+
+
+def test_a_user_token_is_not_a_service_token(client):
+    response = client.get("/api/v1/accounts/acct_1/entitlements", headers=auth("acct_1"))
+    assert response.status_code == 401

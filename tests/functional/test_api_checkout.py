@@ -1,0 +1,210 @@
+"""GET /plans and POST /checkout, with Paddle faked at the HTTP edge."""
+
+import json
+
+import pytest
+import responses
+from sqlalchemy import select
+
+from billing_app.models import Account, Subscription
+from tests.conftest import sample
+from tests.factories import auth, make_account, make_plan, make_subscription
+
+BASE = "https://paddle.test"
+
+
+@pytest.fixture
+def paddle():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def subscriptions(session):
+    session.expire_all()
+    return list(session.scalars(select(Subscription)))
+
+
+def test_plans_lists_active_plans_with_etag_and_cache_headers(client, session):
+    make_plan(session, features=["projects"], limits={"projects": 3})
+    make_plan(session, slug="old", price_id="pri_old", active=False)
+    response = client.get("/api/v1/plans")
+    assert response.status_code == 200
+    assert response.json == [
+        {
+            "slug": "starter",
+            "name": "Starter",
+            "description": None,
+            "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke",
+            "amount": "3000",
+            "currency": "USD",
+            "interval": "month",
+            "interval_count": 1,
+            "features": ["projects"],
+            "limits": {"projects": 3},
+        }
+    ]
+    assert response.headers["Cache-Control"] == "public, max-age=60"
+    again = client.get("/api/v1/plans", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def transaction_created(paddle, **checks):
+    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+
+
+def customer_created(paddle):
+    paddle.post(f"{BASE}/customers", json=sample("api-customer-get.json"), status=201)
+
+
+def test_checkout_creates_a_pending_subscription_customer_and_transaction(client, session, paddle):
+    make_plan(session)
+    customer_created(paddle)
+    transaction_created(paddle)
+    response = client.post(
+        "/api/v1/checkout", json={"plan": "starter", "quantity": 3}, headers=auth("acct_1")
+    )
+    assert response.status_code == 201, response.json
+    (row,) = subscriptions(session)
+    transaction = sample("api-transaction-create.json")["data"]
+    assert response.json == {
+        "subscription_id": str(row.id),
+        "transaction_id": transaction["id"],
+        "checkout_url": transaction["checkout"]["url"],
+    }
+    assert (row.status, row.account_id, row.quantity, row.paddle_transaction_id) == (
+        "pending",
+        "acct_1",
+        3,
+        transaction["id"],
+    )
+    customer_request = json.loads(paddle.calls[0].request.body)
+    assert customer_request == {
+        "email": "acct_1@example.com",
+        "custom_data": {"app_account_id": "acct_1"},
+    }
+    transaction_request = json.loads(paddle.calls[1].request.body)
+    assert transaction_request == {
+        "items": [{"price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke", "quantity": 3}],
+        "customer_id": sample("api-customer-get.json")["data"]["id"],
+        "custom_data": {"app_account_id": "acct_1", "app_subscription_id": str(row.id)},
+        "checkout": {"url": "https://app.example.com/checkout"},
+    }
+    account = session.get(Account, "acct_1")
+    assert account.paddle_customer_id == sample("api-customer-get.json")["data"]["id"]
+
+
+def test_a_second_click_reuses_the_pending_checkout(client, session, paddle):
+    make_plan(session)
+    customer_created(paddle)
+    transaction_created(paddle)
+    first = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    transaction_id = first.json["transaction_id"]
+    paddle.get(f"{BASE}/transactions/{transaction_id}", json=sample("api-transaction-create.json"))
+    second = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert second.status_code == 201
+    assert second.json == first.json
+    assert len(subscriptions(session)) == 1
+    assert [call.request.method for call in paddle.calls] == ["POST", "POST", "GET"]
+
+
+def test_a_live_subscription_means_409(client, session):
+    make_plan(session)
+    make_account(session, "acct_1")
+    make_subscription(session, account_id="acct_1", status="active", paddle_subscription_id="sub_1")
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert response.status_code == 409
+    assert response.json["error"] == "subscription_exists"
+
+
+def test_an_unknown_plan_is_404(client, session):
+    response = client.post("/api/v1/checkout", json={"plan": "gold"}, headers=auth("acct_1"))
+    assert response.status_code == 404
+    assert response.json["error"] == "plan_not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "plan"),
+        ({"plan": "starter", "price_id": "pri_1"}, "plan"),
+        ({"plan": "starter", "quantity": 0}, "quantity"),
+        ({"plan": "starter", "qty": 2}, "qty"),
+    ],
+)
+def test_invalid_bodies_are_422_with_field_errors(client, body, field):
+    response = client.post("/api/v1/checkout", json=body, headers=auth("acct_1"))
+    assert response.status_code == 422
+    assert response.json["error"] == "validation_error"
+    assert field in response.json["errors"]
+
+
+def test_paddle_down_is_503_and_leaves_the_table_unchanged(client, session, paddle):
+    make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    paddle.post(f"{BASE}/transactions", status=502, json={})
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert response.status_code == 503
+    assert response.json["error"] == "paddle_unavailable"
+    assert subscriptions(session) == []
+    assert len(paddle.calls) == 1  # a transaction create that may have landed is not repeated
+
+
+def test_paddle_rate_limit_is_503_with_retry_after(client, session, paddle):
+    make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    paddle.post(
+        f"{BASE}/transactions",
+        status=429,
+        json=sample("api-error-too-many-requests.json"),
+        headers={"Retry-After": "60"},
+    )
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+    assert subscriptions(session) == []
+
+
+def test_paddle_refusal_is_502_with_its_code(client, session, paddle):
+    make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    paddle.post(
+        f"{BASE}/transactions",
+        status=400,
+        json={
+            "error": {
+                "type": "request_error",
+                "code": "transaction_price_not_found",
+                "detail": "price not found",
+                "documentation_url": "https://developer.paddle.com/errors",
+            },
+            "meta": {"request_id": "r"},
+        },
+    )
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert response.status_code == 502
+    assert response.json["error"] == "paddle_error"
+    assert response.json["paddle_error_code"] == "transaction_price_not_found"
+    assert subscriptions(session) == []
+
+
+def test_without_a_paddle_key_checkout_is_503_but_reads_work(make_app, session):
+    make_plan(session)
+    client = make_app(PADDLE_API_KEY=None).test_client()
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert response.status_code == 503
+    assert response.json["error"] == "paddle_not_configured"
+    assert client.get("/api/v1/plans").status_code == 200
+    assert client.get("/api/v1/subscription", headers=auth("acct_1")).json["status"] == "free"
+    assert client.get("/api/v1/entitlements", headers=auth("acct_1")).json["access"] is False
+
+
+def test_the_key_never_appears_in_an_error_body(client, session, paddle):
+    make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    paddle.post(
+        f"{BASE}/transactions",
+        status=403,
+        json={"error": {"code": "invalid_token", "detail": "bad"}},
+    )
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert "pdl_sdbx_apikey_test" not in response.get_data(as_text=True)

@@ -1,0 +1,358 @@
+"""The caller's subscription: read it, pause, cancel, resume, change, pay, portal."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import responses
+from sqlalchemy import select
+
+from billing_app.models import Subscription
+from tests.conftest import SERVICE_TOKEN, sample
+from tests.factories import (
+    auth,
+    body_of,
+    envelope,
+    make_account,
+    make_plan,
+    make_subscription,
+    paddle_subscription,
+    post_webhook,
+)
+
+BASE = "https://paddle.test"
+SUB = "sub_01hp463gxfvndqjjyqn2n7tkth"
+PERIOD = {"starts_at": "2026-05-01T00:00:00Z", "ends_at": "2026-06-01T00:00:00Z"}
+
+
+@pytest.fixture
+def paddle():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def active(session):
+    """acct_1 with an active subscription on the starter plan, known to Paddle."""
+    plan = make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id="ctm_01hp462x4578nc20acj9g956yy")
+    return make_subscription(
+        session,
+        account_id="acct_1",
+        status="active",
+        plan_id=plan.id,
+        price_id=plan.price_id,
+        quantity=10,
+        paddle_subscription_id=SUB,
+        paddle_customer_id="ctm_01hp462x4578nc20acj9g956yy",
+        last_event_at=datetime(2024, 2, 8, tzinfo=UTC),
+    )
+
+
+def row(session):
+    session.expire_all()
+    return session.scalars(select(Subscription)).one()
+
+
+def test_an_account_that_never_subscribed_is_free(client):
+    response = client.get("/api/v1/subscription", headers=auth("acct_new"))
+    assert response.status_code == 200
+    assert response.json["status"] == "free"
+    assert response.json["access"] is False
+
+
+def test_get_reads_the_table(client, session, active):
+    response = client.get("/api/v1/subscription", headers=auth("acct_1"))
+    body = response.json
+    assert body["id"] == str(active.id)
+    assert (body["status"], body["plan"], body["quantity"], body["access"]) == (
+        "active",
+        "starter",
+        10,
+        True,
+    )
+    assert body["scheduled_change"] is None
+
+
+def test_pause_at_period_end_stores_the_scheduled_change_at_once(client, session, active, paddle):
+    answer = paddle_subscription(
+        scheduled_change={
+            "action": "pause",
+            "effective_at": "2024-03-08T11:02:03.946454Z",
+            "resume_at": None,
+        },
+        updated_at="2024-02-09T00:00:00Z",
+    )
+    paddle.post(f"{BASE}/subscriptions/{SUB}/pause", json=answer)
+    response = client.post("/api/v1/subscription/pause", json={}, headers=auth("acct_1"))
+    assert response.status_code == 200, response.json
+    assert json.loads(paddle.calls[0].request.body) == {"effective_from": "next_billing_period"}
+    assert response.json["scheduled_change"]["action"] == "pause"
+    assert response.json["status"] == "active"
+    stored = row(session)
+    assert stored.scheduled_action == "pause"
+    assert stored.last_event_at == datetime(2024, 2, 9, tzinfo=UTC)
+
+    # A webhook older than Paddle's answer cannot undo it.
+    older = envelope(
+        "subscription.updated",
+        paddle_subscription(updated_at="2024-02-08T12:00:00Z")["data"] | {"id": SUB},
+        occurred_at=datetime(2024, 2, 8, 12, tzinfo=UTC),
+    )
+    assert post_webhook(client, body_of(older)).json == {"status": "stale"}
+    assert row(session).scheduled_action == "pause"
+
+
+def test_pause_immediately_with_resume_at(client, session, active, paddle):
+    answer = paddle_subscription(
+        status="paused", paused_at="2024-02-09T00:00:00Z", updated_at="2024-02-09T00:00:00Z"
+    )
+    paddle.post(f"{BASE}/subscriptions/{SUB}/pause", json=answer)
+    response = client.post(
+        "/api/v1/subscription/pause",
+        json={"effective_from": "immediately", "resume_at": "2024-04-01T00:00:00+00:00"},
+        headers=auth("acct_1"),
+    )
+    assert response.json["status"] == "paused"
+    sent = json.loads(paddle.calls[0].request.body)
+    assert sent["effective_from"] == "immediately"
+    assert sent["resume_at"].startswith("2024-04-01T00:00:00")
+    assert row(session).paused_at == datetime(2024, 2, 9, tzinfo=UTC)
+
+
+def test_pausing_a_paused_subscription_is_409_without_calling_paddle(client, session, active):
+    active.status = "paused"
+    session.commit()
+    response = client.post("/api/v1/subscription/pause", json={}, headers=auth("acct_1"))
+    assert response.status_code == 409
+    assert response.json["error"] == "invalid_state"
+    assert "paused" in response.json["message"]
+
+
+def test_cancel_at_period_end_then_resume_removes_it(client, session, active, paddle):
+    scheduled = {
+        "action": "cancel",
+        "effective_at": "2099-03-08T11:02:03.946454Z",
+        "resume_at": None,
+    }
+    paddle.post(
+        f"{BASE}/subscriptions/{SUB}/cancel",
+        json=paddle_subscription(scheduled_change=scheduled, updated_at="2024-02-09T00:00:00Z"),
+    )
+    paddle.patch(
+        f"{BASE}/subscriptions/{SUB}", json=paddle_subscription(updated_at="2024-02-10T00:00:00Z")
+    )
+    cancel = client.post("/api/v1/subscription/cancel", json={}, headers=auth("acct_1"))
+    assert cancel.json["scheduled_change"]["action"] == "cancel"
+    assert cancel.json["access"] is True  # until the end of the period
+
+    again = client.post("/api/v1/subscription/cancel", json={}, headers=auth("acct_1"))
+    assert again.status_code == 409 and again.json["error"] == "invalid_state"
+
+    resume = client.post("/api/v1/subscription/resume", headers=auth("acct_1"))
+    assert resume.status_code == 200
+    assert json.loads(paddle.calls[-1].request.body) == {"scheduled_change": None}
+    assert resume.json["scheduled_change"] is None
+    assert row(session).scheduled_action is None
+
+
+def test_cancel_immediately(client, session, active, paddle):
+    paddle.post(
+        f"{BASE}/subscriptions/{SUB}/cancel",
+        json=paddle_subscription(
+            status="canceled",
+            canceled_at="2024-02-09T00:00:00Z",
+            updated_at="2024-02-09T00:00:00Z",
+            current_billing_period=None,
+            next_billed_at=None,
+        ),
+    )
+    response = client.post(
+        "/api/v1/subscription/cancel",
+        json={"effective_from": "immediately"},
+        headers=auth("acct_1"),
+    )
+    assert response.json["status"] == "canceled"
+    assert response.json["access"] is False
+    assert json.loads(paddle.calls[0].request.body) == {"effective_from": "immediately"}
+
+
+def test_resume_a_paused_subscription(client, session, active, paddle):
+    active.status = "paused"
+    session.commit()
+    paddle.post(
+        f"{BASE}/subscriptions/{SUB}/resume",
+        json=paddle_subscription(updated_at="2024-02-11T00:00:00Z"),
+    )
+    response = client.post("/api/v1/subscription/resume", headers=auth("acct_1"))
+    assert response.json["status"] == "active"
+    assert json.loads(paddle.calls[0].request.body) == {"effective_from": "immediately"}
+
+
+def test_resume_a_canceled_subscription_is_409(client, session, active):
+    active.status = "canceled"
+    session.commit()
+    response = client.post("/api/v1/subscription/resume", headers=auth("acct_1"))
+    assert response.status_code == 409
+    assert response.json["error"] == "subscription_canceled"
+
+
+def test_resume_with_nothing_to_resume_is_409(client, session, active):
+    response = client.post("/api/v1/subscription/resume", headers=auth("acct_1"))
+    assert response.status_code == 409
+    assert response.json["error"] == "invalid_state"
+
+
+def test_actions_without_a_subscription_are_404(client):
+    for path in ("pause", "cancel", "resume", "payment-method"):
+        response = client.post(
+            f"/api/v1/subscription/{path}",
+            json={} if path in ("pause", "cancel") else None,
+            headers=auth("acct_x"),
+        )
+        assert response.status_code == 404, path
+        assert response.json["error"] == "no_subscription"
+
+
+def test_payment_method_update(client, session, active, paddle):
+    paddle.get(
+        f"{BASE}/subscriptions/{SUB}/update-payment-method-transaction",
+        json=sample("api-subscription-update-payment-method-transaction.json"),
+    )
+    response = client.post("/api/v1/subscription/payment-method", headers=auth("acct_1"))
+    transaction = sample("api-subscription-update-payment-method-transaction.json")["data"]
+    assert response.json == {
+        "transaction_id": transaction["id"],
+        "checkout_url": transaction["checkout"]["url"],
+    }
+
+
+def test_change_plan_keeps_add_ons_and_stores_the_answer(client, session, active, paddle):
+    make_plan(session, slug="team", price_id="pri_team", amount="9000")
+    from billing_app.models import SubscriptionItem
+
+    active.items = [
+        SubscriptionItem(price_id=active.price_id, quantity=10, recurring=True),
+        SubscriptionItem(price_id="pri_addon", quantity=1, recurring=True),
+    ]
+    session.commit()
+    answer = paddle_subscription(updated_at="2024-02-12T00:00:00Z")
+    answer["data"]["items"][0]["price"]["id"] = "pri_team"
+    answer["data"]["items"][0]["quantity"] = 12
+    paddle.patch(f"{BASE}/subscriptions/{SUB}", json=answer)
+    response = client.post(
+        "/api/v1/subscription/change", json={"plan": "team", "quantity": 12}, headers=auth("acct_1")
+    )
+    assert response.status_code == 200, response.json
+    assert json.loads(paddle.calls[0].request.body) == {
+        "items": [
+            {"price_id": "pri_team", "quantity": 12},
+            {"price_id": "pri_addon", "quantity": 1},
+        ],
+        "proration_billing_mode": "prorated_immediately",
+    }
+    assert (response.json["plan"], response.json["quantity"]) == ("team", 12)
+
+
+def test_change_preview_returns_the_charge_and_changes_nothing(client, session, active, paddle):
+    make_plan(session, slug="team", price_id="pri_team", amount="9000")
+    paddle.patch(
+        f"{BASE}/subscriptions/{SUB}/preview", json=sample("api-subscription-preview-update.json")
+    )
+    response = client.post(
+        "/api/v1/subscription/change/preview",
+        json={"plan": "team", "proration_billing_mode": "full_next_billing_period"},
+        headers=auth("acct_1"),
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["update_summary"]["result"] == {
+        "action": "charge",
+        "amount": "150782",
+        "currency_code": "USD",
+    }
+    assert response.json["immediate_transaction"]["total"] == "194328"
+    assert (
+        json.loads(paddle.calls[0].request.body)["proration_billing_mode"]
+        == "full_next_billing_period"
+    )
+    assert row(session).price_id == "pri_01gsz8x8sawmvhz1pv30nge1ke"
+
+
+def test_changing_to_the_same_plan_is_409(client, session, active):
+    response = client.post(
+        "/api/v1/subscription/change", json={"plan": "starter"}, headers=auth("acct_1")
+    )
+    assert response.status_code == 409
+
+
+def test_portal_session(client, session, active, paddle):
+    paddle.post(
+        f"{BASE}/customers/ctm_01hp462x4578nc20acj9g956yy/portal-sessions",
+        json=sample("api-customer-portal-session-create.json"),
+        status=201,
+    )
+    response = client.post("/api/v1/portal-session", headers=auth("acct_1"))
+    assert response.json == {
+        "url": sample("api-customer-portal-session-create.json")["data"]["urls"]["general"][
+            "overview"
+        ]
+    }
+    assert json.loads(paddle.calls[0].request.body) == {"subscription_ids": [SUB]}
+
+
+def test_entitlements(client, session, active):
+    assert client.get("/api/v1/entitlements", headers=auth("acct_1")).json == {
+        "access": True,
+        "plan": "starter",
+        "status": "active",
+        "features": ["projects", "exports"],
+        "limits": {"projects": 3},
+    }
+
+
+ENDPOINTS = [
+    ("get", "/api/v1/subscription", None),
+    ("post", "/api/v1/subscription/pause", {}),
+    ("post", "/api/v1/subscription/cancel", {}),
+    ("post", "/api/v1/subscription/resume", None),
+    ("post", "/api/v1/subscription/payment-method", None),
+    ("post", "/api/v1/subscription/change", {"plan": "starter", "quantity": 2}),
+    ("post", "/api/v1/subscription/change/preview", {"plan": "starter", "quantity": 2}),
+    ("post", "/api/v1/portal-session", None),
+    ("get", "/api/v1/entitlements", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
+def test_another_account_never_reaches_this_subscription(
+    client, session, active, paddle, method, path, body
+):
+    kwargs = {"headers": auth("acct_2")}
+    if body is not None:
+        kwargs["json"] = body
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code in (200, 404), response.json
+    assert str(active.id) not in response.get_data(as_text=True)
+    assert SUB not in response.get_data(as_text=True)
+    assert len(paddle.calls) == 0  # nothing was sent to Paddle about acct_1's subscription
+    if response.status_code == 200:
+        assert response.json.get("access") in (False, None)
+
+
+def test_the_openapi_document_validates_and_lists_every_route(app, client):
+    from openapi_spec_validator import validate
+
+    document = client.get("/openapi.json").json
+    validate(document)
+    routes = {
+        rule.rule.replace("<string:", "{").replace("<", "{").replace(">", "}")
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in {"static"}
+        and not rule.rule.startswith(("/openapi", "/docs", "/static"))
+        and not rule.endpoint.startswith("api-docs")
+    }
+    assert routes <= set(document["paths"]), routes - set(document["paths"])
+    checkout = document["paths"]["/api/v1/checkout"]["post"]
+    assert {"201", "401", "409", "422", "502", "503"} <= set(checkout["responses"])
+    assert "userToken" in document["components"]["securitySchemes"]
+    assert SERVICE_TOKEN not in json.dumps(document)

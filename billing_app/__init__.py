@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_api(app)
     register_cli(app)
+    register_scheduler(app)
     return app
 
 
@@ -104,6 +105,14 @@ def register_api(app: Flask) -> None:
 
     api.init_app(app)
     register_blueprints(app)
+
+
+def register_scheduler(app: Flask) -> None:
+    """One-process setups run the schedule inside the web process."""
+    if app.config["SCHEDULER_ENABLED"] and not app.config.get("TESTING"):
+        from billing_app.scheduler import start_in_background
+
+        app.extensions["billing_scheduler"] = start_in_background(app)
 
 
 def register_cli(app: Flask) -> None:

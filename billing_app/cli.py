@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
+from datetime import UTC
 from pathlib import Path
 
 import click
 import yaml
+from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import IntegrityError
 
+from billing_app import jobs
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
-from billing_app.models import WEBHOOK_EVENT_STATUSES
+from billing_app.models import WEBHOOK_EVENT_STATUSES, ReconcileRun
 from billing_app.services import plans as plan_service
 from billing_app.services import webhooks as webhook_service
 
@@ -90,6 +94,94 @@ def replay_webhooks_command(statuses: tuple[str, ...], event_ids: tuple[str, ...
     click.echo(f"Replayed {len(events)} event(s), {failures} failed.")
     if failures:
         raise SystemExit(1)
+
+
+@billing_cli.command("reconcile")
+@click.option("--dry-run", is_flag=True, help="Report drift; change nothing.")
+@with_appcontext
+def reconcile_command(dry_run: bool) -> None:
+    """Compare every subscription with Paddle and repair drift (once across processes)."""
+    app = current_app._get_current_object()
+    progress = TerminalProgress() if sys.stdout.isatty() else PlainProgress()
+    run = jobs.reconcile(app, dry_run=dry_run, progress=progress)
+    progress.close()
+    if run is None:
+        click.echo("A reconciliation is already running elsewhere; not starting another.")
+        return
+    run = db.session.get(ReconcileRun, run.id)
+    click.echo(render_run(run))
+    if run.status != "succeeded":
+        raise SystemExit(1)
+
+
+class PlainProgress:
+    def __call__(self, counts) -> None:
+        click.echo(f"seen {counts.seen}, fixed {counts.drift_fixed}, errors {counts.errors}")
+
+    def close(self) -> None:
+        pass
+
+
+class TerminalProgress(PlainProgress):
+    """One line rewritten in place: Paddle gives no exact total to draw a bar against."""
+
+    def __call__(self, counts) -> None:
+        spinner = "|/-\\"[counts.seen // 200 % 4]
+        click.echo(
+            f"\r{spinner} seen {counts.seen:>8}  in sync {counts.in_sync:>8}  "
+            f"fixed {counts.drift_fixed:>6}  errors {counts.errors:>4}",
+            nl=False,
+        )
+
+    def close(self) -> None:
+        click.echo()
+
+
+def render_run(run, drift_lines: int = 20) -> str:
+    rows = [
+        ("run", f"#{run.id}{' (dry run)' if run.dry_run else ''}"),
+        ("status", run.status),
+        ("started", run.started_at.isoformat()),
+        ("finished", run.finished_at.isoformat() if run.finished_at else "-"),
+        ("seen", run.seen),
+        ("in sync", run.in_sync),
+        ("drift " + ("found" if run.dry_run else "fixed"), run.drift_fixed),
+        ("missing locally", run.missing_locally),
+        ("missing in Paddle", run.missing_in_paddle),
+        ("errors", run.errors),
+    ]
+    if run.error:
+        rows.append(("error", run.error))
+    lines = [f"{label:<18} {value}" for label, value in rows]
+    if run.drifts:
+        lines.append("")
+        lines.append(f"{'subscription':<32} {'field':<22} {'ours':<28} paddle")
+        for drift in run.drifts[:drift_lines]:
+            lines.append(
+                f"{drift.paddle_subscription_id:<32} {drift.field:<22} "
+                f"{(drift.old_value or '-')[:28]:<28} {drift.new_value or '-'}"
+            )
+        if len(run.drifts) > drift_lines:
+            lines.append(f"... and {len(run.drifts) - drift_lines} more (table reconcile_drifts)")
+    return "\n".join(lines)
+
+
+@billing_cli.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduled jobs in the foreground (reconciliation, webhook retries, pruning)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from billing_app.scheduler import configure
+
+    app = current_app._get_current_object()
+    scheduler = configure(BlockingScheduler(timezone=UTC), app)
+    for job in scheduler.get_jobs():
+        click.echo(f"scheduled {job.id}: {job.trigger}")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=False)
 
 
 def _create_app():

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import current_app
 
 from billing_app.errors import PaddleNotConfigured
-from paddle_client import Client
+from paddle_client import Client, RetryPolicy
 
 
-def build_client(config) -> Client:
+def build_client(
+    config, *, retry: RetryPolicy | None = None, requests_per_minute: float | None = None
+) -> Client:
     if not config["PADDLE_API_KEY"]:
         raise PaddleNotConfigured()
     return Client(
@@ -16,6 +18,8 @@ def build_client(config) -> Client:
         environment=config["PADDLE_ENVIRONMENT"],
         base_url=config["PADDLE_API_BASE_URL"],
         timeout=config["PADDLE_TIMEOUT_SECONDS"],
+        retry=retry,
+        requests_per_minute=requests_per_minute,
     )
 
 

@@ -25,6 +25,7 @@ class Client:
 
     `base_url` overrides the environment (a simulator, tests). `session` is the seam for
     tests and connection pooling. `sleep` and `rand` make the retry schedule testable.
+    `requests_per_minute` spaces requests evenly (bulk jobs; None means no pacing).
     The API key is sent as a Bearer token and never appears in a repr, log or error.
     """
 
@@ -39,6 +40,7 @@ class Client:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        requests_per_minute: float | None = None,
     ) -> None:
         if base_url is None:
             if environment not in BASE_URLS:
@@ -52,6 +54,7 @@ class Client:
             retry=retry or RetryPolicy(),
             sleep=sleep,
             rand=rand,
+            requests_per_minute=requests_per_minute,
         )
         self.products = Products(self.transport)
         self.prices = Prices(self.transport)

@@ -89,6 +89,7 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        requests_per_minute: float | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("a Paddle API key is required")
@@ -100,6 +101,16 @@ class Transport:
         self._sleep = sleep
         self._rand = rand
         self._clock = clock
+        # A steady pace for bulk work (Paddle allows ~240 requests a minute per IP).
+        self.min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._last_sent: float | None = None
+
+    def _keep_pace(self) -> None:
+        if self.min_interval and self._last_sent is not None:
+            wait = self._last_sent + self.min_interval - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+        self._last_sent = self._clock()
 
     def __repr__(self) -> str:  # never show the key
         return f"Transport(base_url={self.base_url!r})"
@@ -154,6 +165,7 @@ class Transport:
 
     def _attempt(self, method, path, params, json):
         """One try. Returns the body, or (error, status, reached_paddle, retry_after)."""
+        self._keep_pace()
         try:
             response = self.session.request(
                 method,

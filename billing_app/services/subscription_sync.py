@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_app.models import Plan, Subscription, SubscriptionItem
+from billing_app.models import SUBSCRIPTION_STATUSES, Plan, Subscription, SubscriptionItem
 from billing_app.services.accounts import (
     account_for_customer,
     attach_customer,
@@ -167,14 +167,16 @@ def apply_snapshot(
     *,
     occurred_at: datetime,
     event_id: str | None = None,
+    plans: dict[str, Plan] | None = None,
 ) -> list[Change]:
     """Make `subscription` say what Paddle's entity `data` says; return what changed.
 
-    The caller has checked `is_newer` and holds the row lock.
+    The caller has checked `is_newer` (or, reconciling, Paddle's version) and holds the row
+    lock. `plans` (by price id) saves a query per call when the caller already has them.
     """
-    plans = plans_by_price(
-        session, [_item_values(item)["price_id"] for item in data.get("items") or []]
-    )
+    if plans is None:
+        price_ids = [_item_values(item)["price_id"] for item in data.get("items") or []]
+        plans = plans_by_price(session, price_ids)
     values, items = snapshot_values(data, plans)
     changes = diff_snapshot(subscription, values, items)
     for field, value in values.items():
@@ -182,8 +184,10 @@ def apply_snapshot(
     _replace_items(subscription, items)
     if data.get("custom_data") is not None:
         subscription.custom_data = data["custom_data"]
-    subscription.last_event_at = occurred_at
-    subscription.last_event_id = event_id
+    subscription.paddle_updated_at = parse_timestamp(data.get("updated_at"))
+    if subscription.last_event_at is None or occurred_at >= subscription.last_event_at:
+        subscription.last_event_at = occurred_at
+        subscription.last_event_id = event_id
     return changes
 
 
@@ -248,7 +252,7 @@ def locate_subscription(
     subscription = Subscription(
         paddle_subscription_id=paddle_subscription_id,
         paddle_customer_id=customer_id,
-        status=status,
+        status=status if status in SUBSCRIPTION_STATUSES else "pending",
         custom_data=custom_data if isinstance(custom_data, dict) else None,
     )
     subscription.account_id = _owner(session, account_id, customer_id, subscription)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:48:21.655949
+Create Date: 2026-11-23 15:57:46.182977
 
 """
 from alembic import op
@@ -133,6 +133,7 @@ def upgrade():
     sa.Column('paused_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('canceled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_event_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('paddle_updated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_event_id', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

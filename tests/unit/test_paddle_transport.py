@@ -161,3 +161,16 @@ def test_errors_do_not_carry_the_key(paddle, clock):
         make_client(clock).subscriptions.get("sub_1")
     assert "pdl_sdbx_apikey_secret" not in str(caught.value)
     assert "pdl_sdbx_apikey_secret" not in repr(caught.value.__dict__)
+
+
+def test_requests_keep_a_steady_pace(paddle, clock):
+    for _ in range(3):
+        paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    client = Client(
+        "pdl_sdbx_apikey_secret", base_url=BASE, sleep=clock.sleep, requests_per_minute=120
+    )
+    client.transport._clock = clock
+    for _ in range(3):
+        client.subscriptions.get("sub_1")
+        clock.now += 0.1  # each answer takes 100 ms to use
+    assert clock.sleeps == pytest.approx([0.4, 0.4])  # 120 a minute: one every 0.5 s

@@ -1,0 +1,121 @@
+"""The scheduled jobs, thin: open a session, take the lease, call a service.
+
+Each job takes the Flask app (the scheduler runs outside any request) and returns what it
+did, for logs and tests. A job whose lease is held elsewhere logs that and returns None.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import delete, select
+
+from billing_app.db import utcnow
+from billing_app.extensions import db
+from billing_app.models import ReconcileRun, WebhookEvent
+from billing_app.paddle import build_client
+from billing_app.services import webhooks as webhook_service
+from billing_app.services.locks import LeaseHeld, held
+from billing_app.services.reconcile import Reconciler
+from paddle_client import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+RECONCILE_LEASE = timedelta(minutes=10)  # renewed after every page
+SHORT_LEASE = timedelta(minutes=5)
+RECONCILE_RETRY = RetryPolicy(max_attempts=6, base_delay=2.0, max_delay=60.0, max_elapsed=300.0)
+PRUNABLE = ("processed", "duplicate", "stale", "ignored")
+
+
+def reconcile(
+    app: Flask, *, dry_run: bool = False, scheduled_for: datetime | None = None, progress=None
+):
+    """One reconciliation, unless another process is running one, or (for a scheduled slot)
+    one already started since `scheduled_for`."""
+    with app.app_context():
+        try:
+            with held(db.engine, "reconcile", RECONCILE_LEASE) as lease:
+                if scheduled_for is not None and ran_since(scheduled_for):
+                    log.info("reconciliation for %s already ran; skipping", scheduled_for)
+                    return None
+                paddle = build_client(
+                    app.config,
+                    retry=RECONCILE_RETRY,
+                    requests_per_minute=app.config["RECONCILE_REQUESTS_PER_MINUTE"] or None,
+                )
+                return Reconciler(
+                    db.session,
+                    paddle,
+                    dry_run=dry_run,
+                    lease=lease,
+                    progress=progress,
+                ).run()
+        except LeaseHeld:
+            log.info("reconciliation is running in another process; not starting another")
+            return None
+        finally:
+            db.session.remove()
+
+
+def ran_since(moment: datetime) -> bool:
+    started = db.session.scalar(
+        select(ReconcileRun.id).where(
+            ReconcileRun.started_at >= moment,
+            ReconcileRun.dry_run.is_(False),
+            ReconcileRun.status != "failed",
+        )
+    )
+    return started is not None
+
+
+def last_scheduled_run_started(app: Flask) -> datetime | None:
+    with app.app_context():
+        try:
+            return db.session.scalar(
+                select(ReconcileRun.started_at)
+                .where(ReconcileRun.dry_run.is_(False), ReconcileRun.status != "failed")
+                .order_by(ReconcileRun.started_at.desc())
+                .limit(1)
+            )
+        finally:
+            db.session.remove()
+
+
+def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int | None:
+    """Re-apply failed webhook events whose backoff has passed."""
+    with app.app_context():
+        try:
+            with held(db.engine, "webhook-retry", SHORT_LEASE):
+                events = webhook_service.events_to_replay(
+                    db.session, due_before=utcnow(), limit=limit
+                )
+                for event in events:
+                    outcome = webhook_service.apply_event(db.session, event)
+                    db.session.commit()
+                    log.info("retried webhook %s: %s", event.event_id, outcome)
+                return len(events)
+        except LeaseHeld:
+            return None
+        finally:
+            db.session.remove()
+
+
+def prune_webhook_ledger(app: Flask) -> int | None:
+    """Delete settled ledger rows older than WEBHOOK_RETENTION_DAYS; failed ones are kept."""
+    cutoff = utcnow() - timedelta(days=app.config["WEBHOOK_RETENTION_DAYS"])
+    with app.app_context():
+        try:
+            with held(db.engine, "webhook-prune", SHORT_LEASE):
+                result = db.session.execute(
+                    delete(WebhookEvent).where(
+                        WebhookEvent.status.in_(PRUNABLE), WebhookEvent.received_at < cutoff
+                    )
+                )
+                db.session.commit()
+                return result.rowcount
+        except LeaseHeld:
+            return None
+        finally:
+            db.session.remove()

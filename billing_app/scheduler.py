@@ -1,0 +1,108 @@
+"""The one schedule: every recurring job, when it runs, and catching up a missed night.
+
+Production runs `flask --app wsgi billing scheduler` as one small process (or several: every
+job takes a lease in the database, so extra schedulers are harmless). `SCHEDULER_ENABLED=true`
+runs the same schedule inside the web process for one-process setups.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+
+from billing_app import jobs
+from billing_app.db import utcnow
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE = timedelta(hours=6)
+WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
+PRUNE_AT = {"hour": 4, "minute": 30}
+
+
+def reconcile_trigger(app: Flask) -> CronTrigger:
+    return CronTrigger.from_crontab(app.config["RECONCILE_CRON"], timezone=UTC)
+
+
+def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The most recent time at or before `now` that the trigger fired (or should have)."""
+    for lookback in (timedelta(days=2), timedelta(days=32), timedelta(days=367)):
+        slot, moment = None, trigger.get_next_fire_time(None, now - lookback)
+        while moment is not None and moment <= now:
+            slot, moment = moment, trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+        if slot is not None:
+            return slot
+    return None
+
+
+def missed_slot(
+    trigger: CronTrigger, last_started: datetime | None, now: datetime
+) -> datetime | None:
+    """The slot to catch up once, if no run has started since the latest one."""
+    slot = latest_slot(trigger, now)
+    if slot is None or (last_started is not None and last_started >= slot):
+        return None
+    if now - slot > MISFIRE_GRACE:
+        return None  # too late to be "tonight's" run; the next slot will do it
+    return slot
+
+
+def run_reconcile_slot(app: Flask) -> None:
+    slot = latest_slot(reconcile_trigger(app), utcnow())
+    jobs.reconcile(app, scheduled_for=slot)
+
+
+def configure(
+    scheduler: BaseScheduler, app: Flask, *, now: datetime | None = None
+) -> BaseScheduler:
+    """Add every job to `scheduler` (not started)."""
+    now = now or utcnow()
+    trigger = reconcile_trigger(app)
+    common = {"coalesce": True, "max_instances": 1, "replace_existing": True}
+    scheduler.add_job(
+        run_reconcile_slot,
+        trigger,
+        args=[app],
+        id="reconcile",
+        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+        **common,
+    )
+    scheduler.add_job(
+        jobs.retry_failed_webhooks,
+        IntervalTrigger(seconds=int(WEBHOOK_RETRY_EVERY.total_seconds()), timezone=UTC),
+        args=[app],
+        id="webhook-retry",
+        **common,
+    )
+    scheduler.add_job(
+        jobs.prune_webhook_ledger,
+        CronTrigger(timezone=UTC, **PRUNE_AT),
+        args=[app],
+        id="webhook-prune",
+        **common,
+    )
+    slot = missed_slot(trigger, jobs.last_scheduled_run_started(app), now)
+    if slot is not None:
+        log.info("the reconciliation due at %s did not run; running it once now", slot)
+        scheduler.add_job(
+            jobs.reconcile,
+            DateTrigger(now, timezone=UTC),
+            args=[app],
+            kwargs={"scheduled_for": slot},
+            id="reconcile-catch-up",
+            **common,
+        )
+    return scheduler
+
+
+def start_in_background(app: Flask) -> BackgroundScheduler:
+    scheduler = configure(BackgroundScheduler(timezone=UTC), app)
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,247 @@
+"""The nightly reconciliation: walk Paddle's subscriptions page by page and repair drift.
+
+Paddle's entity carries its version (`updated_at`); each row keeps the version it was last
+written from (`paddle_updated_at`). A row that already holds that version or a newer one
+(a webhook or an API answer got there first) is never overwritten. Everything else that
+differs is repaired through the same `apply_snapshot` as webhooks, and reported field by
+field in `reconcile_drifts`. Work is committed a page at a time; memory holds one page.
+The Paddle client it is given sets the pace (`requests_per_minute`) and the retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from billing_app.db import utcnow
+from billing_app.models import (
+    LIVE_STATUSES,
+    Plan,
+    ReconcileDrift,
+    ReconcileRun,
+    Subscription,
+)
+from billing_app.services.locks import Lease
+from billing_app.services.subscription_sync import (
+    apply_snapshot,
+    diff_snapshot,
+    locate_subscription,
+    snapshot_values,
+)
+from paddle_client import ApiError, Client, PaddleError
+from paddle_client.timestamps import parse_timestamp
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 200
+
+
+class LeaseLost(RuntimeError):
+    """Another process took the reconciliation lease: stop rather than run twice."""
+
+
+@dataclass
+class Counts:
+    seen: int = 0
+    in_sync: int = 0
+    drift_fixed: int = 0
+    missing_locally: int = 0
+    missing_in_paddle: int = 0
+    errors: int = 0
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        session: Session,
+        paddle: Client,
+        *,
+        dry_run: bool = False,
+        lease: Lease | None = None,
+        progress: Callable[[Counts], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.paddle = paddle
+        self.dry_run = dry_run
+        self.lease = lease
+        self.progress = progress or (lambda counts: None)
+        self.counts = Counts()
+        self.committed = Counts()  # what is kept if the run fails mid-page
+        self.plans: dict[str, Plan] = {}
+
+    def run(self) -> ReconcileRun:
+        session = self.session
+        run = ReconcileRun(dry_run=self.dry_run, status="running")
+        session.add(run)
+        session.commit()
+        self.run_id = run.id
+        self.plans = {plan.price_id: plan for plan in session.scalars(select(Plan))}
+        status, error = "succeeded", None
+        previous_last_id: str | None = None
+        try:
+            pages = self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE)
+            for page in pages:
+                last_id = page[-1]["id"] if page else previous_last_id
+                self._reconcile_page(page)
+                self._check_unlisted(
+                    after=previous_last_id, up_to=last_id, listed={e["id"] for e in page}
+                )
+                previous_last_id = last_id
+                self._commit_page()
+            self._check_unlisted(after=previous_last_id, up_to=None, listed=set())
+            self._commit_page()
+        except (PaddleError, LeaseLost) as failure:
+            session.rollback()
+            self.counts = self.committed
+            status, error = "failed", f"{type(failure).__name__}: {failure}"
+            log.error("reconciliation %s failed: %s", self.run_id, error)
+        self._finish(status, error)
+        return session.get(ReconcileRun, self.run_id)
+
+    # One page
+
+    def _reconcile_page(self, page: list[dict[str, Any]]) -> None:
+        ids = [entity["id"] for entity in page]
+        query = (
+            select(Subscription)
+            .options(selectinload(Subscription.items))
+            .where(Subscription.paddle_subscription_id.in_(ids))
+        )
+        if not self.dry_run:
+            query = query.with_for_update(of=Subscription)
+        local = {row.paddle_subscription_id: row for row in self.session.scalars(query)}
+        for entity in page:
+            self.counts.seen += 1
+            try:
+                with self.session.begin_nested():
+                    self._reconcile_one(entity, local.get(entity["id"]))
+            except Exception as error:  # one bad subscription must not stop the run
+                self.counts.errors += 1
+                self._drift(
+                    entity.get("id", "?"), "error", None, f"{type(error).__name__}: {error}"
+                )
+                log.exception("reconciling %s failed", entity.get("id"))
+
+    def _reconcile_one(self, entity: dict[str, Any], row: Subscription | None) -> None:
+        version = parse_timestamp(entity.get("updated_at"))
+        if row is None:
+            self._repair_missing(entity, version)
+            return
+        if (
+            row.paddle_updated_at is not None
+            and version is not None
+            and version <= row.paddle_updated_at
+        ):
+            self.counts.in_sync += 1  # we hold this version, or a newer one a webhook brought
+            return
+        values, items = snapshot_values(entity, self.plans)
+        changes = diff_snapshot(row, values, items)
+        if not changes:
+            self.counts.in_sync += 1
+            if not self.dry_run:
+                row.paddle_updated_at = version
+            return
+        self.counts.drift_fixed += 1
+        for change in changes:
+            self._drift(entity["id"], change.field, change.old, change.new)
+        if not self.dry_run:
+            apply_snapshot(
+                self.session, row, entity, occurred_at=version or utcnow(), plans=self.plans
+            )
+
+    def _repair_missing(self, entity: dict[str, Any], version: datetime | None) -> None:
+        self.counts.missing_locally += 1
+        self._drift(entity["id"], "subscription", None, entity.get("status"))
+        if self.dry_run:
+            return
+        row = locate_subscription(
+            self.session,
+            entity["id"],
+            customer_id=entity.get("customer_id"),
+            custom_data=entity.get("custom_data"),
+            status=entity.get("status", "pending"),
+        )
+        apply_snapshot(self.session, row, entity, occurred_at=version or utcnow(), plans=self.plans)
+
+    def _check_unlisted(self, *, after: str | None, up_to: str | None, listed: set[str]) -> None:
+        """Our live rows whose Paddle id falls in this page's id range but were not listed.
+
+        Paddle lists by id, so each page covers (previous last id, this last id]. Such a row
+        is looked up on its own (rare); if Paddle does not know it, it is reported, never
+        revoked on an absence alone.
+        """
+        column = Subscription.paddle_subscription_id
+        if self.session.get_bind().dialect.name == "postgresql":
+            column = column.collate("C")
+        query = select(Subscription).where(
+            Subscription.paddle_subscription_id.is_not(None),
+            Subscription.status.in_(LIVE_STATUSES),
+        )
+        if after is not None:
+            query = query.where(column > after)
+        if up_to is not None:
+            query = query.where(column <= up_to)
+        for row in self.session.scalars(query):
+            if row.paddle_subscription_id in listed:
+                continue
+            try:
+                entity = self.paddle.subscriptions.get(row.paddle_subscription_id)
+            except ApiError as error:
+                if error.code != "not_found":
+                    raise
+                self.counts.missing_in_paddle += 1
+                self._drift(row.paddle_subscription_id, "missing_in_paddle", row.status, None)
+                continue
+            with self.session.begin_nested():
+                self._reconcile_one(entity, row)
+
+    # Bookkeeping
+
+    def _drift(self, paddle_id: str, field: str, old: Any, new: Any) -> None:
+        self.session.add(
+            ReconcileDrift(
+                run_id=self.run_id,
+                paddle_subscription_id=paddle_id,
+                field=field,
+                old_value=_text(old),
+                new_value=_text(new),
+            )
+        )
+
+    def _commit_page(self) -> None:
+        self.session.execute(
+            update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**asdict(self.counts))
+        )
+        self.session.commit()
+        self.committed = Counts(**asdict(self.counts))
+        self.session.expunge_all()  # one page in memory, whatever the number of pages
+        self.plans = {plan.price_id: plan for plan in self.session.scalars(select(Plan))}
+        if self.lease is not None and not self.lease.renew():
+            raise LeaseLost("the reconciliation lease expired and was taken")
+        self.progress(self.counts)
+
+    def _finish(self, status: str, error: str | None) -> None:
+        self.session.execute(
+            update(ReconcileRun)
+            .where(ReconcileRun.id == self.run_id)
+            .values(status=status, error=error, finished_at=utcnow(), **asdict(self.counts))
+        )
+        self.session.commit()
+
+
+def latest_runs(session: Session, limit: int = 10) -> list[ReconcileRun]:
+    return list(session.scalars(select(ReconcileRun).order_by(ReconcileRun.id.desc()).limit(limit)))

@@ -108,6 +108,7 @@ def reconcile_command(dry_run: bool) -> None:
     if run is None:
         click.echo("A reconciliation is already running elsewhere; not starting another.")
         return
+    db.session.rollback()  # read afresh: the job wrote the run in a session of its own
     run = db.session.get(ReconcileRun, run.id)
     click.echo(render_run(run))
     if run.status != "succeeded":

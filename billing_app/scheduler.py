@@ -8,6 +8,7 @@ runs the same schedule inside the web process for one-process setups.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -27,8 +28,29 @@ WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
 PRUNE_AT = {"hour": 4, "minute": 30}
 
 
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_trigger(expression: str) -> CronTrigger:
+    """A standard 5-field crontab line, in UTC.
+
+    APScheduler 3 counts weekdays from Monday=0, while cron counts from Sunday=0 (and 7);
+    weekday numbers are turned into names so `* * * * 1` means Monday, as an operator expects.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"RECONCILE_CRON needs 5 fields, got {expression!r}")
+    minute, hour, day, month, weekday = fields
+    weekday = re.sub(
+        r"(?<![/\d])([0-7])(?!\d)", lambda match: _CRON_WEEKDAYS[int(match.group(1))], weekday
+    )
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=UTC
+    )
+
+
 def reconcile_trigger(app: Flask) -> CronTrigger:
-    return CronTrigger.from_crontab(app.config["RECONCILE_CRON"], timezone=UTC)
+    return cron_trigger(app.config["RECONCILE_CRON"])
 
 
 def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:

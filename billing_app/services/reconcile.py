@@ -228,8 +228,9 @@ class Reconciler:
         )
         self.session.commit()
         self.committed = Counts(**asdict(self.counts))
-        self.session.expunge_all()  # one page in memory, whatever the number of pages
-        self.plans = {plan.price_id: plan for plan in self.session.scalars(select(Plan))}
+        # One page in memory, whatever the number of pages. The plans stay usable detached:
+        # only their loaded ids are read.
+        self.session.expunge_all()
         if self.lease is not None and not self.lease.renew():
             raise LeaseLost("the reconciliation lease expired and was taken")
         self.progress(self.counts)

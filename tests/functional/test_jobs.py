@@ -1,0 +1,181 @@
+"""The scheduled jobs and their schedule, with a clock the test controls."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import responses
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
+
+from billing_app import jobs
+from billing_app.extensions import db
+from billing_app.models import JobLease, ReconcileRun, WebhookEvent
+from billing_app.scheduler import configure, latest_slot, missed_slot, reconcile_trigger
+from billing_app.services.locks import Lease, LeaseHeld, held
+from tests.conftest import sample_bytes
+from tests.factories import post_webhook
+from tests.paddle_fake import BASE, paddle_entity, serve_subscription_list
+
+NIGHT = datetime(2026, 6, 10, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def paddle():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+@pytest.fixture
+def unpaced(make_app):
+    app = make_app(RECONCILE_REQUESTS_PER_MINUTE=0)
+    with app.app_context():
+        yield app
+
+
+def test_latest_slot_and_missed_slot(app):
+    trigger = reconcile_trigger(app)  # 0 3 * * *
+    assert latest_slot(trigger, NIGHT + timedelta(hours=5)) == NIGHT
+    assert latest_slot(trigger, NIGHT - timedelta(minutes=1)) == NIGHT - timedelta(days=1)
+    # down at 03:00, back at 05:00: run once for tonight
+    assert missed_slot(trigger, NIGHT - timedelta(days=1), NIGHT + timedelta(hours=2)) == NIGHT
+    # tonight's run already started: nothing to catch up
+    assert missed_slot(trigger, NIGHT + timedelta(seconds=5), NIGHT + timedelta(hours=2)) is None
+    # back too late for tonight: wait for tomorrow's slot
+    assert missed_slot(trigger, NIGHT - timedelta(days=1), NIGHT + timedelta(hours=7)) is None
+
+
+def test_the_schedule_has_every_job(app):
+    scheduler = configure(BackgroundScheduler(timezone=UTC), app, now=NIGHT + timedelta(hours=2))
+    jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
+    assert {"reconcile", "webhook-retry", "webhook-prune", "reconcile-catch-up"} <= set(jobs_by_id)
+    reconcile = jobs_by_id["reconcile"]
+    assert reconcile.trigger.get_next_fire_time(
+        None, NIGHT + timedelta(hours=2)
+    ) == NIGHT + timedelta(days=1)
+    assert reconcile.coalesce and reconcile.max_instances == 1
+    assert reconcile.misfire_grace_time == 6 * 3600
+
+
+def test_the_catch_up_is_not_scheduled_when_tonight_already_ran(app, session):
+    session.add(ReconcileRun(status="succeeded", started_at=NIGHT + timedelta(minutes=1)))
+    session.commit()
+    scheduler = configure(BackgroundScheduler(timezone=UTC), app, now=NIGHT + timedelta(hours=2))
+    assert "reconcile-catch-up" not in {job.id for job in scheduler.get_jobs()}
+
+
+@pytest.mark.parametrize(
+    ("expression", "first"),
+    [
+        ("0 3 * * 0", datetime(2026, 6, 7, 3, tzinfo=UTC)),  # Sunday, as in cron
+        ("0 3 * * 7", datetime(2026, 6, 7, 3, tzinfo=UTC)),
+        ("0 3 * * 1-5", datetime(2026, 6, 8, 3, tzinfo=UTC)),  # Monday to Friday
+        ("0 3 * * 6", datetime(2026, 6, 13, 3, tzinfo=UTC)),  # Saturday
+        ("15 */6 * * *", datetime(2026, 6, 7, 0, 15, tzinfo=UTC)),
+    ],
+)
+def test_cron_weekdays_count_as_cron_counts_them(expression, first):
+    from billing_app.scheduler import cron_trigger
+
+    sunday_midnight = datetime(2026, 6, 7, tzinfo=UTC)
+    assert cron_trigger(expression).get_next_fire_time(None, sunday_midnight) == first
+
+
+def test_a_custom_cron_is_honoured(make_app):
+    app = make_app(RECONCILE_CRON="30 1 * * 1")  # Mondays 01:30 UTC
+    trigger = reconcile_trigger(app)
+    monday = datetime(2026, 6, 8, 1, 30, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, monday - timedelta(days=2)) == monday
+
+
+def test_the_reconcile_job_runs_and_records(unpaced, session, paddle):
+    serve_subscription_list(paddle, [paddle_entity("sub_1", updated_at="2026-03-01T00:00:00Z")])
+    run = jobs.reconcile(unpaced)
+    assert run.status == "succeeded" and run.missing_locally == 1
+    assert session.scalars(select(JobLease)).all() == []  # the lease is given back
+
+
+def test_a_scheduled_slot_runs_once(unpaced, session, paddle):
+    serve_subscription_list(paddle, [])
+    slot = datetime.now(UTC) - timedelta(minutes=1)
+    assert jobs.reconcile(unpaced, scheduled_for=slot) is not None
+    assert jobs.reconcile(unpaced, scheduled_for=slot) is None  # a second scheduler, later
+    assert session.query(ReconcileRun).count() == 1
+
+
+def test_a_held_lease_stops_a_second_run(unpaced, session):
+    with held(db.engine, "reconcile", timedelta(minutes=10)):
+        assert jobs.reconcile(unpaced) is None
+    assert session.query(ReconcileRun).count() == 0
+
+
+def test_a_crashed_holders_lease_expires(app):
+    crashed = Lease(db.engine, "reconcile", timedelta(seconds=-1))  # already expired
+    assert crashed.acquire()
+    fresh = Lease(db.engine, "reconcile", timedelta(minutes=10))
+    assert fresh.acquire()
+    assert not crashed.renew()  # the crashed holder cannot come back and run on
+    with pytest.raises(LeaseHeld), held(db.engine, "reconcile", timedelta(minutes=10)):
+        pass
+    fresh.release()
+
+
+def test_failed_webhooks_are_retried_when_due(app, client, session):
+    from sqlalchemy import event
+
+    def refuse(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO SUBSCRIPTION_ITEMS"):
+            raise RuntimeError("injected")
+
+    event.listen(db.engine, "before_cursor_execute", refuse)
+    post_webhook(client, sample_bytes("webhook-subscription.created.json"))
+    event.remove(db.engine, "before_cursor_execute", refuse)
+
+    assert jobs.retry_failed_webhooks(app) == 0  # backoff: not due yet
+    stored = session.scalars(select(WebhookEvent)).one()
+    stored.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+    session.commit()
+    assert jobs.retry_failed_webhooks(app) == 1
+    session.expire_all()
+    assert session.scalars(select(WebhookEvent)).one().status == "processed"
+
+
+def test_prune_deletes_old_settled_events_and_keeps_failures(app, session):
+    old = datetime.now(UTC) - timedelta(days=91)
+    for index, status in enumerate(["processed", "failed", "stale"]):
+        session.add(
+            WebhookEvent(
+                event_id=f"evt_{index}",
+                event_type="subscription.updated",
+                occurred_at=old,
+                payload="{}",
+                status=status,
+                received_at=old,
+            )
+        )
+    session.add(
+        WebhookEvent(
+            event_id="evt_new", event_type="x", occurred_at=old, payload="{}", status="processed"
+        )
+    )
+    session.commit()
+    assert jobs.prune_webhook_ledger(app) == 2
+    assert sorted(session.scalars(select(WebhookEvent.event_id))) == ["evt_1", "evt_new"]
+
+
+def test_the_reconcile_command_prints_a_summary_and_fails_non_zero(unpaced, paddle):
+    serve_subscription_list(paddle, [paddle_entity("sub_1", updated_at="2026-03-01T00:00:00Z")])
+    result = unpaced.test_cli_runner().invoke(args=["billing", "reconcile", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "seen 1" in result.output  # plain progress lines off a terminal
+    assert "missing locally    1" in result.output
+    assert "sub_1" in result.output
+
+    paddle.replace(
+        responses.GET,
+        f"{BASE}/subscriptions",
+        status=401,
+        json={"error": {"code": "invalid_token"}},
+    )
+    result = unpaced.test_cli_runner().invoke(args=["billing", "reconcile"])
+    assert result.exit_code == 1
+    assert "failed" in result.output

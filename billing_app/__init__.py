@@ -63,7 +63,8 @@ def _is_sqlite(dbapi_connection) -> bool:
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     """SQLite enforces foreign keys only when asked, per connection; and Python's driver
-    must leave transactions to SQLAlchemy, or a SAVEPOINT's release would commit."""
+    must leave transactions to SQLAlchemy (`_sqlite_begin`), or a SAVEPOINT's release would
+    commit."""
     if _is_sqlite(dbapi_connection):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -74,8 +75,10 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection) -> None:
+    # IMMEDIATE takes SQLite's write lock up front: a transaction that reads and then writes
+    # waits its turn (busy timeout) instead of failing when another process wrote meanwhile.
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def register_logging(app: Flask) -> None:

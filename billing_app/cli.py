@@ -111,6 +111,7 @@ def reconcile_command(dry_run: bool) -> None:
     db.session.rollback()  # read afresh: the job wrote the run in a session of its own
     run = db.session.get(ReconcileRun, run.id)
     click.echo(render_run(run))
+    db.session.close()
     if run.status != "succeeded":
         raise SystemExit(1)
 

@@ -7,6 +7,8 @@ did, for logs and tests. A job whose lease is held elsewhere logs that and retur
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -36,7 +38,7 @@ def reconcile(
     one already started since `scheduled_for`."""
     with app.app_context():
         try:
-            with held(db.engine, "reconcile", RECONCILE_LEASE) as lease:
+            with held(db.engine, "reconcile", RECONCILE_LEASE) as lease, closing_session():
                 if scheduled_for is not None and ran_since(scheduled_for):
                     log.info("reconciliation for %s already ran; skipping", scheduled_for)
                     return None
@@ -57,6 +59,16 @@ def reconcile(
             return None
         finally:
             db.session.remove()
+
+
+@contextmanager
+def closing_session() -> Iterator[None]:
+    """End the session's transaction before the lease is given back on another connection
+    (on SQLite, an open transaction would hold the lock the release needs)."""
+    try:
+        yield
+    finally:
+        db.session.close()
 
 
 def ran_since(moment: datetime) -> bool:
@@ -87,7 +99,7 @@ def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int | None:
     """Re-apply failed webhook events whose backoff has passed."""
     with app.app_context():
         try:
-            with held(db.engine, "webhook-retry", SHORT_LEASE):
+            with held(db.engine, "webhook-retry", SHORT_LEASE), closing_session():
                 events = webhook_service.events_to_replay(
                     db.session, due_before=utcnow(), limit=limit
                 )
@@ -107,7 +119,7 @@ def prune_webhook_ledger(app: Flask) -> int | None:
     cutoff = utcnow() - timedelta(days=app.config["WEBHOOK_RETENTION_DAYS"])
     with app.app_context():
         try:
-            with held(db.engine, "webhook-prune", SHORT_LEASE):
+            with held(db.engine, "webhook-prune", SHORT_LEASE), closing_session():
                 result = db.session.execute(
                     delete(WebhookEvent).where(
                         WebhookEvent.status.in_(PRUNABLE), WebhookEvent.received_at < cutoff

@@ -20,8 +20,8 @@ def has_access(subscription: Subscription | None, now: datetime, policy: AccessP
     - active and trialing: yes, until a scheduled pause or cancellation takes effect (even
       if the webhook that says so is late);
     - past_due: yes, for a grace period from the start of the period being collected;
-    - paused and canceled: only until the moment they took effect (a future `paused_at` or
-      `canceled_at`);
+    - paused and canceled: no (Paddle sets these statuses only once they take effect; until
+      then the subscription is active with a scheduled change, covered above);
     - pending (a checkout not paid yet) or no subscription: no.
     """
     if subscription is None:
@@ -36,10 +36,6 @@ def has_access(subscription: Subscription | None, now: datetime, policy: AccessP
         return now < started + policy.past_due_grace and not _scheduled_stop_passed(
             subscription, now
         )
-    if status == "paused":
-        return subscription.paused_at is not None and now < subscription.paused_at
-    if status == "canceled":
-        return subscription.canceled_at is not None and now < subscription.canceled_at
     return False
 
 

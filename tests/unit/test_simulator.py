@@ -1,0 +1,247 @@
+"""The simulator speaks Paddle's wire format, moves subscriptions as Paddle does, and signs
+its webhooks as Paddle signs them."""
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+import responses
+from werkzeug.test import Client as WsgiClient
+
+from paddle_client import Client
+from paddle_client.simulator import create_simulator
+from paddle_client.webhooks import parse_notification, verify
+
+KEY = "pdl_sdbx_apikey_sim"
+HOOK = "http://service.test/webhooks/paddle"
+SECRET = "pdl_ntfset_sim_secret"
+STARTER = "pri_01hsim0startermonth000000"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture
+def hooks():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(HOOK, json={"status": "processed"})
+        yield mock
+
+
+@pytest.fixture
+def sim(hooks):
+    simulator = create_simulator(KEY, HOOK, SECRET)
+    yield simulator
+    simulator.deliverer.stop()
+
+
+@pytest.fixture
+def http(sim):
+    return WsgiClient(sim)
+
+
+def checkout(http, **custom):
+    created = http.post(
+        "/transactions",
+        json={"items": [{"price_id": STARTER, "quantity": 1}], "custom_data": custom or None},
+        headers=AUTH,
+    ).json["data"]
+    return http.post(f"/_sim/transactions/{created['id']}/complete", json={}).json["data"]
+
+
+def event_types(sim):
+    return [event["event_type"] for event in sim.events]
+
+
+def test_the_key_is_required_and_errors_use_paddles_envelope(http):
+    assert http.get("/subscriptions").json["error"]["code"] == "authentication_missing"
+    wrong = http.get("/subscriptions", headers={"Authorization": "Bearer nope"})
+    assert (wrong.status_code, wrong.json["error"]["code"]) == (403, "invalid_token")
+    missing = http.get("/no/such/route", headers=AUTH)
+    assert missing.status_code == 404
+    assert set(missing.json["error"]) >= {"type", "code", "detail", "documentation_url"}
+
+
+def test_checkout_emits_paddles_sequence(sim, http):
+    transaction = checkout(http, app_account_id="acct_1")
+    assert transaction["status"] == "completed"
+    assert event_types(sim) == [
+        "transaction.created",
+        "customer.created",
+        "transaction.paid",
+        "subscription.created",
+        "subscription.activated",
+        "transaction.updated",
+        "transaction.completed",
+    ]
+    created = next(e for e in sim.events if e["event_type"] == "subscription.created")
+    assert created["data"]["transaction_id"] == transaction["id"]
+    assert created["data"]["custom_data"] == {"app_account_id": "acct_1"}
+    assert "management_urls" not in created["data"]
+
+
+def test_webhooks_are_signed_as_paddle_signs_them(sim, http, hooks):
+    checkout(http)
+    assert sim.deliverer.wait_idle(10)
+    posts = [call for call in hooks.calls if call.request.url == HOOK]
+    assert len(posts) == len(sim.events)
+    for call in posts:
+        body = call.request.body
+        verify(call.request.headers["Paddle-Signature"], body, [SECRET], tolerance=60)
+        assert parse_notification(body).notification_id.startswith("ntf_")
+
+
+def test_the_client_pages_through_the_simulator(sim, hooks):
+    sim.state.seed_subscriptions(450, STARTER)
+    hooks.add_passthru("http://sim.test")
+    client = Client(KEY, base_url="http://sim.test")
+    client.transport.session.mount("http://sim.test", WsgiAdapter(sim))
+    ids = [subscription["id"] for subscription in client.subscriptions.list()]
+    assert len(ids) == 450 and ids == sorted(ids)
+
+
+class WsgiAdapter:
+    """Lets `requests` talk to the WSGI app in-process."""
+
+    def __init__(self, app):
+        self.client = WsgiClient(app)
+
+    def send(self, request, **kwargs):
+        from requests.models import Response
+
+        url = urlsplit(request.url)
+        answer = self.client.open(
+            request.path_url,
+            base_url=f"{url.scheme}://{url.netloc}",
+            method=request.method,
+            headers=dict(request.headers),
+            data=request.body,
+        )
+        response = Response()
+        response.status_code = answer.status_code
+        response._content = answer.get_data()
+        response.headers.update(answer.headers)
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self):
+        pass
+
+
+def test_time_travel_renews_and_applies_scheduled_cancellation(sim, http):
+    subscription_id = checkout(http)["subscription_id"]
+    http.post(f"/subscriptions/{subscription_id}/cancel", json={}, headers=AUTH)
+    first = http.get(f"/subscriptions/{subscription_id}", headers=AUTH).json["data"]
+    assert (first["status"], first["scheduled_change"]["action"]) == ("active", "cancel")
+    http.post("/_sim/clock/advance", json={"seconds": 40 * 86400})
+    after = http.get(f"/subscriptions/{subscription_id}", headers=AUTH).json["data"]
+    assert after["status"] == "canceled" and after["canceled_at"]
+    assert event_types(sim)[-1] == "subscription.canceled"
+
+
+def test_a_renewal_bills_and_moves_the_period(sim, http):
+    subscription_id = checkout(http)["subscription_id"]
+    before = http.get(f"/subscriptions/{subscription_id}", headers=AUTH).json["data"]
+    http.post("/_sim/clock/advance", json={"seconds": 32 * 86400})
+    after = http.get(f"/subscriptions/{subscription_id}", headers=AUTH).json["data"]
+    assert (
+        after["current_billing_period"]["starts_at"] == before["current_billing_period"]["ends_at"]
+    )
+    renewal = [e for e in sim.events if e["event_type"] == "transaction.completed"][-1]
+    assert renewal["data"]["origin"] == "subscription_recurring"
+
+
+def test_a_failed_renewal_goes_past_due_and_recovers(sim, http):
+    subscription_id = checkout(http)["subscription_id"]
+    http.post(f"/_sim/subscriptions/{subscription_id}/fail-next-renewal")
+    http.post("/_sim/clock/advance", json={"seconds": 32 * 86400})
+    assert (
+        http.get(f"/subscriptions/{subscription_id}", headers=AUTH).json["data"]["status"]
+        == "past_due"
+    )
+    assert "transaction.payment_failed" in event_types(sim)
+    overdue = http.get(
+        f"/subscriptions/{subscription_id}/update-payment-method-transaction", headers=AUTH
+    ).json["data"]
+    assert overdue["status"] == "past_due"
+    http.post(f"/_sim/transactions/{overdue['id']}/complete", json={})
+    assert (
+        http.get(f"/subscriptions/{subscription_id}", headers=AUTH).json["data"]["status"]
+        == "active"
+    )
+
+
+def test_pause_now_resume_and_state_errors(sim, http):
+    subscription_id = checkout(http)["subscription_id"]
+    paused = http.post(
+        f"/subscriptions/{subscription_id}/pause",
+        json={"effective_from": "immediately"},
+        headers=AUTH,
+    ).json["data"]
+    assert (paused["status"], paused["current_billing_period"]) == ("paused", None)
+    again = http.post(f"/subscriptions/{subscription_id}/pause", json={}, headers=AUTH)
+    assert again.status_code == 400
+    resumed = http.post(f"/subscriptions/{subscription_id}/resume", json={}, headers=AUTH).json[
+        "data"
+    ]
+    assert resumed["status"] == "active"
+    http.post(
+        f"/subscriptions/{subscription_id}/cancel",
+        json={"effective_from": "immediately"},
+        headers=AUTH,
+    )
+    refused = http.patch(
+        f"/subscriptions/{subscription_id}",
+        json={
+            "items": [{"price_id": STARTER, "quantity": 2}],
+            "proration_billing_mode": "do_not_bill",
+        },
+        headers=AUTH,
+    )
+    assert refused.json["error"]["code"] == "subscription_update_when_canceled"
+
+
+def test_customers_are_unique_by_email(http):
+    http.post("/customers", json={"email": "a@example.com"}, headers=AUTH)
+    clash = http.post("/customers", json={"email": "a@example.com"}, headers=AUTH)
+    assert clash.status_code == 409
+    assert clash.json["error"]["code"] == "customer_already_exists"
+    assert "ctm_" in clash.json["error"]["detail"]
+
+
+def test_rate_limit_fault_answers_429_with_retry_after(sim, http):
+    http.post("/_sim/faults", json={"rate_limit_next": 1})
+    limited = http.get("/subscriptions", headers=AUTH)
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+    assert http.get("/subscriptions", headers=AUTH).status_code == 200
+
+
+def test_delivery_faults_drop_and_duplicate(sim, http, hooks):
+    http.post("/_sim/faults", json={"drop_next": 2, "duplicate": True})
+    checkout(http)
+    sim.deliverer.wait_idle(10)
+    deliveries = http.get("/_sim/deliveries").json["data"]
+    assert [d["status"] for d in deliveries[:2]] == ["dropped", "dropped"]
+    assert all(len(d["attempts"]) == 2 for d in deliveries[2:])  # each sent twice
+
+
+def test_the_checkout_page_has_pay_and_decline(sim, http):
+    created = http.post(
+        "/transactions", json={"items": [{"price_id": STARTER}]}, headers=AUTH
+    ).json["data"]
+    page = http.get(f"/checkout?_ptxn={created['id']}")
+    assert b"<button>Pay</button>" in page.data and b"Decline" in page.data
+    declined = http.post(
+        f"/_sim/transactions/{created['id']}/decline",
+        data={},
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert b"ready" in declined.data or b"draft" in declined.data
+    assert event_types(sim)[-1] == "transaction.payment_failed"
+
+
+def test_reset_forgets_everything(sim, http):
+    checkout(http)
+    http.post("/_sim/reset")
+    assert http.get("/subscriptions", headers=AUTH).json["data"] == []
+    assert sim.events == []
+    assert json.loads(http.get("/_sim/faults").data)["duplicate"] is False

@@ -17,6 +17,7 @@ from billing_app import jobs
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.models import WEBHOOK_EVENT_STATUSES, ReconcileRun
+from billing_app.paddle import paddle
 from billing_app.services import plans as plan_service
 from billing_app.services import webhooks as webhook_service
 
@@ -63,6 +64,24 @@ def import_plans_command(file: Path) -> None:
         click.echo(f"  + {slug}")
     for slug in result.updated:
         click.echo(f"  ~ {slug}")
+
+
+@plans_cli.command("sync")
+@with_appcontext
+def sync_plans_command() -> None:
+    """Refresh plans' amounts, currencies, intervals and availability from Paddle."""
+    result = plan_service.sync_from_paddle(db.session, paddle())
+    db.session.commit()
+    click.echo(
+        f"Plans updated: {len(result.updated)}, deactivated: {len(result.deactivated)}, "
+        f"Paddle prices with no plan: {len(result.not_imported)}"
+    )
+    for slug in result.updated:
+        click.echo(f"  ~ {slug}")
+    for slug in result.deactivated:
+        click.echo(f"  - {slug} (Paddle no longer sells its price)")
+    for price_id in result.not_imported:
+        click.echo(f"  ? {price_id} (add it to a plans file to sell it)")
 
 
 @billing_cli.group("webhooks")

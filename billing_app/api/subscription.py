@@ -133,6 +133,15 @@ class PaymentMethod(MethodView):
         return subscription_service.payment_method_update(db.session, paddle(), caller.account_id)
 
 
+def _plan_change(body) -> subscription_service.PlanChange:
+    plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
+    return subscription_service.PlanChange(
+        plan=plan,
+        quantity=body.get("quantity"),
+        proration_billing_mode=body["proration_billing_mode"],
+    )
+
+
 @blp.route("/change")
 class Change(MethodView):
     @blp.doc(security=USER)
@@ -142,16 +151,10 @@ class Change(MethodView):
     def post(self, body):
         """Change plan or quantity, billed by `proration_billing_mode`."""
         caller = current_user()
-        plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
-        subscription = subscription_service.change_plan(
-            db.session,
-            paddle(),
-            caller.account_id,
-            plan,
-            quantity=body.get("quantity"),
-            proration_billing_mode=body["proration_billing_mode"],
+        change = _plan_change(body)
+        return _done(
+            subscription_service.change_plan(db.session, paddle(), caller.account_id, change)
         )
-        return _done(subscription)
 
 
 @blp.route("/change/preview")
@@ -163,12 +166,7 @@ class ChangePreview(MethodView):
     def post(self, body):
         """What a change would charge now and next time. Changes nothing."""
         caller = current_user()
-        plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
+        change = _plan_change(body)
         return subscription_service.preview_plan_change(
-            db.session,
-            paddle(),
-            caller.account_id,
-            plan,
-            quantity=body.get("quantity"),
-            proration_billing_mode=body["proration_billing_mode"],
+            db.session, paddle(), caller.account_id, change
         )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from billing_app.errors import ValidationFailed
 from billing_app.models import Plan
 from billing_app.models.plan import BILLING_INTERVALS
+from paddle_client import Client
 
 
 def _minor_units(value: Any) -> str:
@@ -135,3 +136,44 @@ def _refuse_shared_prices(existing: dict[str, Plan], plans: list[dict[str, Any]]
 
 def active_plans(session: Session) -> Iterable[Plan]:
     return session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id))
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    updated: list[str]
+    deactivated: list[str]
+    not_imported: list[str]
+
+
+def sync_from_paddle(session: Session, paddle: Client) -> SyncResult:
+    """Refresh each plan's price facts (amount, currency, interval, active) from Paddle's
+    catalogue. Names, features and limits are ours and stay as imported; a plan whose price
+    Paddle no longer sells is deactivated; a price with no plan is reported."""
+    plans = {plan.price_id: plan for plan in session.scalars(select(Plan))}
+    updated, seen, not_imported = [], set(), []
+    for price in paddle.prices.list(status="active"):
+        plan = plans.get(price["id"])
+        cycle = price.get("billing_cycle")
+        if plan is None:
+            if cycle:
+                not_imported.append(price["id"])
+            continue
+        seen.add(price["id"])
+        facts = {
+            "amount": _minor_units(price["unit_price"]["amount"]),
+            "currency": price["unit_price"]["currency_code"],
+            "interval": cycle["interval"] if cycle else plan.interval,
+            "interval_count": cycle["frequency"] if cycle else plan.interval_count,
+            "active": True,
+        }
+        if any(getattr(plan, key) != value for key, value in facts.items()):
+            for key, value in facts.items():
+                setattr(plan, key, value)
+            updated.append(plan.slug)
+    deactivated = []
+    for price_id, plan in plans.items():
+        if price_id not in seen and plan.active:
+            plan.active = False
+            deactivated.append(plan.slug)
+    session.flush()
+    return SyncResult(updated=updated, deactivated=deactivated, not_imported=not_imported)

@@ -149,7 +149,14 @@ def _changed_items(subscription: Subscription, plan: Plan, quantity: int | None)
     return items
 
 
-def _plan_change(session: Session, account_id: str, plan: Plan, quantity: int | None):
+@dataclass(frozen=True)
+class PlanChange:
+    plan: Plan
+    quantity: int | None = None
+    proration_billing_mode: str = DEFAULT_PRORATION
+
+
+def _prepare_change(session: Session, account_id: str, change: PlanChange):
     subscription = _locked_subscription(session, account_id)
     if subscription.status not in {"active", "trialing", "past_due"}:
         raise InvalidState(
@@ -159,43 +166,31 @@ def _plan_change(session: Session, account_id: str, plan: Plan, quantity: int | 
         raise InvalidState(
             f"The subscription has a scheduled {subscription.scheduled_action}; resume it first."
         )
+    plan, quantity = change.plan, change.quantity
     if plan.price_id == subscription.price_id and quantity in (None, subscription.quantity):
         raise InvalidState("That is the current plan and quantity.")
     paddle_id = _in_paddle(subscription, "change")
-    return subscription, paddle_id, _changed_items(subscription, plan, quantity)
+    request = {
+        "items": _changed_items(subscription, plan, quantity),
+        "proration_billing_mode": change.proration_billing_mode,
+    }
+    return subscription, paddle_id, request
 
 
 def change_plan(
-    session: Session,
-    paddle: Client,
-    account_id: str,
-    plan: Plan,
-    *,
-    quantity: int | None = None,
-    proration_billing_mode: str = DEFAULT_PRORATION,
+    session: Session, paddle: Client, account_id: str, change: PlanChange
 ) -> Subscription:
-    subscription, paddle_id, items = _plan_change(session, account_id, plan, quantity)
-    entity = paddle.subscriptions.update(
-        paddle_id, items=items, proration_billing_mode=proration_billing_mode
-    )
-    store_answer(session, subscription, entity)
+    subscription, paddle_id, request = _prepare_change(session, account_id, change)
+    store_answer(session, subscription, paddle.subscriptions.update(paddle_id, **request))
     return subscription
 
 
 def preview_plan_change(
-    session: Session,
-    paddle: Client,
-    account_id: str,
-    plan: Plan,
-    *,
-    quantity: int | None = None,
-    proration_billing_mode: str = DEFAULT_PRORATION,
+    session: Session, paddle: Client, account_id: str, change: PlanChange
 ) -> dict[str, Any]:
     """What the change would bill, now and next time. Changes nothing."""
-    _, paddle_id, items = _plan_change(session, account_id, plan, quantity)
-    preview = paddle.subscriptions.preview_update(
-        paddle_id, items=items, proration_billing_mode=proration_billing_mode
-    )
+    _, paddle_id, request = _prepare_change(session, account_id, change)
+    preview = paddle.subscriptions.preview_update(paddle_id, **request)
     return {
         "immediate_transaction": _totals(preview.get("immediate_transaction")),
         "next_transaction": _totals(preview.get("next_transaction")),

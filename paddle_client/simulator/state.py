@@ -174,29 +174,24 @@ class SimState:
 
     # Lookups
 
+    @staticmethod
+    def _get(table: dict[str, dict], kind: str, entity_id: str) -> dict:
+        entity = table.get(entity_id)
+        if entity is None:
+            raise not_found(kind, entity_id)
+        return entity
+
     def price(self, price_id: str) -> dict:
-        price = self.prices.get(price_id)
-        if price is None:
-            raise not_found("price", price_id)
-        return price
+        return self._get(self.prices, "price", price_id)
 
     def customer(self, customer_id: str) -> dict:
-        customer = self.customers.get(customer_id)
-        if customer is None:
-            raise not_found("customer", customer_id)
-        return customer
+        return self._get(self.customers, "customer", customer_id)
 
     def transaction(self, transaction_id: str) -> dict:
-        transaction = self.transactions.get(transaction_id)
-        if transaction is None:
-            raise not_found("transaction", transaction_id)
-        return transaction
+        return self._get(self.transactions, "transaction", transaction_id)
 
     def subscription(self, subscription_id: str) -> dict:
-        subscription = self.subscriptions.get(subscription_id)
-        if subscription is None:
-            raise not_found("subscription", subscription_id)
-        return subscription
+        return self._get(self.subscriptions, "subscription", subscription_id)
 
     def subscriptions_after(self, after: str | None, descending: bool = False) -> Iterable[dict]:
         order = self.subscription_order

@@ -85,3 +85,27 @@ def test_unknown_fields_and_unparseable_files_are_refused(app, session, tmp_path
     assert result.exit_code != 0
     assert "not valid JSON or YAML" in result.output
     assert session.query(Plan).count() == 0
+
+
+def test_sync_refreshes_price_facts_and_deactivates_unsold_plans(app, session):
+    import responses
+
+    from tests.conftest import sample
+    from tests.factories import make_plan
+
+    prices = sample("api-price-list.json")
+    sold = prices["data"][0]
+    make_plan(session, slug="sold", price_id=sold["id"], amount="1", currency="EUR", interval="day")
+    make_plan(session, slug="gone", price_id="pri_no_longer_sold")
+    with responses.RequestsMock() as paddle:
+        paddle.get("https://paddle.test/prices", json=prices)
+        result = app.test_cli_runner().invoke(args=["billing", "plans", "sync"])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    plan = session.query(Plan).filter_by(slug="sold").one()
+    assert plan.amount == sold["unit_price"]["amount"]
+    assert plan.currency == sold["unit_price"]["currency_code"]
+    assert plan.interval == (sold["billing_cycle"] or {}).get("interval", "day")
+    assert plan.name == "Starter"  # our own words are kept
+    assert session.query(Plan).filter_by(slug="gone").one().active is False
+    assert "deactivated: 1" in result.output

@@ -53,7 +53,9 @@ def default_sqlite_url(app: Flask) -> str:
 def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    # No pre-ping (it costs a round trip per request); connections are recycled instead, and
+    # a request that meets a dead one fails once (a webhook is retried by Paddle).
+    return {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
 
 
 def _is_sqlite(dbapi_connection) -> bool:

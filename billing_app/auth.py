@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,47 @@ def _verification_key(token: str) -> tuple[Any, list[str]]:
     raise Unauthorized("User authentication is not configured on this service.")
 
 
+class VerifiedTokens:
+    """Claims of tokens already verified, so a busy caller's token is checked once, not on
+    every request. Expiry is still checked on every use; bounded in size."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._claims: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            claims = self._claims.get(token)
+            if claims is None:
+                return None
+            if claims["exp"] <= time.time():
+                del self._claims[token]
+                return None
+            self._claims.move_to_end(token)
+            return claims
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims[token] = claims
+            while len(self._claims) > self.size:
+                self._claims.popitem(last=False)
+
+
+def _verified_tokens() -> VerifiedTokens:
+    return current_app.extensions.setdefault("billing_verified_tokens", VerifiedTokens())
+
+
 def decode_user_token(token: str) -> dict[str, Any]:
+    verified = _verified_tokens()
+    claims = verified.get(token)
+    if claims is None:
+        claims = _verify(token)
+        verified.put(token, claims)
+    return claims
+
+
+def _verify(token: str) -> dict[str, Any]:
     config = current_app.config
     key, algorithms = _verification_key(token)
     try:

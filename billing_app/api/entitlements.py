@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from billing_app.api.common import SERVICE, USER, access_policy, documents_errors
 from billing_app.api.schemas import EntitlementsSchema
 from billing_app.auth import current_user, require_service_token
-from billing_app.db import utcnow
+from billing_app.db import read_only, utcnow
 from billing_app.extensions import db
 from billing_app.services.entitlements import account_entitlements
 
@@ -26,7 +26,8 @@ class OwnEntitlements(MethodView):
     def get(self):
         """The caller's access, plan, features and limits."""
         caller = current_user()
-        return account_entitlements(db.session, caller.account_id, utcnow(), access_policy())
+        with read_only(db.engine) as connection:
+            return account_entitlements(connection, caller.account_id, utcnow(), access_policy())
 
 
 @blp.route("/accounts/<string:account_id>/entitlements")
@@ -37,4 +38,5 @@ class AccountEntitlements(MethodView):
     def get(self, account_id):
         """Any account's access, for backend services holding BILLING_SERVICE_TOKEN."""
         require_service_token()
-        return account_entitlements(db.session, account_id, utcnow(), access_policy())
+        with read_only(db.engine) as connection:
+            return account_entitlements(connection, account_id, utcnow(), access_policy())

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from billing_app.models import Subscription
+
+class SubscriptionState(Protocol):
+    """What the rule reads: a `Subscription` row, or a lighter row with the same fields."""
+
+    status: str
+    current_period_start: datetime | None
+    scheduled_action: str | None
+    scheduled_effective_at: datetime | None
+
+
+class PlanGrant(Protocol):
+    slug: str
+    features: list[str]
+    limits: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -14,7 +27,7 @@ class AccessPolicy:
     past_due_grace: timedelta = timedelta(days=7)
 
 
-def has_access(subscription: Subscription | None, now: datetime, policy: AccessPolicy) -> bool:
+def has_access(subscription: SubscriptionState | None, now: datetime, policy: AccessPolicy) -> bool:
     """Does this subscription entitle its account to the product at `now`?
 
     - active and trialing: yes, until a scheduled pause or cancellation takes effect (even
@@ -39,7 +52,7 @@ def has_access(subscription: Subscription | None, now: datetime, policy: AccessP
     return False
 
 
-def _scheduled_stop_passed(subscription: Subscription, now: datetime) -> bool:
+def _scheduled_stop_passed(subscription: SubscriptionState, now: datetime) -> bool:
     return (
         subscription.scheduled_action in {"cancel", "pause"}
         and subscription.scheduled_effective_at is not None
@@ -57,13 +70,15 @@ class Entitlements:
 
 
 def entitlements_for(
-    subscription: Subscription | None, now: datetime, policy: AccessPolicy
+    subscription: SubscriptionState | None,
+    plan: PlanGrant | None,
+    now: datetime,
+    policy: AccessPolicy,
 ) -> Entitlements:
     """What the account may use: the plan's features and limits while it has access."""
     if subscription is None:
         return Entitlements(access=False, plan=None, status="free")
     access = has_access(subscription, now, policy)
-    plan = subscription.plan
     return Entitlements(
         access=access,
         plan=plan.slug if plan else None,

@@ -1,25 +1,54 @@
-"""May this account use the product now? Answered from our table alone."""
+"""May this account use the product now? Answered from our table alone, in one query.
+
+This is the read every other service makes on every request, so it reads only the columns
+the access rule needs, in one round trip, without building ORM objects.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import Connection, bindparam, case, select
 
-from billing_app.models import LIVE_STATUSES, Subscription
+from billing_app.models import LIVE_STATUSES, Plan, Subscription
 from billing_app.services.access import AccessPolicy, Entitlements, entitlements_for
 
 
+@dataclass(frozen=True)
+class _Grant:
+    slug: str
+    features: list[str]
+    limits: dict[str, Any]
+
+
+# The account's live subscription, else its latest one, with its plan.
+_CURRENT = (
+    select(
+        Subscription.status,
+        Subscription.current_period_start,
+        Subscription.scheduled_action,
+        Subscription.scheduled_effective_at,
+        Plan.slug,
+        Plan.features,
+        Plan.limits,
+    )
+    .outerjoin(Plan, Plan.id == Subscription.plan_id)
+    .where(Subscription.account_id == bindparam("account_id"))
+    .order_by(
+        case((Subscription.status.in_(LIVE_STATUSES), 0), else_=1),
+        Subscription.created_at.desc(),
+    )
+    .limit(1)
+)
+
+
 def account_entitlements(
-    session: Session, account_id: str, now: datetime, policy: AccessPolicy
+    connection: Connection, account_id: str, now: datetime, policy: AccessPolicy
 ) -> Entitlements:
-    """One query: the account's live subscription (else its latest) with its plan."""
-    rows = session.scalars(
-        select(Subscription)
-        .options(joinedload(Subscription.plan))
-        .where(Subscription.account_id == account_id)
-        .order_by(Subscription.status.in_(LIVE_STATUSES).desc(), Subscription.created_at.desc())
-        .limit(1)
-    ).all()
-    return entitlements_for(rows[0] if rows else None, now, policy)
+    row = connection.execute(_CURRENT, {"account_id": account_id}).first()
+    if row is None:
+        return entitlements_for(None, None, now, policy)
+    plan = _Grant(row.slug, row.features or [], row.limits or {}) if row.slug else None
+    return entitlements_for(row, plan, now, policy)

@@ -2,9 +2,9 @@
 
 `receive` runs inside the caller's transaction: the ledger row and the state it changes
 commit together, or neither does, and Paddle's retry finishes the job. When a handler fails,
-its changes roll back to a savepoint, the ledger keeps the event as `failed` with its error,
-and the caller answers 500 so that Paddle retries; `replay` re-applies stored events through
-the same `apply_event`.
+the transaction rolls back, the ledger keeps the event as `failed` with its error (written
+in a fresh transaction), and the caller answers 500 so that Paddle retries; `replay`
+re-applies stored events through the same `apply_event`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,16 +33,24 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
-def _insert_ignoring_duplicates(session: Session, values: dict):
+def _dialect_insert(session: Session):
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(WebhookEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(WebhookEvent.id)
-    )
-    return session.execute(statement).scalar()
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _ledger_values(notification: Notification, raw_body: bytes, now: datetime) -> dict:
+    return {
+        "event_id": notification.event_id,
+        "event_type": notification.event_type,
+        "occurred_at": notification.occurred_at,
+        "notification_id": notification.notification_id,
+        "entity_id": str(notification.data.get("id") or "")[:64] or None,
+        "payload": raw_body.decode("utf-8"),
+        "status": "received",
+        "attempts": 0,
+        "deliveries": 1,
+        "received_at": now,
+    }
 
 
 def record(session: Session, notification: Notification, raw_body: bytes) -> WebhookEvent | None:
@@ -52,24 +60,15 @@ def record(session: Session, notification: Notification, raw_body: bytes) -> Web
     first's transaction and then finds its row. A copy of an event that failed is applied
     again (that is Paddle's retry doing its job).
     """
-    now = utcnow()
-    new_id = _insert_ignoring_duplicates(
-        session,
-        {
-            "event_id": notification.event_id,
-            "event_type": notification.event_type,
-            "occurred_at": notification.occurred_at,
-            "notification_id": notification.notification_id,
-            "entity_id": str(notification.data.get("id") or "")[:64] or None,
-            "payload": raw_body.decode("utf-8"),
-            "status": "received",
-            "attempts": 0,
-            "deliveries": 1,
-            "received_at": now,
-        },
+    statement = (
+        _dialect_insert(session)(WebhookEvent)
+        .values(**_ledger_values(notification, raw_body, utcnow()))
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(WebhookEvent)
     )
-    if new_id is not None:
-        return session.get(WebhookEvent, new_id)
+    created = session.scalars(statement).first()
+    if created is not None:
+        return created
     existing = session.scalars(
         select(WebhookEvent)
         .where(WebhookEvent.event_id == notification.event_id)
@@ -80,30 +79,69 @@ def record(session: Session, notification: Notification, raw_body: bytes) -> Web
     return existing if existing.status in RETRYABLE else None
 
 
-def apply_event(
-    session: Session, event: WebhookEvent, notification: Notification | None = None
-) -> str:
-    """Run the event's handler in a savepoint and record the outcome on the ledger row."""
-    notification = notification or parse_notification(event.payload.encode("utf-8"))
-    handler = HANDLERS.get(event.event_type)
-    event.attempts += 1
+def record_failure(
+    session: Session,
+    notification: Notification,
+    raw_body: bytes,
+    error: Exception,
+    *,
+    delivered: bool,
+) -> None:
+    """Keep a failed event in the ledger, in a transaction of its own (the one that failed
+    was rolled back, with everything the handler had changed)."""
     now = utcnow()
-    if handler is None:
-        outcome = "ignored"
-    else:
-        try:
-            with session.begin_nested():
-                outcome = handler(session, notification)
-        except Exception as error:  # any failure must be kept on the ledger, not lost
-            event.status = "failed"
-            event.error = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
-            event.next_attempt_at = now + retry_delay(event.attempts)
-            log.exception("webhook %s (%s) failed", event.event_id, event.event_type)
-            return "failed"
+    message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+    failed = {"status": "failed", "error": message, "processed_at": None}
+    table = WebhookEvent.__table__
+    statement = (
+        _dialect_insert(session)(WebhookEvent)
+        .values(**{**_ledger_values(notification, raw_body, now), **failed, "attempts": 1})
+        .on_conflict_do_update(
+            index_elements=["event_id"],
+            set_={
+                **failed,
+                "attempts": table.c.attempts + 1,
+                "deliveries": table.c.deliveries + (1 if delivered else 0),
+            },
+        )
+        .returning(WebhookEvent.id, WebhookEvent.attempts)
+    )
+    event_id, attempts = session.execute(statement).one()
+    session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(next_attempt_at=now + retry_delay(attempts))
+    )
+
+
+def apply_event(
+    session: Session,
+    event: WebhookEvent,
+    notification: Notification | None = None,
+    *,
+    delivered: bool = False,
+) -> str:
+    """Run the event's handler and record the outcome on the ledger row.
+
+    On failure the whole transaction is rolled back (the handler's changes with it) and the
+    event is recorded as `failed` in a new one; the caller commits either way.
+    """
+    raw_body = event.payload.encode("utf-8")
+    notification = notification or parse_notification(raw_body)
+    handler = HANDLERS.get(event.event_type)
+    try:
+        outcome = handler(session, notification) if handler else "ignored"
+        session.flush()
+    except Exception as error:  # any failure must be kept on the ledger, not lost
+        log.exception("webhook %s (%s) failed", notification.event_id, notification.event_type)
+        session.rollback()
+        record_failure(session, notification, raw_body, error, delivered=delivered)
+        return "failed"
+    event.attempts += 1
     event.status = outcome
     event.error = None
     event.next_attempt_at = None
-    event.processed_at = now
+    event.processed_at = utcnow()
     return outcome
 
 
@@ -112,7 +150,7 @@ def receive(session: Session, notification: Notification, raw_body: bytes) -> st
     event = record(session, notification, raw_body)
     if event is None:
         return "duplicate"
-    return apply_event(session, event, notification)
+    return apply_event(session, event, notification, delivered=True)
 
 
 def events_to_replay(

@@ -1,6 +1,7 @@
 """Who may call what: user JWTs (HS256 or JWKS), the service token, and refusals."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -158,3 +159,17 @@ def test_the_service_endpoint_refuses_anything_else(client, header):
 def test_a_user_token_is_not_a_service_token(client):
     response = client.get("/api/v1/accounts/acct_1/entitlements", headers=auth("acct_1"))
     assert response.status_code == 401
+
+
+def test_verified_tokens_expire_and_stay_bounded(monkeypatch):
+    import billing_app.auth as auth_module
+
+    cache = auth_module.VerifiedTokens(size=2)
+    now = time.time()
+    cache.put("a", {"exp": now + 10})
+    cache.put("b", {"exp": now + 10})
+    assert cache.get("a") == {"exp": now + 10}
+    cache.put("c", {"exp": now + 10})  # evicts the least recently used: b
+    assert cache.get("b") is None and cache.get("c") is not None
+    monkeypatch.setattr(auth_module.time, "time", lambda: now + 11)
+    assert cache.get("a") is None  # expired claims are never served

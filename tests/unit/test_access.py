@@ -62,18 +62,18 @@ def test_access_by_state(fields, expected):
 
 
 def test_no_subscription_is_the_free_tier():
-    entitlements = entitlements_for(None, NOW, POLICY)
+    entitlements = entitlements_for(None, None, NOW, POLICY)
     assert (entitlements.access, entitlements.status, entitlements.plan) == (False, "free", None)
 
 
 def test_entitlements_carry_the_plans_features_only_with_access():
     plan = Plan(slug="team", features=["sso"], limits={"seats": 5})
-    live = entitlements_for(subscription(plan=plan), NOW, POLICY)
+    live = entitlements_for(subscription(), plan, NOW, POLICY)
     assert (live.access, live.plan, live.features, live.limits) == (
         True,
         "team",
         ["sso"],
         {"seats": 5},
     )
-    over = entitlements_for(subscription(status="canceled", plan=plan), NOW, POLICY)
+    over = entitlements_for(subscription(status="canceled"), plan, NOW, POLICY)
     assert (over.access, over.plan, over.features, over.limits) == (False, "team", [], {})

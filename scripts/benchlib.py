@@ -1,0 +1,270 @@
+"""What the benchmarks share: a load generator, and starting what a benchmark needs
+(a PostgreSQL database, the service under gunicorn, the Paddle simulator), then cleaning up.
+
+The load generator is asyncio over raw HTTP/1.1 keep-alive connections: one process, no
+per-request client overhead worth speaking of, so it measures the server, and it measures
+every workload and its floor (`GET /health`) the same way in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# Load generation
+
+
+@dataclass
+class LoadResult:
+    name: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    statuses: Counter
+    failures: int  # connection errors and non-2xx answers
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+    def row(self) -> str:
+        return (
+            f"{self.name:<34} {self.requests:>7} {self.rate:>9.0f}/s "
+            f"p50 {self.percentile(0.50):>6.1f} ms  p99 {self.percentile(0.99):>6.1f} ms  "
+            f"errors {self.failures}"
+        )
+
+
+def http_request(
+    method: str, path: str, *, body: bytes = b"", headers: dict | None = None
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: bench", f"Content-Length: {len(body)}"]
+    lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    length, close = 0, False
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key == "content-length":
+            length = int(value)
+        elif key == "connection" and value.strip().lower() == "close":
+            close = True
+    if length:
+        await reader.readexactly(length)
+    return status, close
+
+
+async def _load(host: str, port: int, payloads: Sequence[bytes], concurrency: int):
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    failures = 0
+    cursor = iter(range(len(payloads)))
+
+    async def worker() -> None:
+        nonlocal failures
+        reader = writer = None
+        for index in cursor:
+            for _attempt in range(3):
+                try:
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(host, port)
+                    started = time.perf_counter()
+                    writer.write(payloads[index])
+                    status, close = await _read_response(reader)
+                    latencies.append(time.perf_counter() - started)
+                    statuses[status] += 1
+                    failures += not 200 <= status < 300
+                    if close:
+                        writer.close()
+                        reader = writer = None
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError, OSError):
+                    if writer is not None:
+                        writer.close()
+                    reader = writer = None
+            else:
+                failures += 1
+        if writer is not None:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, statuses, failures
+
+
+def load(name: str, url: str, payloads: Sequence[bytes], concurrency: int = 50) -> LoadResult:
+    host, port = url.removeprefix("http://").split(":")
+    seconds, latencies, statuses, failures = asyncio.run(
+        _load(host, int(port), payloads, concurrency)
+    )
+    return LoadResult(name, len(payloads), seconds, latencies, statuses, failures)
+
+
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated, dropped afterwards."""
+    name = f"billing_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    try:
+        env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Processes:
+    """Child processes that are stopped, whatever happens, when the block ends."""
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen] = []
+        self.log_dir = Path(tempfile.mkdtemp(prefix="billing-bench-"))
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        with (self.log_dir / f"{name}.log").open("w") as log:
+            child = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.children.append(child)
+        return child
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+GUNICORN_WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+GUNICORN_THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+
+
+def start_service(processes: Processes, env: dict[str, str]) -> str:
+    port = free_port()
+    processes.start(
+        "service",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(GUNICORN_WORKERS),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(GUNICORN_THREADS),
+            "--keep-alive",
+            "30",
+            "--backlog",
+            "2048",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "wsgi:app",
+        ],
+        env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(f"{url}/health")
+    return url
+
+
+def start_simulator(
+    processes: Processes, env: dict[str, str], api_key: str, webhook_url: str = ""
+) -> str:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "paddle_client.simulator",
+        "--port",
+        str(port),
+        "--api-key",
+        api_key,
+    ]
+    if webhook_url:
+        command += ["--webhook-url", webhook_url]
+    processes.start("simulator", command, env)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(f"{url}/_sim/clock")
+    return url
+
+
+def machine() -> str:
+    python = platform.python_version()
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {python}, {platform.system()}"
+
+
+def service_setup() -> str:
+    workers = f"{GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread)"
+    return f"gunicorn {workers}, PostgreSQL on 127.0.0.1"
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,3 +50,44 @@ def comma_list(values: Any) -> str | None:
     if isinstance(values, str):
         return values
     return ",".join(values)
+
+
+_DONE = object()
+
+
+def prefetched(pages: Iterator[Any]) -> Iterator[Any]:
+    """Fetch the next page in the background while the caller works on this one.
+
+    At most two pages are in memory (the one in hand and the one fetched ahead); an error
+    raised while fetching surfaces to the caller at the page where it happened.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        handoff.put((page, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((_DONE, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            handoff.put((_DONE, error))
+
+    worker = threading.Thread(target=fetch, name="paddle-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            page, error = handoff.get()
+            if error is not None:
+                raise error
+            if page is _DONE:
+                return
+            yield page
+    finally:
+        stop.set()

@@ -11,12 +11,13 @@ The Paddle client it is given sets the pace (`requests_per_minute`) and the retr
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from billing_app.db import utcnow
@@ -35,11 +36,13 @@ from billing_app.services.subscription_sync import (
     snapshot_values,
 )
 from paddle_client import ApiError, Client, PaddleError
+from paddle_client.pagination import prefetched
 from paddle_client.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
+RENEW_EVERY = 60  # seconds between lease renewals (the lease lasts 10 minutes)
 
 
 class LeaseLost(RuntimeError):
@@ -81,6 +84,8 @@ class Reconciler:
         self.progress = progress or (lambda counts: None)
         self.counts = Counts()
         self.committed = Counts()  # what is kept if the run fails mid-page
+        self.drifts: list[dict[str, Any]] = []  # this page's drift log, written with the page
+        self.renewed_at = time.monotonic()
         self.plans: dict[str, Plan] = {}
 
     def run(self) -> ReconcileRun:
@@ -93,7 +98,7 @@ class Reconciler:
         status, error = "succeeded", None
         previous_last_id: str | None = None
         try:
-            pages = self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE)
+            pages = prefetched(self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE))
             for page in pages:
                 last_id = page[-1]["id"] if page else previous_last_id
                 self._reconcile_page(page)
@@ -106,7 +111,7 @@ class Reconciler:
             self._commit_page()
         except (PaddleError, LeaseLost) as failure:
             session.rollback()
-            self.counts = self.committed
+            self.counts, self.drifts = self.committed, []
             status, error = "failed", f"{type(failure).__name__}: {failure}"
             log.error("reconciliation %s failed: %s", self.run_id, error)
         self._finish(status, error)
@@ -115,20 +120,41 @@ class Reconciler:
     # One page
 
     def _reconcile_page(self, page: list[dict[str, Any]]) -> None:
-        ids = [entity["id"] for entity in page]
+        """Most rows already hold Paddle's version: find those from one narrow query, and
+        load (and lock) only the rest."""
+        self.counts.seen += len(page)
+        held = dict(
+            self.session.execute(
+                select(Subscription.paddle_subscription_id, Subscription.paddle_updated_at).where(
+                    Subscription.paddle_subscription_id.in_([entity["id"] for entity in page])
+                )
+            ).all()
+        )
+        stale = []
+        for entity in page:
+            version = parse_timestamp(entity.get("updated_at"))
+            if entity["id"] in held and _holds(held[entity["id"]], version):
+                self.counts.in_sync += 1  # this version, or a newer one a webhook brought
+            else:
+                stale.append((entity, version))
+        if not stale:
+            return
         query = (
             select(Subscription)
             .options(selectinload(Subscription.items))
-            .where(Subscription.paddle_subscription_id.in_(ids))
+            .where(Subscription.paddle_subscription_id.in_([entity["id"] for entity, _ in stale]))
         )
         if not self.dry_run:
-            query = query.with_for_update(of=Subscription)
+            query = query.with_for_update()
         local = {row.paddle_subscription_id: row for row in self.session.scalars(query)}
-        for entity in page:
-            self.counts.seen += 1
+        for entity, version in stale:
+            row = local.get(entity["id"])
+            if row is not None and _holds(row.paddle_updated_at, version):
+                self.counts.in_sync += 1  # a webhook got there while we looked
+                continue
             try:
                 with self.session.begin_nested():
-                    self._reconcile_one(entity, local.get(entity["id"]))
+                    self._reconcile_one(entity, row, version)
             except Exception as error:  # one bad subscription must not stop the run
                 self.counts.errors += 1
                 self._drift(
@@ -136,17 +162,11 @@ class Reconciler:
                 )
                 log.exception("reconciling %s failed", entity.get("id"))
 
-    def _reconcile_one(self, entity: dict[str, Any], row: Subscription | None) -> None:
-        version = parse_timestamp(entity.get("updated_at"))
+    def _reconcile_one(
+        self, entity: dict[str, Any], row: Subscription | None, version: datetime | None
+    ) -> None:
         if row is None:
             self._repair_missing(entity, version)
-            return
-        if (
-            row.paddle_updated_at is not None
-            and version is not None
-            and version <= row.paddle_updated_at
-        ):
-            self.counts.in_sync += 1  # we hold this version, or a newer one a webhook brought
             return
         values, items = snapshot_values(entity, self.plans)
         changes = diff_snapshot(row, values, items)
@@ -187,17 +207,18 @@ class Reconciler:
         column = Subscription.paddle_subscription_id
         if self.session.get_bind().dialect.name == "postgresql":
             column = column.collate("C")
-        query = select(Subscription).where(
+        query = select(Subscription.id).where(
             Subscription.paddle_subscription_id.is_not(None),
             Subscription.status.in_(LIVE_STATUSES),
         )
+        if listed:
+            query = query.where(Subscription.paddle_subscription_id.not_in(listed))
         if after is not None:
             query = query.where(column > after)
         if up_to is not None:
             query = query.where(column <= up_to)
-        for row in self.session.scalars(query):
-            if row.paddle_subscription_id in listed:
-                continue
+        for row_id in self.session.scalars(query).all():
+            row = self.session.get(Subscription, row_id)
             try:
                 entity = self.paddle.subscriptions.get(row.paddle_subscription_id)
             except ApiError as error:
@@ -206,23 +227,30 @@ class Reconciler:
                 self.counts.missing_in_paddle += 1
                 self._drift(row.paddle_subscription_id, "missing_in_paddle", row.status, None)
                 continue
+            version = parse_timestamp(entity.get("updated_at"))
+            if _holds(row.paddle_updated_at, version):
+                self.counts.in_sync += 1
+                continue
             with self.session.begin_nested():
-                self._reconcile_one(entity, row)
+                self._reconcile_one(entity, row, version)
 
     # Bookkeeping
 
     def _drift(self, paddle_id: str, field: str, old: Any, new: Any) -> None:
-        self.session.add(
-            ReconcileDrift(
-                run_id=self.run_id,
-                paddle_subscription_id=paddle_id,
-                field=field,
-                old_value=_text(old),
-                new_value=_text(new),
-            )
+        self.drifts.append(
+            {
+                "run_id": self.run_id,
+                "paddle_subscription_id": paddle_id,
+                "field": field,
+                "old_value": _text(old),
+                "new_value": _text(new),
+            }
         )
 
     def _commit_page(self) -> None:
+        if self.drifts:
+            self.session.execute(insert(ReconcileDrift), self.drifts)  # one batch a page
+            self.drifts = []
         self.session.execute(
             update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**asdict(self.counts))
         )
@@ -231,8 +259,10 @@ class Reconciler:
         # One page in memory, whatever the number of pages. The plans stay usable detached:
         # only their loaded ids are read.
         self.session.expunge_all()
-        if self.lease is not None and not self.lease.renew():
-            raise LeaseLost("the reconciliation lease expired and was taken")
+        if self.lease is not None and time.monotonic() - self.renewed_at > RENEW_EVERY:
+            if not self.lease.renew():
+                raise LeaseLost("the reconciliation lease expired and was taken")
+            self.renewed_at = time.monotonic()
         self.progress(self.counts)
 
     def _finish(self, status: str, error: str | None) -> None:
@@ -242,6 +272,11 @@ class Reconciler:
             .values(status=status, error=error, finished_at=utcnow(), **asdict(self.counts))
         )
         self.session.commit()
+
+
+def _holds(held: datetime | None, version: datetime | None) -> bool:
+    """Does a row holding Paddle's version `held` already have `version` (or a newer one)?"""
+    return held is not None and version is not None and version <= held
 
 
 def latest_runs(session: Session, limit: int = 10) -> list[ReconcileRun]:

@@ -341,3 +341,37 @@ def test_a_refusal_becomes_an_api_error_with_its_fields(paddle, client):
     assert error.field_errors[0].field == "resume_at"
     assert error.request_id == "req-9"
     assert len(paddle.calls) == 1  # a refusal is not retried
+
+
+def test_prefetched_pages_come_in_order_and_errors_surface_where_they_happened():
+    from paddle_client.pagination import prefetched
+
+    def pages():
+        yield [1]
+        yield [2]
+        raise ApiError(500, code="boom")
+
+    iterator = prefetched(pages())
+    assert next(iterator) == [1]
+    assert next(iterator) == [2]
+    with pytest.raises(ApiError):
+        next(iterator)
+
+
+def test_prefetching_stops_when_the_consumer_stops():
+    import itertools
+
+    from paddle_client.pagination import prefetched
+
+    fetched = []
+
+    def endless():
+        for number in itertools.count():
+            fetched.append(number)
+            yield [number]
+
+    iterator = prefetched(endless())
+    assert next(iterator) == [0]
+    iterator.close()
+    time_limit = len(fetched)
+    assert time_limit <= 3  # one in hand, one waiting, at most one being fetched

@@ -101,13 +101,10 @@ class Reconciler:
             pages = prefetched(self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE))
             for page in pages:
                 last_id = page[-1]["id"] if page else previous_last_id
-                self._reconcile_page(page)
-                self._check_unlisted(
-                    after=previous_last_id, up_to=last_id, listed={e["id"] for e in page}
-                )
+                self._reconcile_page(page, after=previous_last_id, up_to=last_id)
                 previous_last_id = last_id
                 self._commit_page()
-            self._check_unlisted(after=previous_last_id, up_to=None, listed=set())
+            self._reconcile_page([], after=previous_last_id, up_to=None)
             self._commit_page()
         except (PaddleError, LeaseLost) as failure:
             session.rollback()
@@ -119,17 +116,14 @@ class Reconciler:
 
     # One page
 
-    def _reconcile_page(self, page: list[dict[str, Any]]) -> None:
-        """Most rows already hold Paddle's version: find those from one narrow query, and
-        load (and lock) only the rest."""
+    def _reconcile_page(
+        self, page: list[dict[str, Any]], *, after: str | None, up_to: str | None
+    ) -> None:
+        """Paddle lists by id, so this page covers the ids in (after, up_to]. One narrow
+        query over that range finds which rows already hold Paddle's version (most of
+        them), and which live rows of ours Paddle did not list; only the rest are loaded."""
         self.counts.seen += len(page)
-        held = dict(
-            self.session.execute(
-                select(Subscription.paddle_subscription_id, Subscription.paddle_updated_at).where(
-                    Subscription.paddle_subscription_id.in_([entity["id"] for entity in page])
-                )
-            ).all()
-        )
+        held, unlisted = self._ours_in_range(after, up_to, {entity["id"] for entity in page})
         stale = []
         for entity in page:
             version = parse_timestamp(entity.get("updated_at"))
@@ -137,8 +131,34 @@ class Reconciler:
                 self.counts.in_sync += 1  # this version, or a newer one a webhook brought
             else:
                 stale.append((entity, version))
-        if not stale:
-            return
+        if stale:
+            self._repair_stale(stale)
+        if unlisted:
+            self._check_unlisted(unlisted)
+
+    def _ours_in_range(self, after: str | None, up_to: str | None, listed: set[str]):
+        column = Subscription.paddle_subscription_id
+        if self.session.get_bind().dialect.name == "postgresql":
+            column = column.collate("C")  # Paddle's order: bytes, whatever the locale
+        query = select(
+            Subscription.id,
+            Subscription.paddle_subscription_id,
+            Subscription.paddle_updated_at,
+            Subscription.status,
+        ).where(Subscription.paddle_subscription_id.is_not(None))
+        if after is not None:
+            query = query.where(column > after)
+        if up_to is not None:
+            query = query.where(column <= up_to)
+        held, unlisted = {}, []
+        for row_id, paddle_id, version, status in self.session.execute(query):
+            if paddle_id in listed:
+                held[paddle_id] = version
+            elif status in LIVE_STATUSES:
+                unlisted.append(row_id)
+        return held, unlisted
+
+    def _repair_stale(self, stale: list[tuple[dict[str, Any], datetime | None]]) -> None:
         query = (
             select(Subscription)
             .options(selectinload(Subscription.items))
@@ -197,27 +217,10 @@ class Reconciler:
         )
         apply_snapshot(self.session, row, entity, occurred_at=version or utcnow(), plans=self.plans)
 
-    def _check_unlisted(self, *, after: str | None, up_to: str | None, listed: set[str]) -> None:
-        """Our live rows whose Paddle id falls in this page's id range but were not listed.
-
-        Paddle lists by id, so each page covers (previous last id, this last id]. Such a row
-        is looked up on its own (rare); if Paddle does not know it, it is reported, never
-        revoked on an absence alone.
-        """
-        column = Subscription.paddle_subscription_id
-        if self.session.get_bind().dialect.name == "postgresql":
-            column = column.collate("C")
-        query = select(Subscription.id).where(
-            Subscription.paddle_subscription_id.is_not(None),
-            Subscription.status.in_(LIVE_STATUSES),
-        )
-        if listed:
-            query = query.where(Subscription.paddle_subscription_id.not_in(listed))
-        if after is not None:
-            query = query.where(column > after)
-        if up_to is not None:
-            query = query.where(column <= up_to)
-        for row_id in self.session.scalars(query).all():
+    def _check_unlisted(self, row_ids: list) -> None:
+        """Live rows of ours that Paddle's list skipped are looked up one by one (rare); if
+        Paddle does not know one, it is reported, never revoked on an absence alone."""
+        for row_id in row_ids:
             row = self.session.get(Subscription, row_id)
             try:
                 entity = self.paddle.subscriptions.get(row.paddle_subscription_id)

@@ -255,6 +255,7 @@ def locate_subscription(
         paddle_customer_id=customer_id,
         status=status if status in SUBSCRIPTION_STATUSES else "pending",
         custom_data=custom_data if isinstance(custom_data, dict) else None,
+        items=[],  # known empty: no query to load them later
     )
     subscription.account_id = _owner(session, account_id, customer_id, subscription)
     try:
@@ -267,7 +268,8 @@ def locate_subscription(
         if found is None:
             raise
         return found
-    return lock_by_id(session, subscription.id) or subscription
+    # Ours alone until commit: a rival insert of the same id waits on the unique index.
+    return subscription
 
 
 def _owner(

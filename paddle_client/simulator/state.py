@@ -543,14 +543,19 @@ class SimState:
                 raise SimError(
                     400, "subscription_locked_pending_changes", "A scheduled change is pending."
                 )
-            subscription["scheduled_change"] = {
-                "action": "pause",
-                "effective_at": subscription["current_billing_period"]["ends_at"],
-                "resume_at": resume_at,
-            }
-            self._touch(subscription, now)
-            self.emit("subscription.updated", subscription)
-            return subscription
+            return self._schedule_at_period_end(subscription, "pause", now, resume_at)
+
+    def _schedule_at_period_end(
+        self, subscription: dict, action: str, now: datetime, resume_at: str | None = None
+    ) -> dict:
+        subscription["scheduled_change"] = {
+            "action": action,
+            "effective_at": subscription["current_billing_period"]["ends_at"],
+            "resume_at": resume_at,
+        }
+        self._touch(subscription, now)
+        self.emit("subscription.updated", subscription)
+        return subscription
 
     def _apply_pause(self, subscription: dict, at: datetime, resume_at: str | None) -> None:
         subscription["status"] = "paused"
@@ -617,14 +622,7 @@ class SimState:
             if body.get("effective_from", default) == "immediately":
                 self._apply_cancel(subscription, now)
                 return subscription
-            subscription["scheduled_change"] = {
-                "action": "cancel",
-                "effective_at": subscription["current_billing_period"]["ends_at"],
-                "resume_at": None,
-            }
-            self._touch(subscription, now)
-            self.emit("subscription.updated", subscription)
-            return subscription
+            return self._schedule_at_period_end(subscription, "cancel", now)
 
     def _apply_cancel(self, subscription: dict, at: datetime) -> None:
         subscription.update(

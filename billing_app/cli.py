@@ -18,6 +18,7 @@ from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.models import WEBHOOK_EVENT_STATUSES, ReconcileRun
 from billing_app.paddle import paddle
+from billing_app.services import accounts as account_service
 from billing_app.services import plans as plan_service
 from billing_app.services import webhooks as webhook_service
 
@@ -82,6 +83,39 @@ def sync_plans_command() -> None:
         click.echo(f"  - {slug} (Paddle no longer sells its price)")
     for price_id in result.not_imported:
         click.echo(f"  ? {price_id} (add it to a plans file to sell it)")
+
+
+@billing_cli.group("subscriptions")
+def subscriptions_cli() -> None:
+    """Subscriptions that need an operator."""
+
+
+@subscriptions_cli.command("unlinked")
+@with_appcontext
+def unlinked_command() -> None:
+    """List subscriptions no account owns yet (Paddle knew them before we knew whose)."""
+    rows = account_service.unlinked_subscriptions(db.session)
+    for row in rows:
+        click.echo(
+            f"{row.paddle_subscription_id or '-':<32} {row.status:<9} "
+            f"customer {row.paddle_customer_id or '-':<32} since {row.created_at:%Y-%m-%d}"
+        )
+    click.echo(f"{len(rows)} unlinked subscription(s).")
+
+
+@subscriptions_cli.command("link")
+@click.argument("paddle_subscription_id")
+@click.argument("account_id")
+@with_appcontext
+def link_command(paddle_subscription_id: str, account_id: str) -> None:
+    """Give a Paddle subscription to an account."""
+    try:
+        account_service.link_subscription(db.session, paddle_subscription_id, account_id)
+        db.session.commit()
+    except account_service.LinkRefused as refusal:
+        db.session.rollback()
+        raise click.ClickException(str(refusal)) from None
+    click.echo(f"{paddle_subscription_id} now belongs to {account_id}.")
 
 
 @billing_cli.group("webhooks")

@@ -96,3 +96,40 @@ def link_unlinked_subscriptions(session: Session, account: Account) -> list[Subs
                 account.id,
             )
     return linked
+
+
+class LinkRefused(ValueError):
+    """An operator's link that would break a rule (unknown subscription, second live one)."""
+
+
+def unlinked_subscriptions(session: Session) -> list[Subscription]:
+    """Subscriptions Paddle told us about that no account owns yet, oldest first."""
+    return list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.account_id.is_(None))
+            .order_by(Subscription.created_at)
+        )
+    )
+
+
+def link_subscription(
+    session: Session, paddle_subscription_id: str, account_id: str
+) -> Subscription:
+    """An operator's decision: this Paddle subscription belongs to this account."""
+    subscription = session.scalars(
+        select(Subscription)
+        .where(Subscription.paddle_subscription_id == paddle_subscription_id)
+        .with_for_update()
+    ).first()
+    if subscription is None:
+        raise LinkRefused(f"No subscription {paddle_subscription_id} is known.")
+    if subscription.account_id not in (None, account_id):
+        raise LinkRefused(f"{paddle_subscription_id} already belongs to {subscription.account_id}.")
+    account = ensure_account(session, account_id)
+    if not can_hold(session, account.id, subscription):
+        raise LinkRefused(f"Account {account_id} already has a live subscription.")
+    subscription.account_id = account.id
+    attach_customer(session, account, subscription.paddle_customer_id)
+    session.flush()
+    return subscription

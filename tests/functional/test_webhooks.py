@@ -407,3 +407,21 @@ def test_the_log_line_names_the_event_and_not_the_payload(client, caplog):
     assert "event_id=evt_01hv6y1jtn1fr98zq3cvarxx2e" in line
     assert "outcome=" in line and "duration_ms=" in line
     assert "jo@example.com" not in line
+
+
+def test_an_operator_lists_and_links_unlinked_subscriptions(app, client, session):
+    post_webhook(client, sample_bytes("webhook-subscription.activated.json"))
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["billing", "subscriptions", "unlinked"])
+    assert PADDLE_SUB in listed.output and "1 unlinked" in listed.output
+
+    linked = runner.invoke(args=["billing", "subscriptions", "link", PADDLE_SUB, "acct_ops"])
+    assert linked.exit_code == 0, linked.output
+    row = only_subscription(session)
+    assert row.account_id == "acct_ops"
+    assert session.get(Account, "acct_ops").paddle_customer_id == row.paddle_customer_id
+
+    taken = runner.invoke(args=["billing", "subscriptions", "link", PADDLE_SUB, "acct_other"])
+    assert taken.exit_code != 0 and "already belongs" in taken.output
+    unknown = runner.invoke(args=["billing", "subscriptions", "link", "sub_nope", "acct_ops"])
+    assert unknown.exit_code != 0 and "No subscription" in unknown.output

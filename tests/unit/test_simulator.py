@@ -245,3 +245,19 @@ def test_reset_forgets_everything(sim, http):
     assert http.get("/subscriptions", headers=AUTH).json["data"] == []
     assert sim.events == []
     assert json.loads(http.get("/_sim/faults").data)["duplicate"] is False
+
+
+def test_a_failed_delivery_is_retried_until_it_is_accepted():
+    with responses.RequestsMock() as mock:
+        mock.post(HOOK, status=500)
+        mock.post(HOOK, status=503)
+        mock.post(HOOK, json={"status": "processed"})
+        simulator = create_simulator(KEY, HOOK, SECRET)
+        try:
+            WsgiClient(simulator).post("/customers", json={"email": "r@example.com"}, headers=AUTH)
+            assert simulator.deliverer.wait_idle(15)
+            (delivery,) = simulator.deliverer.deliveries
+            assert [a["response_code"] for a in delivery.attempts] == [500, 503, 200]
+            assert delivery.status == "delivered"
+        finally:
+            simulator.deliverer.stop()

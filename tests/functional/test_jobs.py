@@ -179,3 +179,19 @@ def test_the_reconcile_command_prints_a_summary_and_fails_non_zero(unpaced, padd
     result = unpaced.test_cli_runner().invoke(args=["billing", "reconcile"])
     assert result.exit_code == 1
     assert "failed" in result.output
+
+
+def test_the_web_process_can_run_the_schedule(make_app, session):
+    session.add(ReconcileRun(status="succeeded", started_at=datetime.now(UTC)))  # no catch-up
+    session.commit()
+    app = make_app(SCHEDULER_ENABLED=True, TESTING=False)
+    scheduler = app.extensions["billing_scheduler"]
+    try:
+        assert scheduler.running
+        assert {"reconcile", "webhook-retry", "webhook-prune"} <= {
+            job.id for job in scheduler.get_jobs()
+        }
+        assert "reconcile-catch-up" not in {job.id for job in scheduler.get_jobs()}
+    finally:
+        scheduler.shutdown(wait=False)
+    assert "billing_scheduler" not in make_app().extensions  # off unless asked for

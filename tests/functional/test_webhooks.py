@@ -425,3 +425,15 @@ def test_an_operator_lists_and_links_unlinked_subscriptions(app, client, session
     assert taken.exit_code != 0 and "already belongs" in taken.output
     unknown = runner.invoke(args=["billing", "subscriptions", "link", "sub_nope", "acct_ops"])
     assert unknown.exit_code != 0 and "No subscription" in unknown.output
+
+
+def test_replay_by_event_id_reapplies_only_that_event(app, client, session):
+    post_webhook(client, sample_bytes("webhook-subscription.created.json"))
+    post_webhook(client, sample_bytes("webhook-customer.created.json"))
+    created = sample("webhook-subscription.created.json")["event_id"]
+    result = app.test_cli_runner().invoke(
+        args=["billing", "webhooks", "replay", "--event-id", created]
+    )
+    assert result.exit_code == 0, result.output
+    assert created in result.output
+    assert "Replayed 1 event(s), 0 failed." in result.output

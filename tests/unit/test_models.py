@@ -1,7 +1,13 @@
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from billing_app.models import Account, Subscription, SubscriptionItem
+from billing_app.models import (
+    LIVE_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    Account,
+    Subscription,
+    SubscriptionItem,
+)
 
 
 def test_an_account_has_at_most_one_live_subscription(session):
@@ -65,3 +71,8 @@ def test_paddle_ids_are_unique(session):
     with pytest.raises(IntegrityError):
         session.commit()
     session.rollback()
+
+
+def test_canceled_is_the_only_status_that_is_not_live():
+    # The entitlement query orders live subscriptions first by testing for `canceled` alone.
+    assert set(SUBSCRIPTION_STATUSES) - set(LIVE_STATUSES) == {"canceled"}

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from billing_app.models import SUBSCRIPTION_STATUSES, Plan, Subscription, SubscriptionItem
 from billing_app.services.accounts import (
@@ -197,7 +197,7 @@ def apply_snapshot(
 def lock_by_paddle_id(session: Session, paddle_subscription_id: str) -> Subscription | None:
     return session.scalars(
         select(Subscription)
-        .options(selectinload(Subscription.items))
+        .options(joinedload(Subscription.items))  # one round trip, row and items together
         .where(Subscription.paddle_subscription_id == paddle_subscription_id)
         .with_for_update(of=Subscription)
         .execution_options(populate_existing=True)

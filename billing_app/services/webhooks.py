@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -53,30 +54,54 @@ def _ledger_values(notification: Notification, raw_body: bytes, now: datetime) -
     }
 
 
-def record(session: Session, notification: Notification, raw_body: bytes) -> WebhookEvent | None:
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A ledger row to apply: enough to run its handler and record the outcome."""
+
+    id: int
+    event_id: str
+    event_type: str
+    payload: str
+
+    @classmethod
+    def of(cls, event: WebhookEvent) -> LedgerEntry:
+        return cls(event.id, event.event_id, event.event_type, event.payload)
+
+
+def record(session: Session, notification: Notification, raw_body: bytes) -> LedgerEntry | None:
     """Store the notification in the ledger; None when it was already handled.
 
     The unique `event_id` decides between concurrent copies: the second waits for the
     first's transaction and then finds its row. A copy of an event that failed is applied
     again (that is Paddle's retry doing its job).
     """
+    values = _ledger_values(notification, raw_body, utcnow())
     statement = (
         _dialect_insert(session)(WebhookEvent)
-        .values(**_ledger_values(notification, raw_body, utcnow()))
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(WebhookEvent)
+        .returning(WebhookEvent.id)
     )
-    created = session.scalars(statement).first()
+    created = session.execute(statement).scalar()
     if created is not None:
-        return created
-    existing = session.scalars(
-        select(WebhookEvent)
+        return LedgerEntry(
+            created, notification.event_id, notification.event_type, values["payload"]
+        )
+    existing_id, status = session.execute(
+        select(WebhookEvent.id, WebhookEvent.status)
         .where(WebhookEvent.event_id == notification.event_id)
         .with_for_update()
-        .execution_options(populate_existing=True)
     ).one()
-    existing.deliveries += 1
-    return existing if existing.status in RETRYABLE else None
+    session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == existing_id)
+        .values(deliveries=WebhookEvent.deliveries + 1)
+    )
+    if status not in RETRYABLE:
+        return None
+    return LedgerEntry(
+        existing_id, notification.event_id, notification.event_type, values["payload"]
+    )
 
 
 def record_failure(
@@ -116,7 +141,7 @@ def record_failure(
 
 def apply_event(
     session: Session,
-    event: WebhookEvent,
+    entry: LedgerEntry,
     notification: Notification | None = None,
     *,
     delivered: bool = False,
@@ -126,31 +151,36 @@ def apply_event(
     On failure the whole transaction is rolled back (the handler's changes with it) and the
     event is recorded as `failed` in a new one; the caller commits either way.
     """
-    raw_body = event.payload.encode("utf-8")
+    raw_body = entry.payload.encode("utf-8")
     notification = notification or parse_notification(raw_body)
-    handler = HANDLERS.get(event.event_type)
+    handler = HANDLERS.get(entry.event_type)
     try:
         outcome = handler(session, notification) if handler else "ignored"
-        session.flush()
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == entry.id)
+            .values(
+                status=outcome,
+                error=None,
+                next_attempt_at=None,
+                processed_at=utcnow(),
+                attempts=WebhookEvent.attempts + 1,
+            )
+        )
     except Exception as error:  # any failure must be kept on the ledger, not lost
         log.exception("webhook %s (%s) failed", notification.event_id, notification.event_type)
         session.rollback()
         record_failure(session, notification, raw_body, error, delivered=delivered)
         return "failed"
-    event.attempts += 1
-    event.status = outcome
-    event.error = None
-    event.next_attempt_at = None
-    event.processed_at = utcnow()
     return outcome
 
 
 def receive(session: Session, notification: Notification, raw_body: bytes) -> str:
     """Record and apply one verified notification. Returns the outcome for the ledger."""
-    event = record(session, notification, raw_body)
-    if event is None:
+    entry = record(session, notification, raw_body)
+    if entry is None:
         return "duplicate"
-    return apply_event(session, event, notification, delivered=True)
+    return apply_event(session, entry, notification, delivered=True)
 
 
 def events_to_replay(
@@ -160,7 +190,7 @@ def events_to_replay(
     event_ids: Iterable[str] = (),
     due_before: datetime | None = None,
     limit: int | None = None,
-) -> list[WebhookEvent]:
+) -> list[LedgerEntry]:
     query = select(WebhookEvent).order_by(WebhookEvent.occurred_at, WebhookEvent.event_id)
     event_ids = list(event_ids)
     if event_ids:
@@ -173,4 +203,4 @@ def events_to_replay(
         )
     if limit:
         query = query.limit(limit)
-    return list(session.scalars(query))
+    return [LedgerEntry.of(event) for event in session.scalars(query)]

@@ -64,8 +64,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", _text, "INFO"),
 )
 
-SECRET_SETTINGS = frozenset(setting.name for setting in SETTINGS if setting.secret)
-
 
 class ConfigError(ValueError):
     """An environment variable holds a value of the wrong type."""

@@ -280,7 +280,3 @@ class Reconciler:
 def _holds(held: datetime | None, version: datetime | None) -> bool:
     """Does a row holding Paddle's version `held` already have `version` (or a newer one)?"""
     return held is not None and version is not None and version <= held
-
-
-def latest_runs(session: Session, limit: int = 10) -> list[ReconcileRun]:
-    return list(session.scalars(select(ReconcileRun).order_by(ReconcileRun.id.desc()).limit(limit)))

@@ -177,16 +177,29 @@ class PlainProgress:
         pass
 
 
+SPINNER = "|/-\\"
+
+
 class TerminalProgress(PlainProgress):
-    """One line rewritten in place: Paddle gives no exact total to draw a bar against."""
+    """One line redrawn in place: a bar against Paddle's estimated total, else a spinner."""
+
+    width = 30
+
+    def line(self, counts) -> str:
+        tallies = (
+            f"seen {counts.seen:>8}  in sync {counts.in_sync:>8}  "
+            f"fixed {counts.drift_fixed:>6}  errors {counts.errors:>4}"
+        )
+        if counts.expected:
+            done = min(1.0, counts.seen / counts.expected)
+            filled = int(done * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            return f"[{bar}] {done:4.0%}  {tallies}"
+        spinner = SPINNER[counts.seen // 200 % len(SPINNER)]
+        return f"{spinner} {tallies}"
 
     def __call__(self, counts) -> None:
-        spinner = "|/-\\"[counts.seen // 200 % 4]
-        click.echo(
-            f"\r{spinner} seen {counts.seen:>8}  in sync {counts.in_sync:>8}  "
-            f"fixed {counts.drift_fixed:>6}  errors {counts.errors:>4}",
-            nl=False,
-        )
+        click.echo("\r" + self.line(counts), nl=False)
 
     def close(self) -> None:
         click.echo()

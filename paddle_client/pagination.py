@@ -12,6 +12,13 @@ from paddle_client.transport import Transport
 MAX_PER_PAGE = 200
 
 
+class Page(list):
+    """One page of entities, with Paddle's `estimated_total` of the whole list (None when
+    Paddle did not count: it sends -1)."""
+
+    estimated_total: int | None = None
+
+
 def iterate(
     transport: Transport, path: str, params: dict[str, Any] | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -32,8 +39,11 @@ def iterate_pages(
     query: dict[str, Any] | None = _drop_none(params or {})
     while True:
         body = transport.request("GET", url, params=query)
-        yield list(body.get("data") or [])
         pagination = (body.get("meta") or {}).get("pagination") or {}
+        page = Page(body.get("data") or [])
+        total = pagination.get("estimated_total")
+        page.estimated_total = total if isinstance(total, int) and total >= 0 else None
+        yield page
         if not pagination.get("has_more") or not pagination.get("next"):
             return
         url, query = pagination["next"], None

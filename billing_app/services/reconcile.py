@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,7 @@ class Counts:
     missing_locally: int = 0
     missing_in_paddle: int = 0
     errors: int = 0
+    expected: int | None = field(default=None, compare=False)  # Paddle's estimate of the total
 
 
 def _text(value: Any) -> str | None:
@@ -100,6 +101,7 @@ class Reconciler:
         try:
             pages = prefetched(self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE))
             for page in pages:
+                self.counts.expected = getattr(page, "estimated_total", None)
                 last_id = page[-1]["id"] if page else previous_last_id
                 self._reconcile_page(page, after=previous_last_id, up_to=last_id)
                 previous_last_id = last_id
@@ -250,12 +252,15 @@ class Reconciler:
             }
         )
 
+    def _tallies(self) -> dict[str, int]:
+        return {key: value for key, value in asdict(self.counts).items() if key != "expected"}
+
     def _commit_page(self) -> None:
         if self.drifts:
             self.session.execute(insert(ReconcileDrift), self.drifts)  # one batch a page
             self.drifts = []
         self.session.execute(
-            update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**asdict(self.counts))
+            update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**self._tallies())
         )
         self.session.commit()
         self.committed = Counts(**asdict(self.counts))
@@ -272,7 +277,7 @@ class Reconciler:
         self.session.execute(
             update(ReconcileRun)
             .where(ReconcileRun.id == self.run_id)
-            .values(status=status, error=error, finished_at=utcnow(), **asdict(self.counts))
+            .values(status=status, error=error, finished_at=utcnow(), **self._tallies())
         )
         self.session.commit()
 

@@ -158,7 +158,12 @@ class SimulatorApp:
     # Listing
 
     def _page(
-        self, request: Request, items, path: str, key: Callable[[dict], str] = lambda e: e["id"]
+        self,
+        request: Request,
+        items,
+        path: str,
+        key: Callable[[dict], str] = lambda e: e["id"],
+        total: int = -1,
     ):
         per_page = min(int(request.args.get("per_page", 50)), MAX_PER_PAGE)
         page, more = [], False
@@ -173,7 +178,7 @@ class SimulatorApp:
             "per_page": per_page,
             "next": f"{request.host_url.rstrip('/')}{path}?{urlencode(query)}",
             "has_more": more,
-            "estimated_total": -1,
+            "estimated_total": total,
         }
         return json_response(envelope(page, pagination=pagination))
 
@@ -283,8 +288,10 @@ class SimulatorApp:
         descending = request.args.get("order_by", "id[DESC]").lower() == "id[desc]"
         with self.state.lock:
             items = self.state.subscriptions_after(request.args.get("after"), descending)
+            filtered = any(request.args.get(name) for name in ("status", "customer_id"))
             items = self._filter(items, request, "status", "customer_id")
-            return self._page(request, items, "/subscriptions")
+            total = -1 if filtered else len(self.state.subscription_order)
+            return self._page(request, items, "/subscriptions", total=total)
 
     def subscriptions_get(self, request, body, subscription_id):
         return json_response(envelope(self.state.subscription(subscription_id)))

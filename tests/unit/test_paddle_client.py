@@ -375,3 +375,11 @@ def test_prefetching_stops_when_the_consumer_stops():
     iterator.close()
     time_limit = len(fetched)
     assert time_limit <= 3  # one in hand, one waiting, at most one being fetched
+
+
+def test_pages_carry_paddles_estimated_total(paddle, client):
+    listed = sample("api-subscription-list.json")
+    paddle.get(f"{BASE}/subscriptions", json=listed)
+    (page,) = list(client.subscriptions.list_pages())
+    assert page.estimated_total == listed["meta"]["pagination"]["estimated_total"]
+    assert len(page) == len(listed["data"])

@@ -79,7 +79,8 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 def _sqlite_begin(connection) -> None:
     # IMMEDIATE takes SQLite's write lock up front: a transaction that reads and then writes
     # waits its turn (busy timeout) instead of failing when another process wrote meanwhile.
-    if connection.dialect.name == "sqlite":
+    autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    if connection.dialect.name == "sqlite" and not autocommit:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -170,7 +170,7 @@ def reconcile_command(dry_run: bool) -> None:
 
 
 class PlainProgress:
-    def __call__(self, counts) -> None:
+    def __call__(self, counts, expected=None) -> None:
         click.echo(f"seen {counts.seen}, fixed {counts.drift_fixed}, errors {counts.errors}")
 
     def close(self) -> None:
@@ -185,21 +185,21 @@ class TerminalProgress(PlainProgress):
 
     width = 30
 
-    def line(self, counts) -> str:
+    def line(self, counts, expected: int | None) -> str:
         tallies = (
             f"seen {counts.seen:>8}  in sync {counts.in_sync:>8}  "
             f"fixed {counts.drift_fixed:>6}  errors {counts.errors:>4}"
         )
-        if counts.expected:
-            done = min(1.0, counts.seen / counts.expected)
+        if expected:
+            done = min(1.0, counts.seen / expected)
             filled = int(done * self.width)
             bar = "#" * filled + "-" * (self.width - filled)
             return f"[{bar}] {done:4.0%}  {tallies}"
         spinner = SPINNER[counts.seen // 200 % len(SPINNER)]
         return f"{spinner} {tallies}"
 
-    def __call__(self, counts) -> None:
-        click.echo("\r" + self.line(counts), nl=False)
+    def __call__(self, counts, expected=None) -> None:
+        click.echo("\r" + self.line(counts, expected), nl=False)
 
     def close(self) -> None:
         click.echo()

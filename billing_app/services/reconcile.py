@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +57,6 @@ class Counts:
     missing_locally: int = 0
     missing_in_paddle: int = 0
     errors: int = 0
-    expected: int | None = field(default=None, compare=False)  # Paddle's estimate of the total
 
 
 def _text(value: Any) -> str | None:
@@ -76,13 +75,14 @@ class Reconciler:
         *,
         dry_run: bool = False,
         lease: Lease | None = None,
-        progress: Callable[[Counts], None] | None = None,
+        progress: Callable[[Counts, int | None], None] | None = None,
     ) -> None:
         self.session = session
         self.paddle = paddle
         self.dry_run = dry_run
         self.lease = lease
-        self.progress = progress or (lambda counts: None)
+        self.progress = progress or (lambda counts, expected: None)
+        self.expected: int | None = None  # Paddle's estimate of the total, for progress
         self.counts = Counts()
         self.committed = Counts()  # what is kept if the run fails mid-page
         self.drifts: list[dict[str, Any]] = []  # this page's drift log, written with the page
@@ -101,7 +101,7 @@ class Reconciler:
         try:
             pages = prefetched(self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE))
             for page in pages:
-                self.counts.expected = getattr(page, "estimated_total", None)
+                self.expected = getattr(page, "estimated_total", None)
                 last_id = page[-1]["id"] if page else previous_last_id
                 self._reconcile_page(page, after=previous_last_id, up_to=last_id)
                 previous_last_id = last_id
@@ -252,15 +252,12 @@ class Reconciler:
             }
         )
 
-    def _tallies(self) -> dict[str, int]:
-        return {key: value for key, value in asdict(self.counts).items() if key != "expected"}
-
     def _commit_page(self) -> None:
         if self.drifts:
             self.session.execute(insert(ReconcileDrift), self.drifts)  # one batch a page
             self.drifts = []
         self.session.execute(
-            update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**self._tallies())
+            update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**asdict(self.counts))
         )
         self.session.commit()
         self.committed = Counts(**asdict(self.counts))
@@ -271,13 +268,13 @@ class Reconciler:
             if not self.lease.renew():
                 raise LeaseLost("the reconciliation lease expired and was taken")
             self.renewed_at = time.monotonic()
-        self.progress(self.counts)
+        self.progress(self.counts, self.expected)
 
     def _finish(self, status: str, error: str | None) -> None:
         self.session.execute(
             update(ReconcileRun)
             .where(ReconcileRun.id == self.run_id)
-            .values(status=status, error=error, finished_at=utcnow(), **self._tallies())
+            .values(status=status, error=error, finished_at=utcnow(), **asdict(self.counts))
         )
         self.session.commit()
 

@@ -9,19 +9,9 @@ class Resource:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
-    def _data(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        repeatable: bool | None = None,
-    ) -> Any:
-        body = self._transport.request(
-            method, path, params=params, json=json, repeatable=repeatable
-        )
-        return body.get("data")
+    def _data(self, method: str, path: str, **options: Any) -> Any:
+        """`Transport.request`, unwrapped from Paddle's `{data, meta}` envelope."""
+        return self._transport.request(method, path, **options).get("data")
 
 
 def include(values: Any) -> str | None:

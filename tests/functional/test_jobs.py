@@ -201,8 +201,8 @@ def test_the_terminal_progress_draws_a_bar_against_paddles_estimate():
     from billing_app.cli import TerminalProgress
     from billing_app.services.reconcile import Counts
 
-    line = TerminalProgress().line(Counts(seen=50, in_sync=49, drift_fixed=1, expected=200))
+    line = TerminalProgress().line(Counts(seen=50, in_sync=49, drift_fixed=1), 200)
     assert line.startswith("[" + "#" * 7 + "-" * 23 + "]  25%")
     assert "fixed      1" in line
-    unknown = TerminalProgress().line(Counts(seen=50))
+    unknown = TerminalProgress().line(Counts(seen=50), None)
     assert unknown[0] in "|/-\\" and "seen       50" in unknown

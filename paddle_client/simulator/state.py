@@ -370,14 +370,18 @@ class SimState:
             },
         )
 
+    def _payable(self, transaction_id: str) -> dict:
+        transaction = self.transaction(transaction_id)
+        if transaction["status"] not in {"draft", "ready", "past_due"}:
+            raise SimError(
+                400, "transaction_not_payable", f"transaction is {transaction['status']}"
+            )
+        return transaction
+
     def complete_checkout(self, transaction_id: str, email: str | None = None) -> dict:
         """The buyer pressed Pay on the hosted checkout."""
         with self.lock:
-            transaction = self.transaction(transaction_id)
-            if transaction["status"] not in {"draft", "ready", "past_due"}:
-                raise SimError(
-                    400, "transaction_not_payable", f"transaction is {transaction['status']}"
-                )
+            transaction = self._payable(transaction_id)
             now = self.now()
             if transaction["origin"] == "subscription_recurring":
                 return self._recover_past_due(transaction, now)
@@ -419,11 +423,7 @@ class SimState:
 
     def decline_checkout(self, transaction_id: str) -> dict:
         with self.lock:
-            transaction = self.transaction(transaction_id)
-            if transaction["status"] not in {"draft", "ready", "past_due"}:
-                raise SimError(
-                    400, "transaction_not_payable", f"transaction is {transaction['status']}"
-                )
+            transaction = self._payable(transaction_id)
             now = self.now()
             self._pay(transaction, now, status="error")
             transaction["updated_at"] = stamp(now)
@@ -804,9 +804,8 @@ class SimState:
 
     # Time
 
-    def _bill(
-        self, subscription: dict, at: datetime, *, origin: str, amount: int | None = None
-    ) -> dict:
+    def _open_bill(self, subscription: dict, at: datetime, origin: str) -> dict:
+        """A transaction for the subscription's items and current period, announced."""
         lines = [
             {"price": copy.deepcopy(item["price"]), "quantity": item["quantity"], "proration": None}
             for item in subscription["items"]
@@ -819,6 +818,15 @@ class SimState:
             subscription_id=subscription["id"],
             status="ready",
         )
+        transaction["billing_period"] = subscription["current_billing_period"]
+        transaction["created_at"] = transaction["updated_at"] = stamp(at)
+        self.emit("transaction.created", transaction, at)
+        return transaction
+
+    def _bill(
+        self, subscription: dict, at: datetime, *, origin: str, amount: int | None = None
+    ) -> dict:
+        transaction = self._open_bill(subscription, at, origin)
         if amount is not None:
             transaction["details"]["totals"] = {
                 **transaction["details"]["totals"],
@@ -827,9 +835,6 @@ class SimState:
                 "grand_total": str(amount),
                 "balance": str(amount),
             }
-        transaction["billing_period"] = subscription["current_billing_period"]
-        transaction["created_at"] = transaction["updated_at"] = stamp(at)
-        self.emit("transaction.created", transaction, at)
         self._pay(transaction, at)
         transaction["status"] = "paid"
         self.emit("transaction.paid", transaction, at)
@@ -846,20 +851,7 @@ class SimState:
         self._touch(subscription, at)
         if subscription["id"] in self.fail_next_renewal:
             self.fail_next_renewal.discard(subscription["id"])
-            lines = [
-                {"price": copy.deepcopy(i["price"]), "quantity": i["quantity"], "proration": None}
-                for i in subscription["items"]
-            ]
-            transaction = self._new_transaction(
-                lines,
-                origin="subscription_recurring",
-                customer_id=subscription["customer_id"],
-                custom_data=subscription["custom_data"],
-                subscription_id=subscription["id"],
-                status="ready",
-            )
-            transaction["billing_period"] = subscription["current_billing_period"]
-            self.emit("transaction.created", transaction, at)
+            transaction = self._open_bill(subscription, at, "subscription_recurring")
             self._pay(transaction, at, status="error")
             self.emit("transaction.payment_failed", transaction, at)
             transaction["status"] = "past_due"

@@ -48,7 +48,7 @@ def test_plans_lists_active_plans_with_etag_and_cache_headers(client, session):
     assert again.status_code == 304
 
 
-def transaction_created(paddle, **checks):
+def transaction_created(paddle):
     paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
 
 
@@ -107,6 +107,27 @@ def test_a_second_click_reuses_the_pending_checkout(client, session, paddle):
     assert [call.request.method for call in paddle.calls] == ["POST", "POST", "GET"]
 
 
+def buyer_with_a_paddle_customer(session):
+    """The starter plan, and acct_1 already known to Paddle (no customer call needed)."""
+    make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+
+
+def test_checkout_by_price_id_and_for_an_existing_customer(client, session, paddle):
+    buyer_with_a_paddle_customer(session)
+    transaction_created(paddle)
+    response = client.post(
+        "/api/v1/checkout",
+        json={"price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke", "quantity": 2},
+        headers=auth("acct_1"),
+    )
+    assert response.status_code == 201, response.json
+    sent = json.loads(paddle.calls[0].request.body)
+    assert sent["customer_id"] == "ctm_1"  # no customer was created
+    assert sent["items"] == [{"price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke", "quantity": 2}]
+    assert len(paddle.calls) == 1
+
+
 def test_a_live_subscription_means_409(client, session):
     make_plan(session)
     make_account(session, "acct_1")
@@ -139,8 +160,7 @@ def test_invalid_bodies_are_422_with_field_errors(client, body, field):
 
 
 def test_paddle_down_is_503_and_leaves_the_table_unchanged(client, session, paddle):
-    make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    buyer_with_a_paddle_customer(session)
     paddle.post(f"{BASE}/transactions", status=502, json={})
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 503
@@ -150,8 +170,7 @@ def test_paddle_down_is_503_and_leaves_the_table_unchanged(client, session, padd
 
 
 def test_paddle_rate_limit_is_503_with_retry_after(client, session, paddle):
-    make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    buyer_with_a_paddle_customer(session)
     paddle.post(
         f"{BASE}/transactions",
         status=429,
@@ -165,8 +184,7 @@ def test_paddle_rate_limit_is_503_with_retry_after(client, session, paddle):
 
 
 def test_paddle_refusal_is_502_with_its_code(client, session, paddle):
-    make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    buyer_with_a_paddle_customer(session)
     paddle.post(
         f"{BASE}/transactions",
         status=400,
@@ -199,8 +217,7 @@ def test_without_a_paddle_key_checkout_is_503_but_reads_work(make_app, session):
 
 
 def test_the_key_never_appears_in_an_error_body(client, session, paddle):
-    make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    buyer_with_a_paddle_customer(session)
     paddle.post(
         f"{BASE}/transactions",
         status=403,

@@ -33,7 +33,8 @@ class Checkout(MethodView):
         started = checkout_service.start_checkout(
             db.session,
             paddle(),
-            caller,
+            caller.account_id,
+            caller.email,
             plan,
             quantity=body.get("quantity", 1),
             checkout_url=current_app.config["CHECKOUT_URL"],

@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_app.auth import Caller
 from billing_app.errors import PlanNotFound, SubscriptionExists
 from billing_app.models import Plan, Subscription
 from billing_app.services.accounts import attach_customer, ensure_account, live_subscription
@@ -68,13 +67,14 @@ def _reusable_transaction(paddle: Client, subscription: Subscription, plan: Plan
 def start_checkout(
     session: Session,
     paddle: Client,
-    caller: Caller,
+    account_id: str,
+    email: str | None,
     plan: Plan,
     *,
     quantity: int = 1,
     checkout_url: str | None = None,
 ) -> CheckoutStarted:
-    account = ensure_account(session, caller.account_id, caller.email)
+    account = ensure_account(session, account_id, email)
     subscription = _pending_subscription(session, account.id)
 
     transaction = _reusable_transaction(paddle, subscription, plan, quantity)

@@ -191,6 +191,29 @@ def apply_snapshot(
     return changes
 
 
+def activate_from_checkout(
+    session: Session, subscription: Subscription, transaction: dict[str, Any]
+) -> None:
+    """A paid checkout makes a pending subscription active, with the plan, quantity and
+    period the transaction bought, until Paddle's own subscription events say more."""
+    items = [_item_values(item) for item in transaction.get("items") or []]
+    recurring = [item for item in items if item["recurring"]]
+    if not recurring:
+        return
+    plans = plans_by_price(session, [item["price_id"] for item in recurring])
+    primary = _primary_item(recurring, plans)
+    plan = plans.get(primary["price_id"])
+    period_start, period_end = _period(transaction, "billing_period")
+    subscription.status = "active"
+    subscription.price_id = primary["price_id"]
+    subscription.plan_id = plan.id if plan else subscription.plan_id
+    subscription.quantity = max(1, primary["quantity"])
+    subscription.currency = transaction.get("currency_code")
+    subscription.current_period_start = period_start
+    subscription.current_period_end = period_end
+    subscription.next_billed_at = period_end
+
+
 # Finding (and locking) the row a Paddle subscription belongs to
 
 

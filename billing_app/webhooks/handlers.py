@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,15 +17,14 @@ from billing_app.services.accounts import (
     link_unlinked_subscriptions,
 )
 from billing_app.services.subscription_sync import (
+    activate_from_checkout,
     app_ids,
     apply_snapshot,
     is_newer,
     locate_subscription,
     lock_by_id,
     lock_by_paddle_id,
-    plans_by_price,
 )
-from paddle_client.timestamps import parse_timestamp
 from paddle_client.webhooks import Notification
 
 log = logging.getLogger(__name__)
@@ -95,31 +93,8 @@ def activate_checkout(session: Session, notification: Notification) -> str:
         attach_customer(session, ensure_account(session, account_id), data.get("customer_id"))
     if subscription.status != "pending":
         return "processed"
-    _activate_from_transaction(session, subscription, data)
+    activate_from_checkout(session, subscription, data)
     return "processed"
-
-
-def _activate_from_transaction(session: Session, subscription, data: dict[str, Any]) -> None:
-    recurring = [
-        item
-        for item in data.get("items") or []
-        if (item.get("price") or {}).get("billing_cycle") is not None
-    ]
-    if not recurring:
-        return
-    price_ids = [item["price"]["id"] for item in recurring]
-    plans = plans_by_price(session, price_ids)
-    primary = next((item for item in recurring if item["price"]["id"] in plans), recurring[0])
-    period = data.get("billing_period") or {}
-    subscription.status = "active"
-    subscription.price_id = primary["price"]["id"]
-    plan = plans.get(subscription.price_id)
-    subscription.plan_id = plan.id if plan else subscription.plan_id
-    subscription.quantity = max(1, int(primary.get("quantity") or 1))
-    subscription.currency = data.get("currency_code")
-    subscription.current_period_start = parse_timestamp(period.get("starts_at"))
-    subscription.current_period_end = parse_timestamp(period.get("ends_at"))
-    subscription.next_billed_at = subscription.current_period_end
 
 
 def link_customer(session: Session, notification: Notification) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -161,28 +161,54 @@ class Reconciler:
         return held, unlisted
 
     def _repair_stale(self, stale: list[tuple[dict[str, Any], datetime | None]]) -> None:
+        """Repair a page's stale rows with one flush. If any of them fails, the page's
+        repairs are undone and redone a row at a time, so that one bad subscription is
+        reported as an error while the others are still repaired."""
+        counts, drifts = replace(self.counts), len(self.drifts)
+        local = self._lock_stale(stale)
+        try:
+            with self.session.begin_nested():
+                for entity, version in stale:
+                    self._repair_if_behind(entity, local.get(entity["id"]), version)
+        except Exception:
+            log.warning("repairing a page at once failed; repairing its rows one by one")
+            self.counts = counts
+            del self.drifts[drifts:]
+            local = self._lock_stale(stale)  # the rollback expired the loaded rows
+            for entity, version in stale:
+                self._repair_alone(entity, local.get(entity["id"]), version)
+
+    def _lock_stale(
+        self, stale: list[tuple[dict[str, Any], datetime | None]]
+    ) -> dict[str, Subscription]:
         query = (
             select(Subscription)
             .options(selectinload(Subscription.items))
             .where(Subscription.paddle_subscription_id.in_([entity["id"] for entity, _ in stale]))
+            .execution_options(populate_existing=True)
         )
         if not self.dry_run:
             query = query.with_for_update()
-        local = {row.paddle_subscription_id: row for row in self.session.scalars(query)}
-        for entity, version in stale:
-            row = local.get(entity["id"])
-            if row is not None and _holds(row.paddle_updated_at, version):
-                self.counts.in_sync += 1  # a webhook got there while we looked
-                continue
-            try:
-                with self.session.begin_nested():
-                    self._reconcile_one(entity, row, version)
-            except Exception as error:  # one bad subscription must not stop the run
-                self.counts.errors += 1
-                self._drift(
-                    entity.get("id", "?"), "error", None, f"{type(error).__name__}: {error}"
-                )
-                log.exception("reconciling %s failed", entity.get("id"))
+        return {row.paddle_subscription_id: row for row in self.session.scalars(query)}
+
+    def _repair_if_behind(
+        self, entity: dict[str, Any], row: Subscription | None, version: datetime | None
+    ) -> None:
+        if row is not None and _holds(row.paddle_updated_at, version):
+            self.counts.in_sync += 1  # a webhook got there while we looked
+            return
+        self._reconcile_one(entity, row, version)
+
+    def _repair_alone(
+        self, entity: dict[str, Any], row: Subscription | None, version: datetime | None
+    ) -> None:
+        try:
+            with self.session.begin_nested():
+                self._repair_if_behind(entity, row, version)
+        except Exception as error:  # one bad subscription must not stop the run
+            self.counts.errors += 1
+            self._drift(entity.get("id", "?"), "error", None, f"{type(error).__name__}: {error}")
+            log.exception("reconciling %s failed", entity.get("id"))
 
     def _reconcile_one(
         self, entity: dict[str, Any], row: Subscription | None, version: datetime | None

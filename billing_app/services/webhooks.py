@@ -13,8 +13,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,9 +35,45 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
-def _dialect_insert(session: Session):
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+LEDGER = WebhookEvent.__table__
+
+# The statements every delivery runs are built once, on the table rather than the mapped
+# class: executed with plain parameters they skip the ORM's per-call statement building.
+
+SETTLE = (
+    update(LEDGER)
+    .where(LEDGER.c.id == bindparam("entry_id"))
+    .values(
+        status=bindparam("outcome"),
+        error=None,
+        next_attempt_at=None,
+        processed_at=bindparam("settled_at"),
+        attempts=LEDGER.c.attempts + 1,
+    )
+)
+
+COUNT_DELIVERY = (
+    update(LEDGER)
+    .where(LEDGER.c.id == bindparam("entry_id"))
+    .values(deliveries=LEDGER.c.deliveries + 1)
+)
+
+FIND_FOR_UPDATE = (
+    select(LEDGER.c.id, LEDGER.c.status)
+    .where(LEDGER.c.event_id == bindparam("wanted_event_id"))
+    .with_for_update()
+)
+
+
+def _insert(session: Session):
+    """The dialect's INSERT, the one that knows ON CONFLICT."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+@cache
+def _insert_once(insert):
+    """`INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING id`."""
+    return insert(LEDGER).on_conflict_do_nothing(index_elements=["event_id"]).returning(LEDGER.c.id)
 
 
 def _ledger_values(notification: Notification, raw_body: bytes, now: datetime) -> dict:
@@ -76,27 +113,15 @@ def record(session: Session, notification: Notification, raw_body: bytes) -> Led
     again (that is Paddle's retry doing its job).
     """
     values = _ledger_values(notification, raw_body, utcnow())
-    statement = (
-        _dialect_insert(session)(WebhookEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(WebhookEvent.id)
-    )
-    created = session.execute(statement).scalar()
+    created = session.execute(_insert_once(_insert(session)), values).scalar()
     if created is not None:
         return LedgerEntry(
             created, notification.event_id, notification.event_type, values["payload"]
         )
     existing_id, status = session.execute(
-        select(WebhookEvent.id, WebhookEvent.status)
-        .where(WebhookEvent.event_id == notification.event_id)
-        .with_for_update()
+        FIND_FOR_UPDATE, {"wanted_event_id": notification.event_id}
     ).one()
-    session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.id == existing_id)
-        .values(deliveries=WebhookEvent.deliveries + 1)
-    )
+    session.execute(COUNT_DELIVERY, {"entry_id": existing_id})
     if status not in RETRYABLE:
         return None
     return LedgerEntry(
@@ -117,24 +142,23 @@ def record_failure(
     now = utcnow()
     message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
     failed = {"status": "failed", "error": message, "processed_at": None}
-    table = WebhookEvent.__table__
     statement = (
-        _dialect_insert(session)(WebhookEvent)
+        _insert(session)(LEDGER)
         .values(**{**_ledger_values(notification, raw_body, now), **failed, "attempts": 1})
         .on_conflict_do_update(
             index_elements=["event_id"],
             set_={
                 **failed,
-                "attempts": table.c.attempts + 1,
-                "deliveries": table.c.deliveries + (1 if delivered else 0),
+                "attempts": LEDGER.c.attempts + 1,
+                "deliveries": LEDGER.c.deliveries + (1 if delivered else 0),
             },
         )
-        .returning(WebhookEvent.id, WebhookEvent.attempts)
+        .returning(LEDGER.c.id, LEDGER.c.attempts)
     )
     event_id, attempts = session.execute(statement).one()
     session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.id == event_id)
+        update(LEDGER)
+        .where(LEDGER.c.id == event_id)
         .values(next_attempt_at=now + retry_delay(attempts))
     )
 
@@ -156,17 +180,7 @@ def apply_event(
     handler = HANDLERS.get(entry.event_type)
     try:
         outcome = handler(session, notification) if handler else "ignored"
-        session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id == entry.id)
-            .values(
-                status=outcome,
-                error=None,
-                next_attempt_at=None,
-                processed_at=utcnow(),
-                attempts=WebhookEvent.attempts + 1,
-            )
-        )
+        session.execute(SETTLE, {"entry_id": entry.id, "outcome": outcome, "settled_at": utcnow()})
     except Exception as error:  # any failure must be kept on the ledger, not lost
         log.exception("webhook %s (%s) failed", notification.event_id, notification.event_type)
         session.rollback()

@@ -208,6 +208,37 @@ def test_one_bad_subscription_is_an_error_not_a_failed_run(session, paddle):
     assert "UnknownPaddleStatus" in drifts(session, run.id)[("sub_bad", "error")][1]
 
 
+def test_a_bad_subscription_among_drifted_ones_spoils_only_itself(session, paddle):
+    """The page is repaired at once; when one row fails, the rest are repaired one by one
+    and the abandoned attempt leaves nothing behind: no counts, no drift lines twice."""
+    local(session, "sub_a_status", status="paused")
+    local(session, "sub_c_quantity", quantity=3)
+    serve_subscription_list(
+        paddle,
+        [
+            paddle_entity("sub_a_status", updated_at=VERSION),
+            paddle_entity("sub_b_bad", status="exploded", updated_at=VERSION),
+            paddle_entity("sub_c_quantity", updated_at=VERSION),
+        ],
+    )
+    run = reconciler(session)[0].run()
+    assert (run.status, run.errors, run.drift_fixed, run.missing_locally) == (
+        "succeeded",
+        1,
+        2,
+        1,
+    )
+    found = rows(session)
+    assert (found["sub_a_status"].status, found["sub_c_quantity"].quantity) == ("active", 10)
+    lines = session.execute(
+        select(ReconcileDrift.paddle_subscription_id, ReconcileDrift.field).where(
+            ReconcileDrift.run_id == run.id
+        )
+    ).all()
+    assert sorted(lines) == sorted(set(lines))
+    assert ("sub_a_status", "status") in lines and ("sub_b_bad", "error") in lines
+
+
 def test_items_drift_is_repaired(session, paddle):
     row = in_sync_row(session, "sub_items")
     row.items.append(SubscriptionItem(price_id="pri_extra", quantity=4))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData
+from sqlalchemy import Connection, DateTime, Engine, MetaData, String
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -18,6 +18,13 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# A Paddle id that Paddle lists in order: compared byte by byte, as Paddle sorts them, so
+# that a range of ids is an index range. SQLite's default collation already is bytes; on
+# PostgreSQL a database's locale collation would force a COLLATE into every range query,
+# and the unique index, built in the locale's order, could not serve it.
+PaddleListedId = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
 class UTCDateTime(TypeDecorator):

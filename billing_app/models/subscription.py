@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from billing_app.db import Base, UTCDateTime
+from billing_app.db import Base, PaddleListedId, UTCDateTime
 from billing_app.models._columns import created_at_column, one_of, updated_at_column
 
 SUBSCRIPTION_STATUSES = ("pending", "trialing", "active", "past_due", "paused", "canceled")
@@ -54,7 +54,7 @@ class Subscription(Base):
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     currency: Mapped[str | None] = mapped_column(String(3))
 
-    paddle_subscription_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    paddle_subscription_id: Mapped[str | None] = mapped_column(PaddleListedId, unique=True)
     paddle_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     paddle_transaction_id: Mapped[str | None] = mapped_column(String(64), index=True)
     custom_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from billing_app.db import utcnow
@@ -139,21 +139,8 @@ class Reconciler:
             self._check_unlisted(unlisted)
 
     def _ours_in_range(self, after: str | None, up_to: str | None, listed: set[str]):
-        column = Subscription.paddle_subscription_id
-        if self.session.get_bind().dialect.name == "postgresql":
-            column = column.collate("C")  # Paddle's order: bytes, whatever the locale
-        query = select(
-            Subscription.id,
-            Subscription.paddle_subscription_id,
-            Subscription.paddle_updated_at,
-            Subscription.status,
-        ).where(Subscription.paddle_subscription_id.is_not(None))
-        if after is not None:
-            query = query.where(column > after)
-        if up_to is not None:
-            query = query.where(column <= up_to)
         held, unlisted = {}, []
-        for row_id, paddle_id, version, status in self.session.execute(query):
+        for row_id, paddle_id, version, status in self.session.execute(rows_in_range(after, up_to)):
             if paddle_id in listed:
                 held[paddle_id] = version
             elif status in LIVE_STATUSES:
@@ -303,6 +290,19 @@ class Reconciler:
             .values(status=status, error=error, finished_at=utcnow(), **asdict(self.counts))
         )
         self.session.commit()
+
+
+def rows_in_range(after: str | None, up_to: str | None) -> Select:
+    """Our rows whose Paddle ids are in (after, up_to], in Paddle's order: an index range."""
+    column = Subscription.paddle_subscription_id
+    query = select(
+        Subscription.id, column, Subscription.paddle_updated_at, Subscription.status
+    ).where(column.is_not(None))
+    if after is not None:
+        query = query.where(column > after)
+    if up_to is not None:
+        query = query.where(column <= up_to)
+    return query
 
 
 def _holds(held: datetime | None, version: datetime | None) -> bool:

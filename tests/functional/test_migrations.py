@@ -1,10 +1,12 @@
 """The migrations build exactly the schema the models describe."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from billing_app.extensions import db
+from billing_app.services.reconcile import rows_in_range
 
 
 def test_models_and_migrations_agree(app):
@@ -18,3 +20,23 @@ def test_the_migrations_built_every_table(app):
     tables = set(inspect(db.engine).get_table_names())
     assert {table.name for table in db.metadata.sorted_tables} <= tables
     assert "alembic_version" in tables
+
+
+@pytest.mark.postgres
+def test_paddle_ids_compare_in_paddles_order_through_the_index_on_postgresql(app):
+    """The reconciler reads a page of Paddle's list as a range of ids, which must compare
+    byte by byte as Paddle sorts them, whatever the database's locale, and be served by
+    the unique index, or each page scans the whole table. (Alembic compares no collations.)"""
+    query = rows_in_range("sub_01a", "sub_01z")
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    with db.engine.connect() as connection:
+        collation = connection.execute(
+            text(
+                "SELECT collation_name FROM information_schema.columns"
+                " WHERE table_name = 'subscriptions' AND column_name = 'paddle_subscription_id'"
+            )
+        ).scalar()
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(row[0] for row in connection.execute(text(f"EXPLAIN {compiled}")))
+    assert collation == "C"
+    assert "uq_subscriptions_paddle_subscription_id" in plan, plan

@@ -207,13 +207,53 @@ GUNICORN_THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 
 
 def start_service(processes: Processes, env: dict[str, str]) -> str:
+    """The billing service under gunicorn, as `service_setup()` describes it."""
+    return _start_gunicorn(processes, "service", "wsgi:app", env)
+
+
+def start_bound_app(processes: Processes, env: dict[str, str], database_url: str) -> str:
+    """`bound_app` (the least any design has to do) under the same gunicorn settings."""
+    raw_url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(raw_url) as connection:
+        connection.execute(
+            "CREATE TABLE bound_events (event_id text PRIMARY KEY, payload text NOT NULL)"
+        )
+    env = {**env, "BOUND_DATABASE_URL": raw_url}
+    return _start_gunicorn(processes, "bound", "bound_app:app", env, chdir=Path(__file__).parent)
+
+
+def measure_bound(
+    processes: Processes,
+    env: dict[str, str],
+    database_url: str,
+    name: str,
+    payloads: Sequence[bytes],
+    concurrency: int,
+) -> None:
+    """Measure `bound_app` doing the same workload as the service, and print how close to
+    its own /health the least possible work comes: how far the target is reachable at all."""
+    url = start_bound_app(processes, env, database_url)
+    health = [http_request("GET", "/health")] * len(payloads)
+    load("warm-up", url, health[:2000], concurrency)
+    floor = load("GET /health (bound app)", url, health, concurrency)
+    result = load(f"{name} (bound app)", url, payloads, concurrency)
+    print(floor.row())
+    print(result.row())
+    print(f"  {result.rate / floor.rate:6.1%} of /health: the most any design gets on this machine")
+
+
+def _start_gunicorn(
+    processes: Processes, name: str, app: str, env: dict[str, str], chdir: Path = ROOT
+) -> str:
     port = free_port()
     processes.start(
-        "service",
+        name,
         [
             sys.executable,
             "-m",
             "gunicorn",
+            "--chdir",
+            str(chdir),
             "--workers",
             str(GUNICORN_WORKERS),
             "--worker-class",
@@ -226,7 +266,7 @@ def start_service(processes: Processes, env: dict[str, str]) -> str:
             "2048",
             "--bind",
             f"127.0.0.1:{port}",
-            "wsgi:app",
+            app,
         ],
         env,
     )

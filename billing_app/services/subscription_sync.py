@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -85,12 +85,15 @@ def _primary_item(items: list[dict[str, Any]], plans: dict[str, Plan]) -> dict[s
     return items[0] if items else None
 
 
+# Statements run on every webhook are built once and executed with parameters.
+_PLANS_BY_PRICE = select(Plan).where(Plan.price_id.in_(bindparam("price_ids", expanding=True)))
+
+
 def plans_by_price(session: Session, price_ids: list[str]) -> dict[str, Plan]:
     if not price_ids:
         return {}
     return {
-        plan.price_id: plan
-        for plan in session.scalars(select(Plan).where(Plan.price_id.in_(price_ids)))
+        plan.price_id: plan for plan in session.scalars(_PLANS_BY_PRICE, {"price_ids": price_ids})
     }
 
 
@@ -217,23 +220,29 @@ def activate_from_checkout(
 # Finding (and locking) the row a Paddle subscription belongs to
 
 
+_LOCK_BY_PADDLE_ID = (
+    select(Subscription)
+    .options(joinedload(Subscription.items))  # one round trip, row and items together
+    .where(Subscription.paddle_subscription_id == bindparam("paddle_subscription_id"))
+    .with_for_update(of=Subscription)
+    .execution_options(populate_existing=True)
+)
+
+_LOCK_BY_ID = (
+    select(Subscription)
+    .where(Subscription.id == bindparam("subscription_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def lock_by_paddle_id(session: Session, paddle_subscription_id: str) -> Subscription | None:
-    return session.scalars(
-        select(Subscription)
-        .options(joinedload(Subscription.items))  # one round trip, row and items together
-        .where(Subscription.paddle_subscription_id == paddle_subscription_id)
-        .with_for_update(of=Subscription)
-        .execution_options(populate_existing=True)
-    ).first()
+    parameters = {"paddle_subscription_id": paddle_subscription_id}
+    return session.scalars(_LOCK_BY_PADDLE_ID, parameters).unique().first()
 
 
 def lock_by_id(session: Session, subscription_id: uuid.UUID) -> Subscription | None:
-    return session.scalars(
-        select(Subscription)
-        .where(Subscription.id == subscription_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    return session.scalars(_LOCK_BY_ID, {"subscription_id": subscription_id}).first()
 
 
 def app_ids(custom_data: Any) -> tuple[str | None, uuid.UUID | None]:

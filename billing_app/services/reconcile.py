@@ -102,7 +102,9 @@ class Reconciler:
             pages = prefetched(self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE))
             for page in pages:
                 self.expected = getattr(page, "estimated_total", None)
-                last_id = page[-1]["id"] if page else previous_last_id
+                if not page:
+                    continue  # covers no ids; the range after the last page is checked below
+                last_id = page[-1]["id"]
                 self._reconcile_page(page, after=previous_last_id, up_to=last_id)
                 previous_last_id = last_id
                 self._commit_page()

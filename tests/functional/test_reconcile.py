@@ -239,6 +239,18 @@ def test_a_bad_subscription_among_drifted_ones_spoils_only_itself(session, paddl
     assert ("sub_a_status", "status") in lines and ("sub_b_bad", "error") in lines
 
 
+def test_an_empty_list_checks_each_live_row_once(session, paddle):
+    local(session, "sub_gone", status="active")
+    serve_subscription_list(paddle, [])
+    lookup = paddle.get(
+        f"{BASE}/subscriptions/sub_gone",
+        status=404,
+        json={"error": {"type": "request_error", "code": "not_found", "detail": "not found"}},
+    )
+    run = reconciler(session)[0].run()
+    assert (run.status, run.missing_in_paddle, lookup.call_count) == ("succeeded", 1, 1)
+
+
 def test_items_drift_is_repaired(session, paddle):
     row = in_sync_row(session, "sub_items")
     row.items.append(SubscriptionItem(price_id="pri_extra", quantity=4))

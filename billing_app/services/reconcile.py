@@ -247,12 +247,7 @@ class Reconciler:
                 self.counts.missing_in_paddle += 1
                 self._drift(row.paddle_subscription_id, "missing_in_paddle", row.status, None)
                 continue
-            version = parse_timestamp(entity.get("updated_at"))
-            if _holds(row.paddle_updated_at, version):
-                self.counts.in_sync += 1
-                continue
-            with self.session.begin_nested():
-                self._reconcile_one(entity, row, version)
+            self._repair_alone(entity, row, parse_timestamp(entity.get("updated_at")))
 
     # Bookkeeping
 

@@ -251,6 +251,19 @@ def test_an_empty_list_checks_each_live_row_once(session, paddle):
     assert (run.status, run.missing_in_paddle, lookup.call_count) == ("succeeded", 1, 1)
 
 
+def test_a_bad_subscription_paddle_did_not_list_is_an_error_too(session, paddle):
+    local(session, "sub_unlisted", status="active")
+    serve_subscription_list(paddle, [])
+    paddle.get(
+        f"{BASE}/subscriptions/sub_unlisted",
+        json={"data": paddle_entity("sub_unlisted", status="exploded", updated_at=VERSION)},
+    )
+    run = reconciler(session)[0].run()
+    assert (run.status, run.errors) == ("succeeded", 1)
+    assert rows(session)["sub_unlisted"].status == "active"
+    assert "UnknownPaddleStatus" in drifts(session, run.id)[("sub_unlisted", "error")][1]
+
+
 def test_items_drift_is_repaired(session, paddle):
     row = in_sync_row(session, "sub_items")
     row.items.append(SubscriptionItem(price_id="pri_extra", quantity=4))

@@ -35,32 +35,32 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
-LEDGER = WebhookEvent.__table__
+_LEDGER = WebhookEvent.__table__
 
 # The statements every delivery runs are built once, on the table rather than the mapped
 # class: executed with plain parameters they skip the ORM's per-call statement building.
 
-SETTLE = (
-    update(LEDGER)
-    .where(LEDGER.c.id == bindparam("entry_id"))
+_SETTLE = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id == bindparam("entry_id"))
     .values(
         status=bindparam("outcome"),
         error=None,
         next_attempt_at=None,
         processed_at=bindparam("settled_at"),
-        attempts=LEDGER.c.attempts + 1,
+        attempts=_LEDGER.c.attempts + 1,
     )
 )
 
-COUNT_DELIVERY = (
-    update(LEDGER)
-    .where(LEDGER.c.id == bindparam("entry_id"))
-    .values(deliveries=LEDGER.c.deliveries + 1)
+_COUNT_DELIVERY = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id == bindparam("entry_id"))
+    .values(deliveries=_LEDGER.c.deliveries + 1)
 )
 
-FIND_FOR_UPDATE = (
-    select(LEDGER.c.id, LEDGER.c.status)
-    .where(LEDGER.c.event_id == bindparam("wanted_event_id"))
+_FIND_FOR_UPDATE = (
+    select(_LEDGER.c.id, _LEDGER.c.status)
+    .where(_LEDGER.c.event_id == bindparam("wanted_event_id"))
     .with_for_update()
 )
 
@@ -73,7 +73,8 @@ def _insert(session: Session):
 @cache
 def _insert_once(insert):
     """`INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING id`."""
-    return insert(LEDGER).on_conflict_do_nothing(index_elements=["event_id"]).returning(LEDGER.c.id)
+    statement = insert(_LEDGER).on_conflict_do_nothing(index_elements=["event_id"])
+    return statement.returning(_LEDGER.c.id)
 
 
 def _ledger_values(notification: Notification, raw_body: bytes, now: datetime) -> dict:
@@ -119,9 +120,9 @@ def record(session: Session, notification: Notification, raw_body: bytes) -> Led
             created, notification.event_id, notification.event_type, values["payload"]
         )
     existing_id, status = session.execute(
-        FIND_FOR_UPDATE, {"wanted_event_id": notification.event_id}
+        _FIND_FOR_UPDATE, {"wanted_event_id": notification.event_id}
     ).one()
-    session.execute(COUNT_DELIVERY, {"entry_id": existing_id})
+    session.execute(_COUNT_DELIVERY, {"entry_id": existing_id})
     if status not in RETRYABLE:
         return None
     return LedgerEntry(
@@ -143,22 +144,22 @@ def record_failure(
     message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
     failed = {"status": "failed", "error": message, "processed_at": None}
     statement = (
-        _insert(session)(LEDGER)
+        _insert(session)(_LEDGER)
         .values(**{**_ledger_values(notification, raw_body, now), **failed, "attempts": 1})
         .on_conflict_do_update(
             index_elements=["event_id"],
             set_={
                 **failed,
-                "attempts": LEDGER.c.attempts + 1,
-                "deliveries": LEDGER.c.deliveries + (1 if delivered else 0),
+                "attempts": _LEDGER.c.attempts + 1,
+                "deliveries": _LEDGER.c.deliveries + (1 if delivered else 0),
             },
         )
-        .returning(LEDGER.c.id, LEDGER.c.attempts)
+        .returning(_LEDGER.c.id, _LEDGER.c.attempts)
     )
     event_id, attempts = session.execute(statement).one()
     session.execute(
-        update(LEDGER)
-        .where(LEDGER.c.id == event_id)
+        update(_LEDGER)
+        .where(_LEDGER.c.id == event_id)
         .values(next_attempt_at=now + retry_delay(attempts))
     )
 
@@ -180,7 +181,7 @@ def apply_event(
     handler = HANDLERS.get(entry.event_type)
     try:
         outcome = handler(session, notification) if handler else "ignored"
-        session.execute(SETTLE, {"entry_id": entry.id, "outcome": outcome, "settled_at": utcnow()})
+        session.execute(_SETTLE, {"entry_id": entry.id, "outcome": outcome, "settled_at": utcnow()})
     except Exception as error:  # any failure must be kept on the ledger, not lost
         log.exception("webhook %s (%s) failed", notification.event_id, notification.event_type)
         session.rollback()

@@ -108,9 +108,11 @@ def register_extensions(app: Flask) -> None:
 def register_api(app: Flask) -> None:
     from billing_app.api import register_blueprints
     from billing_app.extensions import api
+    from billing_app.paddle import register_request_deadline
 
     api.init_app(app)
     register_blueprints(app)
+    register_request_deadline(app)
 
 
 def register_scheduler(app: Flask) -> None:

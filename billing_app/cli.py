@@ -14,13 +14,14 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import IntegrityError
 
 from billing_app import jobs
-from billing_app.errors import ValidationFailed
+from billing_app.errors import PaddleNotConfigured, ValidationFailed
 from billing_app.extensions import db
 from billing_app.models import WEBHOOK_EVENT_STATUSES, ReconcileRun
 from billing_app.paddle import paddle
 from billing_app.services import accounts as account_service
 from billing_app.services import plans as plan_service
 from billing_app.services import webhooks as webhook_service
+from paddle_client import ApiError, PaddleError
 
 
 @click.group("billing")
@@ -34,7 +35,12 @@ def plans_cli() -> None:
 
 
 def read_plans_file(path: Path):
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise click.ClickException(
+            f"{path}: not UTF-8 text (byte {error.start}); save the plans file as UTF-8."
+        ) from None
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
@@ -47,10 +53,14 @@ def read_plans_file(path: Path):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def import_plans_command(file: Path) -> None:
-    """Create or update plans by slug from a JSON or YAML list. All or nothing."""
+    """Create or update plans by slug from a JSON or YAML list. All or nothing.
+
+    Amounts, currencies and intervals the file leaves out are read from Paddle's prices
+    when Paddle is configured (else they stay empty until `billing plans sync`)."""
     entries = read_plans_file(file)
     try:
-        result = plan_service.import_plans(db.session, entries)
+        prices = prices_to_fill(plan_service.validate_plan_entries(entries))
+        result = plan_service.import_plans(db.session, entries, prices)
         db.session.commit()
     except ValidationFailed as error:
         db.session.rollback()
@@ -60,18 +70,60 @@ def import_plans_command(file: Path) -> None:
         raise click.ClickException(
             f"Nothing imported: the database refused it ({error.orig})."
         ) from None
-    click.echo(f"Plans created: {len(result.created)}, updated: {len(result.updated)}")
+    click.echo(
+        f"Plans created: {len(result.created)}, updated: {len(result.updated)}, "
+        f"unchanged: {len(result.unchanged)}"
+    )
     for slug in result.created:
         click.echo(f"  + {slug}")
     for slug in result.updated:
         click.echo(f"  ~ {slug}")
+    for slug in result.unchanged:
+        click.echo(f"  = {slug}")
+    if result.without_price_facts:
+        click.echo(
+            f"No amount, currency or interval yet for: {', '.join(result.without_price_facts)}"
+            " (run `billing plans sync` once Paddle is configured)."
+        )
+
+
+def prices_to_fill(plans: list[dict]) -> dict[str, dict]:
+    """Paddle's prices for the entries that leave a price fact out; {} without Paddle."""
+    missing = plan_service.missing_price_facts(plans)
+    if not missing or not current_app.config["PADDLE_API_KEY"]:
+        return {}
+    client = paddle()
+    try:
+        return {price_id: client.prices.get(price_id) for price_id in missing}
+    except PaddleError as error:
+        click.echo(
+            f"Could not read prices from Paddle ({paddle_problem(error)}); importing without them."
+        )
+        return {}
+
+
+def paddle_problem(error: Exception) -> str:
+    """One line on why a Paddle call failed, for an operator."""
+    if isinstance(error, PaddleNotConfigured):
+        return (
+            "Paddle is not configured: set PADDLE_API_KEY (and PADDLE_API_BASE_URL for a simulator)"
+        )
+    if isinstance(error, ApiError):
+        if error.status in (401, 403):
+            return f"Paddle refused the API key ({error.code})"
+        return f"Paddle refused the request: {error.code}: {error.detail}"
+    return f"Paddle is unreachable: {error}"
 
 
 @plans_cli.command("sync")
 @with_appcontext
 def sync_plans_command() -> None:
     """Refresh plans' amounts, currencies, intervals and availability from Paddle."""
-    result = plan_service.sync_from_paddle(db.session, paddle())
+    try:
+        prices = plan_service.active_prices(paddle())
+    except (PaddleError, PaddleNotConfigured) as error:
+        raise click.ClickException(paddle_problem(error)) from None
+    result = plan_service.sync_from_paddle(db.session, prices)
     db.session.commit()
     click.echo(
         f"Plans updated: {len(result.updated)}, deactivated: {len(result.deactivated)}, "

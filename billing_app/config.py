@@ -1,7 +1,7 @@
 """Every environment variable the service reads, with its type and default.
 
 `load_config` is the only place that looks at `os.environ`; everything else reads
-`current_app.config`. CONTRACT.md documents the public ones; the README lists them all.
+`current_app.config`. The README's configuration table is the reference for all of them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ def _text(raw: str) -> str | None:
 
 def _integer(raw: str) -> int:
     return int(raw.strip())
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw.strip())
+    if value <= 0:
+        raise ValueError(f"expected a positive number of seconds, got {raw!r}")
+    return value
 
 
 def _boolean(raw: str) -> bool:
@@ -47,6 +54,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PADDLE_API_BASE_URL", _text, None),
     Setting("PADDLE_API_KEY", _text, None, secret=True),
     Setting("PADDLE_TIMEOUT_SECONDS", _integer, 10),
+    Setting("PADDLE_REQUEST_DEADLINE_SECONDS", _seconds, 8.0),
     Setting("PADDLE_WEBHOOK_SECRETS", _comma_list, [], secret=True),
     Setting("PADDLE_WEBHOOK_TOLERANCE_SECONDS", _integer, 300),
     Setting("WEBHOOK_MAX_BODY_BYTES", _integer, 1_048_576),

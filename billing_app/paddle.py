@@ -1,8 +1,15 @@
-"""The app's Paddle client, built from configuration, one per app (its session pools)."""
+"""The app's Paddle client, built from configuration, one per app (its session pools).
+
+Within an HTTP request, the first use of the client starts the request's Paddle deadline
+(`PADDLE_REQUEST_DEADLINE_SECONDS`): everything the request asks Paddle, retries and
+read-backs included, is over by then, well inside the server's worker timeout.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
+from contextlib import ExitStack
+
+from flask import Flask, current_app, g, has_request_context
 
 from billing_app.errors import PaddleNotConfigured
 from paddle_client import Client, RetryPolicy
@@ -28,4 +35,17 @@ def paddle() -> Client:
     client = current_app.extensions.get("billing_paddle")
     if client is None:
         client = current_app.extensions["billing_paddle"] = build_client(current_app.config)
+    if has_request_context() and "paddle_conversation" not in g:
+        g.paddle_conversation = ExitStack()
+        g.paddle_conversation.enter_context(
+            client.deadline(current_app.config["PADDLE_REQUEST_DEADLINE_SECONDS"])
+        )
     return client
+
+
+def register_request_deadline(app: Flask) -> None:
+    @app.teardown_request
+    def end_paddle_conversation(exception: BaseException | None) -> None:
+        conversation = g.pop("paddle_conversation", None)
+        if conversation is not None:
+            conversation.close()

@@ -64,5 +64,10 @@ class Client:
         self.events = Events(self.transport)
         self.notifications = Notifications(self.transport)
 
+    def deadline(self, seconds: float):
+        """A context manager: every request inside it (attempts, retries and their waits
+        together) is over within `seconds`, or raises `Unavailable`. Per thread."""
+        return self.transport.deadline(seconds)
+
     def __repr__(self) -> str:
         return f"Client(base_url={self.transport.base_url!r})"

@@ -46,7 +46,14 @@ class ApiError(PaddleError):
 
 
 class Unavailable(PaddleError):
-    """Paddle did not give a usable answer: timeouts, connection errors, 5xx after retries."""
+    """Paddle did not give a usable answer: timeouts, connection errors, 5xx after retries.
+
+    `may_have_applied`: the last attempt may have reached Paddle and been carried out (a
+    timeout waiting for the answer, a 5xx); false when it never left or Paddle refused it
+    unread (429). After a write that may have applied, read back before sending it again.
+    """
+
+    may_have_applied = False
 
     def __init__(
         self,

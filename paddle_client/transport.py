@@ -11,7 +11,14 @@ attempts and in total time, when repeating it cannot do something twice:
   pause, resume and cancel are (a repeat fails with a 400, it never applies twice) and a
   customer create is (a repeat answers 409 with the existing id). Creating a transaction or
   a one-time charge is not: it raises `Unavailable`, and the caller looks for what it made
-  (by its `custom_data`) before trying again.
+  (by its `custom_data`) before trying again. State transitions (pause, resume, cancel) are
+  not repeated blindly either: a repeat of one that landed is refused (Paddle locks a
+  subscription with pending changes), so the caller reads back what Paddle now holds
+  (`confirm.confirmed_write`). `Unavailable.may_have_applied` says which case it was.
+
+Deadline. `Client.deadline(seconds)` bounds every request made inside it, in this thread
+(or task), attempts and sleeps together: each attempt's timeout is cut to the time left, no
+sleep runs past it, and once it has passed a request raises `Unavailable` at once.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +57,9 @@ class RetryPolicy:
 
 
 NO_RETRIES = RetryPolicy(max_attempts=1)
+
+# When the current conversation with Paddle must be over, on the transport's clock.
+_DEADLINE: ContextVar[float | None] = ContextVar("paddle_deadline", default=None)
 
 
 def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
@@ -112,6 +124,22 @@ class Transport:
                 self._sleep(wait)
         self._last_sent = self._clock()
 
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Every request inside the block ends within `seconds` from now, retries included
+        (an enclosing, earlier deadline still holds)."""
+        at = self._clock() + seconds
+        current = _DEADLINE.get()
+        token = _DEADLINE.set(at if current is None else min(at, current))
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
+
+    def _time_left(self) -> float | None:
+        at = _DEADLINE.get()
+        return None if at is None else at - self._clock()
+
     def __repr__(self) -> str:  # never show the key
         return f"Transport(base_url={self.base_url!r})"
 
@@ -142,16 +170,25 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._attempt(method, path, params, json)
+            left = self._time_left()
+            if left is not None and left <= 0:
+                raise Unavailable("Paddle did not answer within this request's deadline")
+            timeout = self.timeout if left is None else min(self.timeout, left)
+            outcome = self._attempt(method, path, params, json, timeout)
             if isinstance(outcome, dict):
                 return outcome
             error, status, reached, wait_at_least = outcome
+            if isinstance(error, Unavailable):
+                error.may_have_applied = reached and status != 429
             if attempt >= self.retry.max_attempts or not may_retry(
                 status=status, reached_paddle=reached, repeatable=repeatable
             ):
                 raise error
             delay = max(backoff_delay(attempt, self.retry, self._rand), wait_at_least or 0.0)
             if self._clock() - started + delay > self.retry.max_elapsed:
+                raise error
+            left = self._time_left()
+            if left is not None and delay >= left:
                 raise error
             log.warning(
                 "paddle %s %s failed (%s); retry %d in %.2fs",
@@ -163,7 +200,7 @@ class Transport:
             )
             self._sleep(delay)
 
-    def _attempt(self, method, path, params, json):
+    def _attempt(self, method, path, params, json, timeout):
         """One try. Returns the body, or (error, status, reached_paddle, retry_after)."""
         self._keep_pace()
         try:
@@ -173,7 +210,7 @@ class Transport:
                 params=params,
                 json=json,
                 headers=self._headers(),
-                timeout=self.timeout,
+                timeout=timeout,
             )
         except requests.exceptions.ConnectTimeout:
             return Unavailable("timed out connecting to Paddle"), None, False, None

@@ -14,9 +14,13 @@ class PlanSchema(ma.Schema):
     name = fields.String(required=True)
     description = fields.String(allow_none=True)
     price_id = fields.String(required=True)
-    amount = fields.String(required=True, metadata={"description": 'minor units, e.g. "1900"'})
-    currency = fields.String(required=True, metadata={"example": "USD"})
-    interval = fields.String(required=True, metadata={"example": "month"})
+    amount = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": 'minor units, e.g. "1900"; null until read from Paddle'},
+    )
+    currency = fields.String(required=True, allow_none=True, metadata={"example": "USD"})
+    interval = fields.String(required=True, allow_none=True, metadata={"example": "month"})
     interval_count = fields.Integer(required=True)
     features = fields.List(fields.String(), required=True)
     limits = fields.Dict(keys=fields.String(), required=True)
@@ -95,9 +99,19 @@ class PaymentMethodSchema(ma.Schema):
 
 
 class ChangeRequestSchema(PlanChoiceSchema):
+    """A new plan (`plan` or `price_id`, with an optional `quantity`), or a `quantity`
+    alone: a seat change on the current plan."""
+
     proration_billing_mode = fields.String(
         load_default="prorated_immediately", validate=validate.OneOf(PRORATION_MODES)
     )
+
+    @ma.validates_schema
+    def one_plan(self, data, **kwargs):
+        if "plan" in data and "price_id" in data:
+            raise ma.ValidationError("Give at most one of plan or price_id.", "plan")
+        if "plan" not in data and "price_id" not in data and "quantity" not in data:
+            raise ma.ValidationError("Give a plan (plan or price_id), a quantity, or both.", "plan")
 
 
 class TransactionTotalsSchema(ma.Schema):

@@ -134,7 +134,9 @@ class PaymentMethod(MethodView):
 
 
 def _plan_change(body) -> subscription_service.PlanChange:
-    plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
+    plan = None  # a quantity alone changes the seats of the current plan
+    if body.get("plan") or body.get("price_id"):
+        plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
     return subscription_service.PlanChange(
         plan=plan,
         quantity=body.get("quantity"),

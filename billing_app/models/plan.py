@@ -24,10 +24,12 @@ class Plan(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     price_id: Mapped[str] = mapped_column(String(64), unique=True)
-    # Minor units as Paddle sends them: a string of digits, never a float.
-    amount: Mapped[str] = mapped_column(String(20))
-    currency: Mapped[str] = mapped_column(String(3))
-    interval: Mapped[str] = mapped_column(String(8))
+    # The price's facts, copied from Paddle (empty until `plans import` or `plans sync` has
+    # read them there, unless the plans file gave them). Minor units as Paddle sends them:
+    # a string of digits, never a float.
+    amount: Mapped[str | None] = mapped_column(String(20))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    interval: Mapped[str | None] = mapped_column(String(8))
     interval_count: Mapped[int] = mapped_column(Integer, default=1)
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -42,22 +42,27 @@ class PlanFileEntrySchema(ma.Schema):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(load_default=None, allow_none=True)
     price_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^pri_[a-z0-9]+$"))
-    amount = MinorUnits(required=True)
+    # The price's facts are Paddle's: optional here, a file that gives them wins.
+    amount = MinorUnits()
     currency = ma.fields.String(
-        required=True,
         validate=ma.validate.Regexp(r"^[A-Z]{3}$", error="must be ISO 4217, e.g. USD"),
     )
-    interval = ma.fields.String(required=True, validate=ma.validate.OneOf(BILLING_INTERVALS))
-    interval_count = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    interval = ma.fields.String(validate=ma.validate.OneOf(BILLING_INTERVALS))
+    interval_count = ma.fields.Integer(validate=ma.validate.Range(min=1))
     features = ma.fields.List(ma.fields.String(), load_default=list)
     limits = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
     active = ma.fields.Boolean(load_default=True)
+
+
+PRICE_FACTS = ("amount", "currency", "interval", "interval_count")
 
 
 @dataclass(frozen=True)
 class ImportResult:
     created: list[str]
     updated: list[str]
+    unchanged: list[str]
+    without_price_facts: list[str]  # amount, currency or interval still unknown
 
 
 def _describe(index: int, entry: Any) -> str:
@@ -99,23 +104,63 @@ def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
     return plans
 
 
-def import_plans(session: Session, entries: Any) -> ImportResult:
-    """Create or update plans by slug. Validates everything before touching anything."""
+def price_facts(price: dict[str, Any]) -> dict[str, Any]:
+    """What a plan copies from Paddle's price entity: amount, currency, interval."""
+    cycle = price.get("billing_cycle") or {}
+    facts = {
+        "amount": _minor_units(price["unit_price"]["amount"]),
+        "currency": price["unit_price"]["currency_code"],
+    }
+    if cycle:
+        facts.update(interval=cycle["interval"], interval_count=cycle["frequency"])
+    return facts
+
+
+def missing_price_facts(plans: list[dict[str, Any]]) -> list[str]:
+    """The price ids of validated plans file entries that leave a price fact out."""
+    return [
+        plan["price_id"]
+        for plan in plans
+        if any(plan.get(key) is None for key in ("amount", "currency", "interval"))
+    ]
+
+
+def import_plans(
+    session: Session, entries: Any, prices: dict[str, dict[str, Any]] | None = None
+) -> ImportResult:
+    """Create or update plans by slug. Validates everything before touching anything.
+
+    A price fact the file leaves out comes from `prices` (Paddle's price entities by id,
+    read by the caller before the transaction), else stays as the plan already has it."""
     plans = validate_plan_entries(entries)
+    prices = prices or {}
     existing = {plan.slug: plan for plan in session.scalars(select(Plan))}
     _refuse_shared_prices(existing, plans)
-    created, updated = [], []
+    created, updated, unchanged = [], [], []
     for values in plans:
+        paddles = price_facts(prices[values["price_id"]]) if values["price_id"] in prices else {}
+        wanted = {
+            **paddles,
+            **{key: value for key, value in values.items() if value is not None},
+        }
         plan = existing.get(values["slug"])
         if plan is None:
-            session.add(Plan(**values))
+            plan = Plan(**{"interval_count": 1, **wanted})
+            session.add(plan)
             created.append(values["slug"])
-            continue
-        for key, value in values.items():
-            setattr(plan, key, value)
-        updated.append(values["slug"])
+        elif any(getattr(plan, key) != value for key, value in wanted.items()):
+            for key, value in wanted.items():
+                setattr(plan, key, value)
+            updated.append(values["slug"])
+        else:
+            unchanged.append(values["slug"])
     session.flush()
-    return ImportResult(created=created, updated=updated)
+    incomplete = [
+        plan.slug
+        for plan in session.scalars(select(Plan).where(Plan.slug.in_([p["slug"] for p in plans])))
+        if None in (plan.amount, plan.currency, plan.interval)
+    ]
+    return ImportResult(created, updated, unchanged, incomplete)
 
 
 def _refuse_shared_prices(existing: dict[str, Plan], plans: list[dict[str, Any]]) -> None:
@@ -145,27 +190,26 @@ class SyncResult:
     not_imported: list[str]
 
 
-def sync_from_paddle(session: Session, paddle: Client) -> SyncResult:
+def active_prices(paddle: Client) -> list[dict[str, Any]]:
+    """Paddle's active prices, read whole before any transaction opens (a catalogue is
+    small; a lock must never wait on Paddle)."""
+    return list(paddle.prices.list(status="active"))
+
+
+def sync_from_paddle(session: Session, prices: list[dict[str, Any]]) -> SyncResult:
     """Refresh each plan's price facts (amount, currency, interval, active) from Paddle's
-    catalogue. Names, features and limits are ours and stay as imported; a plan whose price
-    Paddle no longer sells is deactivated; a price with no plan is reported."""
+    active `prices`. Names, features and limits are ours and stay as imported; a plan whose
+    price Paddle no longer sells is deactivated; a price with no plan is reported."""
     plans = {plan.price_id: plan for plan in session.scalars(select(Plan))}
     updated, seen, not_imported = [], set(), []
-    for price in paddle.prices.list(status="active"):
+    for price in prices:
         plan = plans.get(price["id"])
-        cycle = price.get("billing_cycle")
         if plan is None:
-            if cycle:
+            if price.get("billing_cycle"):
                 not_imported.append(price["id"])
             continue
         seen.add(price["id"])
-        facts = {
-            "amount": _minor_units(price["unit_price"]["amount"]),
-            "currency": price["unit_price"]["currency_code"],
-            "interval": cycle["interval"] if cycle else plan.interval,
-            "interval_count": cycle["frequency"] if cycle else plan.interval_count,
-            "active": True,
-        }
+        facts = {**price_facts(price), "active": True}
         if any(getattr(plan, key) != value for key, value in facts.items()):
             for key, value in facts.items():
                 setattr(plan, key, value)

@@ -1,12 +1,15 @@
 """What a customer can do to their subscription: pause, cancel, resume, change, pay.
 
-Each action checks our state rules before calling Paddle, then stores Paddle's answer at
-once (through the same `apply_snapshot` as webhooks, stamped with the answer's `updated_at`)
-so the next read reflects it and an older webhook cannot undo it.
+Each action reads the row and checks our state rules, ends that read's transaction, then
+asks Paddle with nothing held (a slow Paddle must not stall the webhooks for the same row,
+nor, on SQLite, every writer), and then locks the row and stores Paddle's answer through
+the same `apply_snapshot` as webhooks, stamped with the answer's `updated_at`, so the next
+read reflects it and neither an older webhook nor an older answer can undo a newer one.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +22,7 @@ from billing_app.errors import InvalidState, NoSubscription, SubscriptionCancele
 from billing_app.models import LIVE_STATUSES, Account, Plan, Subscription
 from billing_app.services.subscription_sync import apply_snapshot, is_newer, lock_by_id
 from paddle_client import Client
+from paddle_client.confirm import confirmed_write
 from paddle_client.timestamps import parse_timestamp
 
 DEFAULT_PRORATION = "prorated_immediately"
@@ -35,31 +39,76 @@ def subscription_for(session: Session, account_id: str) -> Subscription | None:
     return (live or rows or [None])[0]
 
 
-def _locked_subscription(session: Session, account_id: str) -> Subscription:
+@dataclass(frozen=True)
+class Held:
+    """What an action read of the account's subscription before it let go of the database:
+    no transaction, and so no lock, stays open while Paddle is asked."""
+
+    id: uuid.UUID
+    paddle_id: str | None
+    status: str
+    scheduled_action: str | None
+    price_id: str | None
+    quantity: int
+    items: tuple[tuple[str, int, bool], ...]  # (price_id, quantity, recurring)
+
+    def describe(self) -> str:
+        if self.scheduled_action:
+            return f"{self.status}, with a scheduled {self.scheduled_action}"
+        return self.status
+
+    def in_paddle(self, action: str) -> str:
+        if self.status == "pending" or not self.paddle_id:
+            raise InvalidState(f"Cannot {action} a subscription whose checkout is not complete.")
+        return self.paddle_id
+
+
+def read_and_release(session: Session, account_id: str) -> Held:
+    """The account's subscription as it is now; the read's transaction is over on return."""
     current = subscription_for(session, account_id)
     if current is None:
+        session.rollback()
         raise NoSubscription()
-    return lock_by_id(session, current.id) or current
+    held = Held(
+        id=current.id,
+        paddle_id=current.paddle_subscription_id,
+        status=current.status,
+        scheduled_action=current.scheduled_action,
+        price_id=current.price_id,
+        quantity=current.quantity,
+        items=tuple((item.price_id, item.quantity, item.recurring) for item in current.items),
+    )
+    session.rollback()
+    return held
 
 
-def _in_paddle(subscription: Subscription, action: str) -> str:
-    if subscription.status == "pending" or not subscription.paddle_subscription_id:
-        raise InvalidState(f"Cannot {action} a subscription whose checkout is not complete.")
-    return subscription.paddle_subscription_id
-
-
-def _describe(subscription: Subscription) -> str:
-    if subscription.scheduled_action:
-        return f"{subscription.status}, with a scheduled {subscription.scheduled_action}"
-    return subscription.status
-
-
-def store_answer(session: Session, subscription: Subscription, entity: dict[str, Any]) -> None:
-    """Keep Paddle's answer now, unless a newer webhook already told us more."""
+def store_answer(
+    session: Session, subscription_id: uuid.UUID, entity: dict[str, Any]
+) -> Subscription:
+    """Lock the row and keep Paddle's answer, unless a webhook already told us something
+    newer while we waited (the same stale guard as webhooks)."""
+    subscription = lock_by_id(session, subscription_id)
+    if subscription is None:
+        raise NoSubscription()
     answered_at = parse_timestamp(entity.get("updated_at")) or utcnow()
     if is_newer(subscription, answered_at, None):
         apply_snapshot(session, subscription, entity, occurred_at=answered_at)
     session.flush()
+    return subscription
+
+
+def _write(paddle: Client, paddle_id: str, send, landed) -> dict[str, Any]:
+    """Send a change to a subscription; if the answer was lost, Paddle's entity says
+    whether it landed (see `paddle_client.confirm`)."""
+    return confirmed_write(send, lambda: paddle.subscriptions.get(paddle_id), landed)
+
+
+def _scheduled(action: str):
+    return lambda entity: (entity.get("scheduled_change") or {}).get("action") == action
+
+
+def _status_is(status: str):
+    return lambda entity: entity.get("status") == status
 
 
 def pause(
@@ -70,52 +119,65 @@ def pause(
     effective_from: str,
     resume_at: datetime | None = None,
 ) -> Subscription:
-    subscription = _locked_subscription(session, account_id)
-    if subscription.status != "active" or subscription.scheduled_action in {"pause", "cancel"}:
+    held = read_and_release(session, account_id)
+    if held.status != "active" or held.scheduled_action in {"pause", "cancel"}:
         raise InvalidState(
-            f"Only an active subscription can be paused; this one is {_describe(subscription)}."
+            f"Only an active subscription can be paused; this one is {held.describe()}."
         )
-    entity = paddle.subscriptions.pause(
-        _in_paddle(subscription, "pause"), effective_from=effective_from, resume_at=resume_at
+    paddle_id = held.in_paddle("pause")
+    entity = _write(
+        paddle,
+        paddle_id,
+        lambda: paddle.subscriptions.pause(
+            paddle_id, effective_from=effective_from, resume_at=resume_at
+        ),
+        _status_is("paused") if effective_from == "immediately" else _scheduled("pause"),
     )
-    store_answer(session, subscription, entity)
-    return subscription
+    return store_answer(session, held.id, entity)
 
 
 def cancel(
     session: Session, paddle: Client, account_id: str, *, effective_from: str
 ) -> Subscription:
-    subscription = _locked_subscription(session, account_id)
-    already = subscription.status == "canceled" or (
-        subscription.scheduled_action == "cancel" and effective_from == "next_billing_period"
+    held = read_and_release(session, account_id)
+    already = held.status == "canceled" or (
+        held.scheduled_action == "cancel" and effective_from == "next_billing_period"
     )
-    if already or subscription.status == "pending":
-        raise InvalidState(
-            f"This subscription cannot be canceled; it is {_describe(subscription)}."
-        )
-    entity = paddle.subscriptions.cancel(
-        _in_paddle(subscription, "cancel"), effective_from=effective_from
+    if already or held.status == "pending":
+        raise InvalidState(f"This subscription cannot be canceled; it is {held.describe()}.")
+    paddle_id = held.in_paddle("cancel")
+    entity = _write(
+        paddle,
+        paddle_id,
+        lambda: paddle.subscriptions.cancel(paddle_id, effective_from=effective_from),
+        _status_is("canceled") if effective_from == "immediately" else _scheduled("cancel"),
     )
-    store_answer(session, subscription, entity)
-    return subscription
+    return store_answer(session, held.id, entity)
 
 
 def resume(session: Session, paddle: Client, account_id: str) -> Subscription:
     """Paused: resume now. A scheduled pause or cancellation: remove it. Canceled: 409."""
-    subscription = _locked_subscription(session, account_id)
-    if subscription.status == "canceled":
+    held = read_and_release(session, account_id)
+    if held.status == "canceled":
         raise SubscriptionCanceled()
-    paddle_id = _in_paddle(subscription, "resume")
-    if subscription.status == "paused":
-        entity = paddle.subscriptions.resume(paddle_id, effective_from="immediately")
-    elif subscription.scheduled_action in {"pause", "cancel"}:
-        entity = paddle.subscriptions.remove_scheduled_change(paddle_id)
-    else:
-        raise InvalidState(
-            f"There is nothing to resume; the subscription is {_describe(subscription)}."
+    paddle_id = held.in_paddle("resume")
+    if held.status == "paused":
+        entity = _write(
+            paddle,
+            paddle_id,
+            lambda: paddle.subscriptions.resume(paddle_id, effective_from="immediately"),
+            lambda entity: entity.get("status") != "paused",
         )
-    store_answer(session, subscription, entity)
-    return subscription
+    elif held.scheduled_action in {"pause", "cancel"}:
+        entity = _write(
+            paddle,
+            paddle_id,
+            lambda: paddle.subscriptions.remove_scheduled_change(paddle_id),
+            lambda entity: not entity.get("scheduled_change"),
+        )
+    else:
+        raise InvalidState(f"There is nothing to resume; the subscription is {held.describe()}.")
+    return store_answer(session, held.id, entity)
 
 
 @dataclass(frozen=True)
@@ -125,11 +187,11 @@ class PaymentMethodUpdate:
 
 
 def payment_method_update(session: Session, paddle: Client, account_id: str) -> PaymentMethodUpdate:
-    subscription = _locked_subscription(session, account_id)
-    if subscription.status == "canceled":
+    held = read_and_release(session, account_id)
+    if held.status == "canceled":
         raise SubscriptionCanceled()
     transaction = paddle.subscriptions.update_payment_method_transaction(
-        _in_paddle(subscription, "update the payment method of")
+        held.in_paddle("update the payment method of")
     )
     return PaymentMethodUpdate(
         transaction_id=transaction["id"],
@@ -137,52 +199,71 @@ def payment_method_update(session: Session, paddle: Client, account_id: str) -> 
     )
 
 
-def _changed_items(subscription: Subscription, plan: Plan, quantity: int | None) -> list[dict]:
-    """The complete item list Paddle needs: the new plan's price instead of the old one's,
-    add-ons kept as they are."""
-    items = []
-    for item in subscription.items:
-        if not item.recurring or item.price_id == subscription.price_id:
-            continue
-        items.append({"price_id": item.price_id, "quantity": item.quantity})
-    items.insert(0, {"price_id": plan.price_id, "quantity": quantity or subscription.quantity})
+def _changed_items(held: Held, price_id: str, quantity: int | None) -> list[dict]:
+    """The complete item list Paddle needs: the new price instead of the old one, add-ons
+    kept as they are."""
+    items = [
+        {"price_id": item_price, "quantity": item_quantity}
+        for item_price, item_quantity, recurring in held.items
+        if recurring and item_price != held.price_id
+    ]
+    items.insert(0, {"price_id": price_id, "quantity": quantity or held.quantity})
     return items
 
 
 @dataclass(frozen=True)
 class PlanChange:
-    plan: Plan
+    """A new plan, a new quantity, or both. No plan: the seats of the current one."""
+
+    plan: Plan | None = None
     quantity: int | None = None
     proration_billing_mode: str = DEFAULT_PRORATION
 
 
 def _prepare_change(session: Session, account_id: str, change: PlanChange):
-    subscription = _locked_subscription(session, account_id)
-    if subscription.status not in {"active", "trialing", "past_due"}:
+    price_id = change.plan.price_id if change.plan is not None else None
+    held = read_and_release(session, account_id)
+    if held.status not in {"active", "trialing", "past_due"}:
         raise InvalidState(
-            f"Only a live subscription can change plan; this one is {_describe(subscription)}."
+            f"Only a live subscription can change plan; this one is {held.describe()}."
         )
-    if subscription.scheduled_action in {"pause", "cancel"}:
+    if held.scheduled_action in {"pause", "cancel"}:
         raise InvalidState(
-            f"The subscription has a scheduled {subscription.scheduled_action}; resume it first."
+            f"The subscription has a scheduled {held.scheduled_action}; resume it first."
         )
-    plan, quantity = change.plan, change.quantity
-    if plan.price_id == subscription.price_id and quantity in (None, subscription.quantity):
+    price_id = price_id or held.price_id
+    if price_id == held.price_id and change.quantity in (None, held.quantity):
         raise InvalidState("That is the current plan and quantity.")
-    paddle_id = _in_paddle(subscription, "change")
+    paddle_id = held.in_paddle("change")
     request = {
-        "items": _changed_items(subscription, plan, quantity),
+        "items": _changed_items(held, price_id, change.quantity),
         "proration_billing_mode": change.proration_billing_mode,
     }
-    return subscription, paddle_id, request
+    return held, paddle_id, request
+
+
+def _has_items(wanted: list[dict]):
+    def landed(entity: dict[str, Any]) -> bool:
+        have = {
+            ((item.get("price") or {}).get("id") or item.get("price_id"), item.get("quantity"))
+            for item in entity.get("items") or []
+        }
+        return {(item["price_id"], item["quantity"]) for item in wanted} <= have
+
+    return landed
 
 
 def change_plan(
     session: Session, paddle: Client, account_id: str, change: PlanChange
 ) -> Subscription:
-    subscription, paddle_id, request = _prepare_change(session, account_id, change)
-    store_answer(session, subscription, paddle.subscriptions.update(paddle_id, **request))
-    return subscription
+    held, paddle_id, request = _prepare_change(session, account_id, change)
+    entity = _write(
+        paddle,
+        paddle_id,
+        lambda: paddle.subscriptions.update(paddle_id, **request),
+        _has_items(request["items"]),
+    )
+    return store_answer(session, held.id, entity)
 
 
 def preview_plan_change(
@@ -226,5 +307,6 @@ def portal_url(session: Session, paddle: Client, account_id: str) -> str:
         if subscription is not None and subscription.paddle_subscription_id
         else []
     )
+    session.rollback()  # nothing held while Paddle answers
     session_data = paddle.customers.create_portal_session(customer_id, subscription_ids)
     return session_data["urls"]["general"]["overview"]

@@ -124,9 +124,7 @@ class Subscriptions(Resource):
         body = without_none(
             effective_from=effective_from, resume_at=_timestamp(resume_at), on_resume=on_resume
         )
-        return self._data(
-            "POST", f"/subscriptions/{subscription_id}/pause", json=body, repeatable=True
-        )
+        return self._data("POST", f"/subscriptions/{subscription_id}/pause", json=body)
 
     def resume(
         self,
@@ -136,15 +134,11 @@ class Subscriptions(Resource):
         on_resume: str | None = None,
     ) -> dict[str, Any]:
         body = without_none(effective_from=_timestamp(effective_from), on_resume=on_resume)
-        return self._data(
-            "POST", f"/subscriptions/{subscription_id}/resume", json=body, repeatable=True
-        )
+        return self._data("POST", f"/subscriptions/{subscription_id}/resume", json=body)
 
     def cancel(self, subscription_id: str, *, effective_from: str | None = None) -> dict:
         body = without_none(effective_from=effective_from)
-        return self._data(
-            "POST", f"/subscriptions/{subscription_id}/cancel", json=body, repeatable=True
-        )
+        return self._data("POST", f"/subscriptions/{subscription_id}/cancel", json=body)
 
     def activate(self, subscription_id: str) -> dict[str, Any]:
         """End a trial now and bill at once (automatic collection only)."""

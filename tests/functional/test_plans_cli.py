@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from billing_app.models import Plan
 from tests.conftest import FIXTURES
 
@@ -109,3 +111,116 @@ def test_sync_refreshes_price_facts_and_deactivates_unsold_plans(app, session):
     assert plan.name == "Starter"  # our own words are kept
     assert session.query(Plan).filter_by(slug="gone").one().active is False
     assert "deactivated: 1" in result.output
+
+
+CONTRACT_ONLY = (
+    '[{"slug": "starter", "name": "Starter", "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke",'
+    ' "features": ["projects"], "limits": {"projects": 3}}]'
+)
+
+
+def test_a_file_with_only_the_contracts_fields_imports_without_paddle(make_app, tmp_path):
+    from billing_app.extensions import db
+
+    app = make_app(PADDLE_API_KEY=None)
+    plans = tmp_path / "plans.json"
+    plans.write_text(CONTRACT_ONLY)
+    result = run_import(app, plans)
+    assert result.exit_code == 0, result.output
+    assert "plans sync" in result.output  # says what is missing and how to fill it
+    with app.app_context():
+        plan = db.session.query(Plan).one()
+        assert (plan.amount, plan.currency, plan.interval, plan.interval_count) == (
+            None,
+            None,
+            None,
+            1,
+        )
+        listed = app.test_client().get("/api/v1/plans").json
+    assert listed[0]["slug"] == "starter"
+    assert listed[0]["amount"] is None
+
+
+def test_import_fills_the_price_facts_from_paddle_and_a_file_that_gives_them_wins(
+    app, session, tmp_path
+):
+    import json
+
+    import responses
+
+    from tests.conftest import sample
+
+    price = sample("api-price-get-with-product.json")
+    price_id = price["data"]["id"]
+    entries = json.loads(CONTRACT_ONLY)
+    entries[0]["price_id"] = price_id
+    entries.append(
+        {
+            "slug": "team",
+            "name": "Team",
+            "price_id": "pri_01gsz91wy9k1yn7kx82aafwvea",
+            "amount": "50000",
+            "currency": "EUR",
+            "interval": "year",
+        }
+    )
+    plans = tmp_path / "plans.json"
+    plans.write_text(json.dumps(entries))
+    with responses.RequestsMock() as paddle:
+        paddle.get(f"https://paddle.test/prices/{price_id}", json=price)
+        result = run_import(app, plans)
+        asked = [call.request.url for call in paddle.calls]
+    assert result.exit_code == 0, result.output
+    assert len(asked) == 1  # only the plan that left them out
+    session.expire_all()
+    starter = session.query(Plan).filter_by(slug="starter").one()
+    assert starter.amount == price["data"]["unit_price"]["amount"]
+    assert starter.currency == price["data"]["unit_price"]["currency_code"]
+    assert starter.interval == price["data"]["billing_cycle"]["interval"]
+    team = session.query(Plan).filter_by(slug="team").one()
+    assert (team.amount, team.currency, team.interval) == ("50000", "EUR", "year")
+
+
+def test_reimporting_an_identical_file_reports_unchanged(app, session):
+    run_import(app, PLANS / "plans.yaml")
+    result = run_import(app, PLANS / "plans.yaml")
+    assert result.exit_code == 0, result.output
+    assert "created: 0, updated: 0, unchanged: 2" in result.output
+
+
+def test_a_file_that_is_not_utf8_is_refused_clearly(app, session, tmp_path):
+    latin = tmp_path / "plans.yaml"
+    latin.write_bytes("- slug: caf\xe9\n  name: Caf\xe9\n".encode("latin-1"))
+    result = run_import(app, latin)
+    assert result.exit_code == 1
+    assert "not UTF-8" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"PADDLE_API_KEY": None}, "not configured"),
+        ({"PADDLE_API_BASE_URL": "http://127.0.0.1:9"}, "unreachable"),
+    ],
+)
+def test_sync_without_a_working_paddle_is_one_clear_line(make_app, settings, expected):
+    app = make_app(PADDLE_REQUEST_DEADLINE_SECONDS=2, **settings)
+    result = app.test_cli_runner().invoke(args=["billing", "plans", "sync"])
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_sync_with_a_wrong_key_is_one_clear_line(app):
+    import responses
+
+    with responses.RequestsMock() as paddle:
+        paddle.get(
+            "https://paddle.test/prices",
+            status=403,
+            json={"error": {"code": "forbidden", "detail": "bad key"}},
+        )
+        result = app.test_cli_runner().invoke(args=["billing", "plans", "sync"])
+    assert result.exit_code == 1
+    assert "refused the API key" in result.output

@@ -140,11 +140,70 @@ def test_a_transaction_create_that_never_left_is_retried(paddle, clock):
     assert len(paddle.calls) == 3
 
 
-def test_state_transitions_are_repeatable(paddle, clock):
+def test_a_state_transition_whose_answer_was_lost_is_not_sent_again(paddle, clock):
+    """A repeat of a pause that landed is refused; the caller reads back instead."""
     paddle.post(f"{BASE}/subscriptions/sub_1/cancel", status=500, json={})
+    with pytest.raises(Unavailable) as caught:
+        make_client(clock).subscriptions.cancel("sub_1")
+    assert caught.value.may_have_applied is True
+    assert len(paddle.calls) == 1
+
+
+def test_a_state_transition_that_never_left_is_retried(paddle, clock):
+    paddle.post(f"{BASE}/subscriptions/sub_1/cancel", body=requests.exceptions.ConnectTimeout())
     paddle.post(f"{BASE}/subscriptions/sub_1/cancel", json=sample("api-subscription-get.json"))
     make_client(clock).subscriptions.cancel("sub_1")
     assert len(paddle.calls) == 2
+
+
+def test_a_rate_limited_answer_did_not_apply(paddle, clock):
+    paddle.get(f"{BASE}/subscriptions/sub_1", status=429, json={}, headers={"Retry-After": "1"})
+    with pytest.raises(RateLimited) as caught:
+        make_client(clock, max_attempts=1).subscriptions.get("sub_1")
+    assert caught.value.may_have_applied is False
+
+
+def test_a_deadline_bounds_attempts_and_sleeps_together(paddle, clock):
+    paddle.get(f"{BASE}/subscriptions/sub_1", status=503, json={})  # every time
+    client = make_client(clock, max_attempts=4, base_delay=2, max_delay=8, max_elapsed=30)
+    with pytest.raises(Unavailable), client.deadline(5):
+        client.subscriptions.get("sub_1")
+    # Sleeps of 2 s then 4 s: the second would end past the 5 s deadline, so it is not taken.
+    assert clock.sleeps == [2]
+    assert len(paddle.calls) == 2
+
+
+def test_each_attempt_gets_only_the_time_left(paddle, clock):
+    seen = []
+
+    def answer(request):
+        seen.append(request.req_kwargs["timeout"])
+        clock.now += 1.5
+        return (503, {}, "{}")
+
+    paddle.add_callback(responses.GET, f"{BASE}/subscriptions/sub_1", callback=answer)
+    client = make_client(clock, max_attempts=3, base_delay=0.25, max_delay=0.25)
+    with pytest.raises(Unavailable), client.deadline(3):
+        client.subscriptions.get("sub_1")
+    assert seen[0] == 3  # the transport's own timeout is 10 s; the deadline cuts it
+    assert seen[1] == pytest.approx(3 - 1.5 - 0.25)
+
+
+def test_after_the_deadline_nothing_is_sent(paddle, clock):
+    client = make_client(clock)
+    with pytest.raises(Unavailable, match="deadline"), client.deadline(1):
+        clock.now += 1
+        client.subscriptions.get("sub_1")
+    assert len(paddle.calls) == 0
+
+
+def test_a_deadline_ends_with_its_block(paddle, clock):
+    paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    client = make_client(clock)
+    with client.deadline(1):
+        pass
+    clock.now += 5
+    assert client.subscriptions.get("sub_1")["id"]
 
 
 def test_a_non_json_error_page_still_maps_to_an_error(paddle, clock):

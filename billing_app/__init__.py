@@ -53,9 +53,10 @@ def default_sqlite_url(app: Flask) -> str:
 def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    # No pre-ping (it costs a round trip per request); connections are recycled instead, and
-    # a request that meets a dead one fails once (a webhook is retried by Paddle).
-    return {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
+    # Pre-ping: a connection that died while idle (a database restart, a failover) is
+    # replaced before a request uses it, so a restart costs no request. It costs one
+    # round trip per checkout from the pool.
+    return {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800, "pool_pre_ping": True}
 
 
 def _is_sqlite(dbapi_connection) -> bool:

@@ -105,7 +105,7 @@ def session(app):
 
 @pytest.fixture(scope="session")
 def _cleanup_engine(_migrated):
-    engine = create_engine(_migrated)
+    engine = create_engine(_migrated, pool_pre_ping=True)  # survives tests that kill backends
     yield engine
     engine.dispose()
 

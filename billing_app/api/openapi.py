@@ -7,12 +7,18 @@ from typing import Any
 
 import marshmallow as ma
 from flask_smorest import Api
+from sqlalchemy import exc as sql_errors
 from werkzeug.exceptions import HTTPException
 
-from billing_app.errors import BillingError, from_paddle
+from billing_app.errors import BillingError, DatabaseUnavailable, from_paddle
 from paddle_client.errors import PaddleError
 
 log = logging.getLogger(__name__)
+
+# What a database that is down, restarting, locked or out of connections raises. Clients
+# (and Paddle) should come back shortly; the pool replaces dead connections (pre-ping).
+DATABASE_GONE = (sql_errors.OperationalError, sql_errors.InterfaceError, sql_errors.TimeoutError)
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 # Stable codes for the errors Flask and flask-smorest raise themselves.
 HTTP_ERROR_CODES = {
@@ -64,6 +70,8 @@ class BillingApi(Api):
         super()._register_error_handlers()
         self._app.register_error_handler(BillingError, self.handle_billing_error)
         self._app.register_error_handler(PaddleError, self.handle_paddle_error)
+        for error in DATABASE_GONE:
+            self._app.register_error_handler(error, self.handle_database_gone)
 
     def handle_billing_error(self, error: BillingError):
         return error.body(), error.status, error.headers
@@ -71,6 +79,14 @@ class BillingApi(Api):
     def handle_paddle_error(self, error: PaddleError):
         log.warning("paddle call failed: %s", error)
         return self.handle_billing_error(from_paddle(error))
+
+    def handle_database_gone(self, error: Exception):
+        # Only the kind of failure: the driver's text can name hosts and users.
+        cause = getattr(error, "orig", None) or error
+        log.error("database unavailable: %s", type(cause).__name__)
+        return self.handle_billing_error(
+            DatabaseUnavailable(headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+        )
 
     def handle_http_exception(self, error: HTTPException):
         status = error.code or 500

@@ -1,3 +1,4 @@
+import pytest
 from openapi_spec_validator import validate
 
 
@@ -62,3 +63,45 @@ def test_the_docs_page_is_served(client):
     response = client.get("/docs")
     assert response.status_code == 200
     assert b"swagger" in response.data.lower()
+
+
+UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+
+
+def test_the_api_answers_503_with_retry_after_when_the_database_is_down(make_app):
+    from tests.factories import auth, body_of, envelope, post_webhook, subscription_data
+
+    client = make_app(DATABASE_URL=UNREACHABLE).test_client()
+    for response in (
+        client.get("/api/v1/subscription", headers=auth()),
+        client.get("/api/v1/plans"),
+        post_webhook(client, body_of(envelope("subscription.updated", subscription_data()))),
+    ):
+        assert response.status_code == 503, response.json
+        assert response.json["error"] == "database_unavailable"
+        assert int(response.headers["Retry-After"]) > 0
+        assert "nobody" not in response.get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_a_database_restart_while_idle_costs_no_request(app, client):
+    """Every pooled connection dies (as in a restart); the next requests all succeed."""
+    from sqlalchemy import create_engine, text
+
+    from billing_app.extensions import db
+    from tests.factories import auth
+
+    for _ in range(4):  # fill the pool with several connections
+        assert client.get("/api/v1/subscription", headers=auth()).status_code == 200
+    killer = create_engine(db.engine.url)
+    with killer.connect() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    killer.dispose()
+    assert killed >= 1
+    answers = [client.get("/api/v1/subscription", headers=auth()).status_code for _ in range(4)]
+    assert answers == [200] * 4

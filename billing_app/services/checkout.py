@@ -1,19 +1,35 @@
-"""Starting a checkout: a pending subscription of ours, and a Paddle transaction to pay it."""
+"""Starting a checkout: a Paddle transaction to pay for a plan, and our pending subscription.
+
+Three steps, so that no transaction of ours is open while Paddle answers:
+
+1. read what the account has (a live subscription is a 409; a pending checkout is reused);
+2. ask Paddle, holding nothing: reuse the pending checkout's open transaction, else the
+   account's open checkout transaction Paddle already holds (the answer to an earlier
+   create may have been lost), else create one; a create whose answer was lost is looked
+   for again before anything else is tried;
+3. write the pending subscription and its transaction id.
+
+When Paddle fails, our tables are left as they were.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing_app.errors import PlanNotFound, SubscriptionExists
-from billing_app.models import Plan, Subscription
+from billing_app.models import Account, Plan, Subscription
 from billing_app.services.accounts import attach_customer, ensure_account, live_subscription
-from paddle_client import Client
+from billing_app.services.subscription_sync import app_ids, lock_by_id
+from paddle_client import Client, Unavailable
 
-OPEN_TRANSACTION_STATUSES = {"draft", "ready"}
+OPEN_TRANSACTION_STATUSES = ("draft", "ready")
 
 
 @dataclass(frozen=True)
@@ -33,35 +49,147 @@ def find_plan(session: Session, *, slug: str | None = None, price_id: str | None
     return plan
 
 
-def _pending_subscription(session: Session, account_id: str) -> Subscription:
-    """The account's pending checkout, reused across clicks; created if there is none."""
+@dataclass(frozen=True)
+class Order:
+    """What the account is buying, and what it already has, as read in step 1."""
+
+    account_id: str
+    email: str | None
+    customer_id: str | None
+    plan_id: int
+    price_id: str
+    currency: str | None
+    quantity: int
+    pending_id: uuid.UUID | None = None  # the account's pending checkout, if any
+    pending_transaction_id: str | None = None
+    pending_items: tuple[str | None, int] | None = None
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return [{"price_id": self.price_id, "quantity": self.quantity}]
+
+
+def _read_order(
+    session: Session, account_id: str, email: str | None, plan: Plan, quantity: int
+) -> Order:
+    account = session.get(Account, account_id)
     current = live_subscription(session, account_id)
     if current is not None and current.status != "pending":
+        status = current.status
+        session.rollback()
         raise SubscriptionExists(
-            f"This account already has a {current.status} subscription; change it instead."
+            f"This account already has {_article(status)} {status} subscription; change it instead."
         )
+    order = Order(
+        account_id=account_id,
+        email=email or (account.email if account else None),
+        customer_id=account.paddle_customer_id if account else None,
+        plan_id=plan.id,
+        price_id=plan.price_id,
+        currency=plan.currency,
+        quantity=quantity,
+    )
     if current is not None:
-        return current
+        order = Order(
+            **{
+                **order.__dict__,
+                "pending_id": current.id,
+                "pending_transaction_id": current.paddle_transaction_id,
+                "pending_items": (current.price_id, current.quantity),
+            }
+        )
+    session.rollback()
+    return order
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def _is_open(transaction: dict[str, Any]) -> bool:
+    return transaction.get("status") in OPEN_TRANSACTION_STATUSES
+
+
+def _buys(transaction: dict[str, Any], order: Order) -> bool:
+    bought = {
+        ((item.get("price") or {}).get("id") or item.get("price_id"), item.get("quantity"))
+        for item in transaction.get("items") or []
+    }
+    return bought == {(order.price_id, order.quantity)}
+
+
+def _open_checkout(paddle: Client, order: Order, customer_id: str | None) -> dict | None:
+    """An open transaction Paddle holds for this account's checkout of this order."""
+    if not customer_id:
+        return None
+    candidates: Iterable[dict] = paddle.transactions.list(
+        customer_id=customer_id, status=OPEN_TRANSACTION_STATUSES
+    )
+    for transaction in candidates:
+        account_id, subscription_id = app_ids(transaction.get("custom_data"))
+        if account_id != order.account_id or not _buys(transaction, order):
+            continue
+        if order.pending_id is None or subscription_id == order.pending_id:
+            return transaction
+    return None
+
+
+def _transaction_for(
+    paddle: Client,
+    order: Order,
+    customer_id: str | None,
+    checkout_url: str | None,
+    subscription_id: uuid.UUID,
+) -> dict[str, Any]:
+    if order.pending_transaction_id and order.pending_items == (order.price_id, order.quantity):
+        transaction = paddle.transactions.get(order.pending_transaction_id)
+        if _is_open(transaction):
+            return transaction
+    found = _open_checkout(paddle, order, customer_id)
+    if found is not None:
+        return found
     try:
-        with session.begin_nested():
-            current = Subscription(account_id=account_id, status="pending")
-            session.add(current)
-    except IntegrityError:
-        # A second click raced this one: use the row it made.
-        current = live_subscription(session, account_id)
-        if current is None or current.status != "pending":
-            raise SubscriptionExists() from None
-    return current
+        return paddle.transactions.create(
+            order.items,
+            customer_id=customer_id,
+            custom_data={
+                "app_account_id": order.account_id,
+                "app_subscription_id": str(subscription_id),
+            },
+            checkout_url=checkout_url,
+        )
+    except Unavailable as error:
+        # Never create blindly twice: the lost answer may be a transaction Paddle made.
+        found = _open_checkout(paddle, order, customer_id) if error.may_have_applied else None
+        if found is None:
+            raise
+        return found
 
 
-def _reusable_transaction(paddle: Client, subscription: Subscription, plan: Plan, quantity: int):
-    """The pending row's open transaction, if it is for the same price and quantity."""
-    if not subscription.paddle_transaction_id:
-        return None
-    if (subscription.price_id, subscription.quantity) != (plan.price_id, quantity):
-        return None
-    transaction = paddle.transactions.get(subscription.paddle_transaction_id)
-    return transaction if transaction.get("status") in OPEN_TRANSACTION_STATUSES else None
+def _customer_for(paddle: Client, order: Order) -> str | None:
+    if order.customer_id or not order.email:
+        return order.customer_id
+    customer = paddle.customers.get_or_create(
+        order.email, custom_data={"app_account_id": order.account_id}
+    )
+    return customer["id"]
+
+
+def _pending_row(session: Session, order: Order, wanted_id: uuid.UUID) -> Subscription:
+    """The account's pending checkout, locked; created (with the id the transaction names)
+    if there is none. A live one that appeared meanwhile is a 409."""
+    current = live_subscription(session, order.account_id)
+    if current is None:
+        try:
+            with session.begin_nested():
+                current = Subscription(id=wanted_id, account_id=order.account_id, status="pending")
+                session.add(current)
+            return current
+        except IntegrityError:
+            current = live_subscription(session, order.account_id)  # a second click won
+    if current is None or current.status != "pending":
+        raise SubscriptionExists()
+    return lock_by_id(session, current.id) or current
 
 
 def start_checkout(
@@ -74,29 +202,20 @@ def start_checkout(
     quantity: int = 1,
     checkout_url: str | None = None,
 ) -> CheckoutStarted:
-    account = ensure_account(session, account_id, email)
-    subscription = _pending_subscription(session, account.id)
+    order = _read_order(session, account_id, email, plan, quantity)
 
-    transaction = _reusable_transaction(paddle, subscription, plan, quantity)
-    if transaction is None:
-        if account.paddle_customer_id is None and account.email:
-            customer = paddle.customers.get_or_create(
-                account.email, custom_data={"app_account_id": account.id}
-            )
-            attach_customer(session, account, customer["id"])
-        transaction = paddle.transactions.create(
-            [{"price_id": plan.price_id, "quantity": quantity}],
-            customer_id=account.paddle_customer_id,
-            custom_data={
-                "app_account_id": account.id,
-                "app_subscription_id": str(subscription.id),
-            },
-            checkout_url=checkout_url,
-        )
-    subscription.plan_id = plan.id
-    subscription.price_id = plan.price_id
-    subscription.quantity = quantity
-    subscription.currency = plan.currency
+    subscription_id = order.pending_id or uuid.uuid4()  # named in the transaction's custom_data
+    customer_id = _customer_for(paddle, order)
+    transaction = _transaction_for(paddle, order, customer_id, checkout_url, subscription_id)
+
+    account = ensure_account(session, order.account_id, order.email)
+    attach_customer(session, account, customer_id)
+    _, named_id = app_ids(transaction.get("custom_data"))  # a reused one names its own
+    subscription = _pending_row(session, order, named_id or subscription_id)
+    subscription.plan_id = order.plan_id
+    subscription.price_id = order.price_id
+    subscription.quantity = order.quantity
+    subscription.currency = order.currency
     subscription.paddle_transaction_id = transaction["id"]
     session.flush()
     return CheckoutStarted(

@@ -1,8 +1,10 @@
 """GET /plans and POST /checkout, with Paddle faked at the HTTP edge."""
 
 import json
+import uuid
 
 import pytest
+import requests
 import responses
 from sqlalchemy import select
 
@@ -48,7 +50,14 @@ def test_plans_lists_active_plans_with_etag_and_cache_headers(client, session):
     assert again.status_code == 304
 
 
+def no_open_checkout(paddle):
+    """Paddle's answer to 'which checkouts of this customer are still open?': none."""
+    empty = {"data": [], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
+    paddle.get(f"{BASE}/transactions", json=empty)
+
+
 def transaction_created(paddle):
+    no_open_checkout(paddle)
     paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
 
 
@@ -82,7 +91,9 @@ def test_checkout_creates_a_pending_subscription_customer_and_transaction(client
         "email": "acct_1@example.com",
         "custom_data": {"app_account_id": "acct_1"},
     }
-    transaction_request = json.loads(paddle.calls[1].request.body)
+    looked_for = paddle.calls[1].request
+    assert "status=draft%2Cready" in looked_for.url or "status=draft,ready" in looked_for.url
+    transaction_request = json.loads(paddle.calls[2].request.body)
     assert transaction_request == {
         "items": [{"price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke", "quantity": 3}],
         "customer_id": sample("api-customer-get.json")["data"]["id"],
@@ -104,7 +115,7 @@ def test_a_second_click_reuses_the_pending_checkout(client, session, paddle):
     assert second.status_code == 201
     assert second.json == first.json
     assert len(subscriptions(session)) == 1
-    assert [call.request.method for call in paddle.calls] == ["POST", "POST", "GET"]
+    assert [call.request.method for call in paddle.calls] == ["POST", "GET", "POST", "GET"]
 
 
 def buyer_with_a_paddle_customer(session):
@@ -122,10 +133,10 @@ def test_checkout_by_price_id_and_for_an_existing_customer(client, session, padd
         headers=auth("acct_1"),
     )
     assert response.status_code == 201, response.json
-    sent = json.loads(paddle.calls[0].request.body)
+    sent = json.loads(paddle.calls[1].request.body)
     assert sent["customer_id"] == "ctm_1"  # no customer was created
     assert sent["items"] == [{"price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke", "quantity": 2}]
-    assert len(paddle.calls) == 1
+    assert len(paddle.calls) == 2
 
 
 def test_a_live_subscription_means_409(client, session):
@@ -161,16 +172,19 @@ def test_invalid_bodies_are_422_with_field_errors(client, body, field):
 
 def test_paddle_down_is_503_and_leaves_the_table_unchanged(client, session, paddle):
     buyer_with_a_paddle_customer(session)
+    no_open_checkout(paddle)
     paddle.post(f"{BASE}/transactions", status=502, json={})
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 503
     assert response.json["error"] == "paddle_unavailable"
     assert subscriptions(session) == []
-    assert len(paddle.calls) == 1  # a transaction create that may have landed is not repeated
+    # A create that may have landed is never repeated: Paddle is asked for it instead.
+    assert [call.request.method for call in paddle.calls] == ["GET", "POST", "GET"]
 
 
 def test_paddle_rate_limit_is_503_with_retry_after(client, session, paddle):
     buyer_with_a_paddle_customer(session)
+    no_open_checkout(paddle)
     paddle.post(
         f"{BASE}/transactions",
         status=429,
@@ -185,6 +199,7 @@ def test_paddle_rate_limit_is_503_with_retry_after(client, session, paddle):
 
 def test_paddle_refusal_is_502_with_its_code(client, session, paddle):
     buyer_with_a_paddle_customer(session)
+    no_open_checkout(paddle)
     paddle.post(
         f"{BASE}/transactions",
         status=400,
@@ -218,6 +233,7 @@ def test_without_a_paddle_key_checkout_is_503_but_reads_work(make_app, session):
 
 def test_the_key_never_appears_in_an_error_body(client, session, paddle):
     buyer_with_a_paddle_customer(session)
+    no_open_checkout(paddle)
     paddle.post(
         f"{BASE}/transactions",
         status=403,
@@ -225,3 +241,69 @@ def test_the_key_never_appears_in_an_error_body(client, session, paddle):
     )
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert "pdl_sdbx_apikey_test" not in response.get_data(as_text=True)
+
+
+def open_checkout_of(sent: dict) -> dict:
+    """The transaction Paddle made from the create request `sent`, as its list shows it."""
+    transaction = sample("api-transaction-create.json")["data"]
+    return {
+        **transaction,
+        "status": "ready",
+        "custom_data": sent["custom_data"],
+        "items": [
+            {"price": {"id": item["price_id"]}, "quantity": item["quantity"]}
+            for item in sent["items"]
+        ],
+    }
+
+
+def test_a_create_whose_answer_was_lost_is_found_at_paddle_not_made_twice(client, session, paddle):
+    """Paddle made the transaction but the answer timed out: the user gets it, and a
+    retry reuses it."""
+    buyer_with_a_paddle_customer(session)
+    made = []
+
+    def create(request):
+        made.append(json.loads(request.body))
+        raise requests.exceptions.ReadTimeout("Paddle answered after our timeout")
+
+    def listing(request):
+        data = [open_checkout_of(sent) for sent in made]
+        body = {"data": data, "meta": {"request_id": "r", "pagination": {"has_more": False}}}
+        return (200, {"Content-Type": "application/json"}, json.dumps(body))
+
+    paddle.add_callback(responses.POST, f"{BASE}/transactions", callback=create)
+    paddle.add_callback(responses.GET, f"{BASE}/transactions", callback=listing)
+    first = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert first.status_code == 201, first.json
+    (row,) = subscriptions(session)
+    assert (
+        first.json["subscription_id"]
+        == str(row.id)
+        == made[0]["custom_data"]["app_subscription_id"]
+    )
+    assert row.paddle_transaction_id == first.json["transaction_id"]
+
+    # The user clicks again (say the first answer never reached the browser either).
+    row.paddle_transaction_id = None
+    session.commit()
+    second = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert second.status_code == 201, second.json
+    assert second.json == first.json
+    assert len(made) == 1  # one transaction at Paddle, whatever was lost on the way
+
+
+def test_an_open_checkout_for_another_plan_is_not_reused(client, session, paddle):
+    buyer_with_a_paddle_customer(session)
+    other = open_checkout_of(
+        {
+            "custom_data": {"app_account_id": "acct_1", "app_subscription_id": str(uuid.uuid4())},
+            "items": [{"price_id": "pri_other", "quantity": 1}],
+        }
+    )
+    listing = {"data": [other], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
+    paddle.get(f"{BASE}/transactions", json=listing)
+    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert response.status_code == 201
+    assert [call.request.method for call in paddle.calls] == ["GET", "POST"]

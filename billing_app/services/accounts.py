@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing_app.models import LIVE_STATUSES, Account, Subscription
+from billing_app.services.locks import serialise_on
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,30 @@ def can_hold(session: Session, account_id: str, subscription: Subscription) -> b
         return True
     current = live_subscription(session, account_id)
     return current is None or current.id == subscription.id
+
+
+def serialise_on_customer(session: Session, paddle_customer_id: str | None) -> None:
+    """Linking reads what the other side wrote: a new subscription looks for its customer's
+    account, a customer's account looks for its waiting subscriptions. Arriving together,
+    neither would see the other's uncommitted row; in turn, the second sees the first."""
+    if paddle_customer_id:
+        serialise_on(session, f"paddle-customer:{paddle_customer_id}")
+
+
+def link_to_customers_account(session: Session, subscription: Subscription) -> bool:
+    """An unlinked subscription whose customer's account is known now is linked to it."""
+    if subscription.account_id is not None:
+        return False
+    account = account_for_customer(session, subscription.paddle_customer_id)
+    if account is None or not can_hold(session, account.id, subscription):
+        return False
+    subscription.account_id = account.id
+    log.info(
+        "linked paddle subscription %s to account %s",
+        subscription.paddle_subscription_id,
+        account.id,
+    )
+    return True
 
 
 def link_unlinked_subscriptions(session: Session, account: Account) -> list[Subscription]:

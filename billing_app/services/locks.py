@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
 from billing_app.models import JobLease
@@ -79,3 +80,12 @@ def held(engine: Engine, name: str, ttl: timedelta) -> Iterator[Lease]:
         yield lease
     finally:
         lease.release()
+
+
+def serialise_on(session: Session, key: str) -> None:
+    """Wait until no other transaction is working under `key`, and hold it to the end of
+    ours: two transactions that must each see the other's writes (a subscription and its
+    customer, arriving together) then run one after the other. On PostgreSQL, an advisory
+    transaction lock; SQLite already runs one writer at a time (`BEGIN IMMEDIATE`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))

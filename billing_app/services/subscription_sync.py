@@ -27,6 +27,7 @@ from billing_app.services.accounts import (
     attach_customer,
     can_hold,
     ensure_account,
+    serialise_on_customer,
 )
 from paddle_client.timestamps import parse_timestamp
 
@@ -282,6 +283,8 @@ def locate_subscription(
             ours.paddle_subscription_id = paddle_subscription_id
             ours.paddle_customer_id = customer_id or ours.paddle_customer_id
             return ours
+    if not account_id:
+        serialise_on_customer(session, customer_id)  # see its customer's link, if racing
     subscription = Subscription(
         paddle_subscription_id=paddle_subscription_id,
         paddle_customer_id=customer_id,

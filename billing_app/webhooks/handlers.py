@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from billing_app.services.accounts import (
     attach_customer,
     ensure_account,
+    link_to_customers_account,
     link_unlinked_subscriptions,
+    serialise_on_customer,
 )
 from billing_app.services.subscription_sync import (
     activate_from_checkout,
@@ -44,6 +46,7 @@ def sync_subscription(session: Session, notification: Notification) -> str:
         custom_data=data.get("custom_data"),
         status=data.get("status", "pending"),
     )
+    link_to_customers_account(session, subscription)  # its customer may be known by now
     if not is_newer(subscription, notification.occurred_at, notification.event_id):
         return "stale"
     if data.get("transaction_id") and not subscription.paddle_transaction_id:
@@ -103,6 +106,7 @@ def link_customer(session: Session, notification: Notification) -> str:
     account_id, _ = app_ids(data.get("custom_data"))
     if not account_id:
         return "ignored"
+    serialise_on_customer(session, data.get("id"))
     account = ensure_account(session, account_id)
     attach_customer(session, account, data.get("id"))
     linked = link_unlinked_subscriptions(session, account)

@@ -67,3 +67,49 @@ def test_rival_events_for_a_new_subscription_serialise(app, session):
         ).one()
         assert row.status == "canceled"  # the newest event wins whoever commits first
         assert row.last_event_at == T0 + timedelta(seconds=4)
+
+
+PAIRS_PER_ROUND = 8
+LINK_ROUNDS = 25
+
+
+def test_a_subscription_and_its_customer_arriving_together_stay_linked(app, session):
+    """`subscription.created` made outside our checkout (no app ids) races the
+    `customer.created` that names the account: whichever commits first, the second sees
+    it, so the subscription ends linked every time."""
+    for round_number in range(LINK_ROUNDS):
+        bodies = []
+        for pair in range(PAIRS_PER_ROUND):
+            n = round_number * PAIRS_PER_ROUND + pair
+            customer_id = f"ctm_pair{n:06d}"
+            bodies.append(
+                body_of(
+                    envelope(
+                        "subscription.created",
+                        subscription_data(
+                            id=f"sub_pair{n:06d}", customer_id=customer_id, custom_data=None
+                        ),
+                    )
+                )
+            )
+            bodies.append(
+                body_of(
+                    envelope(
+                        "customer.created",
+                        {
+                            "id": customer_id,
+                            "email": f"pair{n}@example.com",
+                            "custom_data": {"app_account_id": f"acct_pair{n:06d}"},
+                        },
+                    )
+                )
+            )
+        answers = race(app, bodies)
+        assert all(status == 200 for status, _ in answers), answers
+
+    session.expire_all()
+    rows = session.scalars(select(Subscription)).all()
+    assert len(rows) == PAIRS_PER_ROUND * LINK_ROUNDS
+    unlinked = [row.paddle_subscription_id for row in rows if row.account_id is None]
+    assert unlinked == []
+    assert all(row.account_id == "acct_" + row.paddle_subscription_id[4:] for row in rows)

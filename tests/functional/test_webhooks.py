@@ -319,6 +319,21 @@ def test_an_unlinked_subscription_is_linked_when_its_customer_arrives(client, se
     assert session.get(Account, "acct_42").paddle_customer_id == customer["id"]
 
 
+def test_a_later_event_links_a_subscription_whose_customer_became_known(client, session):
+    """However the customer's account got known (here, a checkout wrote it and the
+    customer's own event was lost), the subscription's next event links it."""
+    post_webhook(client, sample_bytes("webhook-subscription.activated.json"))
+    assert only_subscription(session).account_id is None
+    make_account(session, "acct_9", paddle_customer_id="ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
+    later = envelope(
+        "subscription.updated",
+        sample("webhook-subscription.activated.json")["data"],
+        occurred_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    post_webhook(client, body_of(later))
+    assert only_subscription(session).account_id == "acct_9"
+
+
 def test_a_subscription_of_a_known_customer_is_linked_to_its_account(client, session):
     make_account(session, "acct_7", paddle_customer_id="ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
     post_webhook(client, sample_bytes("webhook-subscription.activated.json"))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 
@@ -11,7 +15,7 @@ import click
 import yaml
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from billing_app import jobs
 from billing_app.errors import PaddleNotConfigured, ValidationFailed
@@ -201,24 +205,68 @@ def replay_webhooks_command(statuses: tuple[str, ...], event_ids: tuple[str, ...
         raise SystemExit(1)
 
 
+# `billing reconcile` exit statuses, for cron and deploy scripts (see the README).
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 3
+EXIT_SKIPPED = 75  # EX_TEMPFAIL: another run holds the lease; nothing was done, try later
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM or SIGINT (a deploy, Ctrl-C) asks the work to stop at its next safe point."""
+
+    def ask_to_stop(signum, frame):
+        click.echo(f"\n{signal.Signals(signum).name}: stopping after the current page", err=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @billing_cli.command("reconcile")
 @click.option("--dry-run", is_flag=True, help="Report drift; change nothing.")
 @with_appcontext
 def reconcile_command(dry_run: bool) -> None:
-    """Compare every subscription with Paddle and repair drift (once across processes)."""
+    """Compare every subscription with Paddle and repair drift (once across processes).
+
+    Exit status: 0 succeeded, 1 failed, 3 interrupted (SIGTERM/SIGINT), 75 skipped because
+    another run holds the lease."""
     app = current_app._get_current_object()
+    if not app.config["PADDLE_API_KEY"]:
+        raise click.ClickException(paddle_problem(PaddleNotConfigured()))
     progress = TerminalProgress() if sys.stdout.isatty() else PlainProgress()
-    run = jobs.reconcile(app, dry_run=dry_run, progress=progress)
-    progress.close()
+    jobs.STOP.clear()
+    try:
+        with stop_on_signals(jobs.STOP):
+            run = jobs.reconcile(app, dry_run=dry_run, progress=progress)
+    except jobs.JobFailed as failure:
+        raise click.ClickException(f"Reconciliation did not start: {failure}.") from None
+    finally:
+        progress.close()
     if run is None:
-        click.echo("A reconciliation is already running elsewhere; not starting another.")
-        return
-    db.session.rollback()  # read afresh: the job wrote the run in a session of its own
-    run = db.session.get(ReconcileRun, run.id)
-    click.echo(render_run(run))
-    db.session.close()
+        click.echo("Skipped: another reconciliation holds the lease (see the log line above).")
+        raise SystemExit(EXIT_SKIPPED)
+    click.echo(render_run(reread(run)))
+    db.session.close()  # on SQLite, an open read would hold the database's write lock
+    if run.status == "interrupted":
+        raise SystemExit(EXIT_INTERRUPTED)
     if run.status != "succeeded":
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FAILED)
+
+
+def reread(run: ReconcileRun) -> ReconcileRun:
+    """The run as stored (the job wrote it in a session of its own), or as the job last
+    knew it when the database cannot tell."""
+    try:
+        db.session.rollback()
+        return db.session.get(ReconcileRun, run.id) or run
+    except SQLAlchemyError:
+        return run
 
 
 class PlainProgress:
@@ -298,10 +346,15 @@ def scheduler_command() -> None:
     scheduler = configure(BlockingScheduler(timezone=UTC), app)
     for job in scheduler.get_jobs():
         click.echo(f"scheduled {job.id}: {job.trigger}")
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
+
+    def shut_down(signum, frame):
+        # A running reconciliation ends after its page, recorded as interrupted.
+        jobs.STOP.set()
         scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    scheduler.start()  # returns once shut down; a running job's thread finishes before exit
 
 
 def _create_app():

@@ -1,18 +1,23 @@
 """The scheduled jobs, thin: open a session, take the lease, call a service.
 
 Each job takes the Flask app (the scheduler runs outside any request) and returns what it
-did, for logs and tests. A job whose lease is held elsewhere logs that and returns None.
+did, for logs and tests. A job whose lease is held elsewhere logs that (at WARNING, with
+the holder and how long it has held it) and returns None. Leases last `JOB_LEASE_SECONDS`
+and a heartbeat renews them while the job works. `STOP`, set by a signal handler, asks a
+running reconciliation to stop after its current page.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from billing_app.db import utcnow
 from billing_app.extensions import db
@@ -25,20 +30,28 @@ from paddle_client import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-RECONCILE_LEASE = timedelta(minutes=10)  # renewed after every page
-SHORT_LEASE = timedelta(minutes=5)
+STOP = threading.Event()
 RECONCILE_RETRY = RetryPolicy(max_attempts=6, base_delay=2.0, max_delay=60.0, max_elapsed=300.0)
 PRUNABLE = ("processed", "duplicate", "stale", "ignored")
+
+
+def lease_ttl(app: Flask) -> timedelta:
+    return timedelta(seconds=app.config["JOB_LEASE_SECONDS"])
+
+
+class JobFailed(RuntimeError):
+    """A job could not start: its database did not answer (nothing was done)."""
 
 
 def reconcile(
     app: Flask, *, dry_run: bool = False, scheduled_for: datetime | None = None, progress=None
 ):
-    """One reconciliation, unless another process is running one, or (for a scheduled slot)
-    one already started since `scheduled_for`."""
+    """One reconciliation, unless another process is running one (None), or (for a
+    scheduled slot) one already succeeded since `scheduled_for` (None). Raises JobFailed
+    if the database cannot even be reached to start; any later failure is the run's."""
     with app.app_context():
         try:
-            with held(db.engine, "reconcile", RECONCILE_LEASE) as lease, closing_session():
+            with held(db.engine, "reconcile", lease_ttl(app)) as lease, closing_session():
                 if scheduled_for is not None and ran_since(scheduled_for):
                     log.info("reconciliation for %s already ran; skipping", scheduled_for)
                     return None
@@ -53,10 +66,14 @@ def reconcile(
                     dry_run=dry_run,
                     lease=lease,
                     progress=progress,
+                    should_stop=STOP.is_set,
                 ).run()
-        except LeaseHeld:
-            log.info("reconciliation is running in another process; not starting another")
+        except LeaseHeld as held_elsewhere:
+            log.warning("reconciliation not started: %s", held_elsewhere)
             return None
+        except SQLAlchemyError as error:
+            log.error("reconciliation could not start: the database failed (%s)", error)
+            raise JobFailed(f"the database did not answer ({type(error).__name__})") from None
         finally:
             db.session.remove()
 
@@ -71,13 +88,14 @@ def closing_session() -> Iterator[None]:
         db.session.close()
 
 
+# Only a run that finished its walk counts as the night's: a failed, interrupted or
+# abandoned one leaves the night to be caught up.
+_FINISHED_RUN = (ReconcileRun.dry_run.is_(False), ReconcileRun.status == "succeeded")
+
+
 def ran_since(moment: datetime) -> bool:
     started = db.session.scalar(
-        select(ReconcileRun.id).where(
-            ReconcileRun.started_at >= moment,
-            ReconcileRun.dry_run.is_(False),
-            ReconcileRun.status != "failed",
-        )
+        select(ReconcileRun.id).where(ReconcileRun.started_at >= moment, *_FINISHED_RUN)
     )
     return started is not None
 
@@ -87,10 +105,13 @@ def last_scheduled_run_started(app: Flask) -> datetime | None:
         try:
             return db.session.scalar(
                 select(ReconcileRun.started_at)
-                .where(ReconcileRun.dry_run.is_(False), ReconcileRun.status != "failed")
+                .where(*_FINISHED_RUN)
                 .order_by(ReconcileRun.started_at.desc())
                 .limit(1)
             )
+        except SQLAlchemyError as error:
+            log.error("could not read the last reconciliation (%s)", type(error).__name__)
+            return None
         finally:
             db.session.remove()
 
@@ -99,7 +120,7 @@ def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int | None:
     """Re-apply failed webhook events whose backoff has passed."""
     with app.app_context():
         try:
-            with held(db.engine, "webhook-retry", SHORT_LEASE), closing_session():
+            with held(db.engine, "webhook-retry", lease_ttl(app)), closing_session():
                 events = webhook_service.events_to_replay(
                     db.session, due_before=utcnow(), limit=limit
                 )
@@ -119,7 +140,7 @@ def prune_webhook_ledger(app: Flask) -> int | None:
     cutoff = utcnow() - timedelta(days=app.config["WEBHOOK_RETENTION_DAYS"])
     with app.app_context():
         try:
-            with held(db.engine, "webhook-prune", SHORT_LEASE), closing_session():
+            with held(db.engine, "webhook-prune", lease_ttl(app)), closing_session():
                 result = db.session.execute(
                     delete(WebhookEvent).where(
                         WebhookEvent.status.in_(PRUNABLE), WebhookEvent.received_at < cutoff

@@ -7,6 +7,7 @@ runs the same schedule inside the web process for one-process setups.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from billing_app import jobs
 from billing_app.db import utcnow
@@ -76,6 +78,24 @@ def missed_slot(
     return slot
 
 
+def logged(job):
+    """A job as the scheduler runs it: a failure is one ERROR line, not a traceback, and
+    the schedule goes on (the job's own lease and records say the rest)."""
+
+    @functools.wraps(job)
+    def run(*args, **kwargs):
+        try:
+            return job(*args, **kwargs)
+        except (jobs.JobFailed, SQLAlchemyError) as error:
+            log.error("job %s failed: %s", job.__name__, error)
+        except Exception:
+            log.exception("job %s failed", job.__name__)
+        return None
+
+    return run
+
+
+@logged
 def run_reconcile_slot(app: Flask) -> None:
     slot = latest_slot(reconcile_trigger(app), utcnow())
     jobs.reconcile(app, scheduled_for=slot)
@@ -97,14 +117,14 @@ def configure(
         **common,
     )
     scheduler.add_job(
-        jobs.retry_failed_webhooks,
+        logged(jobs.retry_failed_webhooks),
         IntervalTrigger(seconds=int(WEBHOOK_RETRY_EVERY.total_seconds()), timezone=UTC),
         args=[app],
         id="webhook-retry",
         **common,
     )
     scheduler.add_job(
-        jobs.prune_webhook_ledger,
+        logged(jobs.prune_webhook_ledger),
         CronTrigger(timezone=UTC, **PRUNE_AT),
         args=[app],
         id="webhook-prune",
@@ -114,7 +134,7 @@ def configure(
     if slot is not None:
         log.info("the reconciliation due at %s did not run; running it once now", slot)
         scheduler.add_job(
-            jobs.reconcile,
+            logged(jobs.reconcile),
             DateTrigger(now, timezone=UTC),
             args=[app],
             kwargs={"scheduled_for": slot},

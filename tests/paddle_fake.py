@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
 import responses
+from werkzeug.serving import make_server
 
 from tests.conftest import sample
 
@@ -63,3 +67,42 @@ def serve_subscription_list(mock: responses.RequestsMock, entities: list[dict], 
 
     mock.add_callback(responses.GET, f"{BASE}/subscriptions", callback=answer)
     return calls
+
+
+@contextmanager
+def slow_paddle(entities: list[dict], *, per_page: int, seconds_per_page: float):
+    """A Paddle stand-in on a real port (for commands run as processes) that lists
+    `entities` `per_page` at a time, taking `seconds_per_page` for each page."""
+    ordered = sorted(entities, key=lambda entity: entity["id"])
+    ids = [entity["id"] for entity in ordered]
+
+    def app(environ, start_response):
+        time.sleep(seconds_per_page)
+        after = parse_qs(environ.get("QUERY_STRING", "")).get("after", [None])[0]
+        start = 0 if after is None else ids.index(after) + 1
+        chunk = ordered[start : start + per_page]
+        last = chunk[-1]["id"] if chunk else after
+        has_more = start + per_page < len(ordered)
+        body = {
+            "data": chunk,
+            "meta": {
+                "request_id": "r",
+                "pagination": {
+                    "per_page": per_page,
+                    "next": f"{base}/subscriptions?after={last}" if has_more else None,
+                    "has_more": has_more,
+                    "estimated_total": len(ordered),
+                },
+            },
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()

@@ -8,7 +8,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billing_app.db import Base, UTCDateTime, utcnow
 from billing_app.models._columns import one_of
 
-RECONCILE_RUN_STATUSES = ("running", "succeeded", "failed")
+# running: under way (its process holds the lease); succeeded; failed (its error says why);
+# interrupted: stopped by a signal after a page; abandoned: its process died (found by the
+# next run, once the lease had lapsed).
+RECONCILE_RUN_STATUSES = ("running", "succeeded", "failed", "interrupted", "abandoned")
 
 
 class ReconcileRun(Base):

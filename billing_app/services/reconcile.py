@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from billing_app.db import utcnow
@@ -42,11 +43,15 @@ from paddle_client.timestamps import parse_timestamp
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
-RENEW_EVERY = 60  # seconds between lease renewals (the lease lasts 10 minutes)
+FINISH_ATTEMPTS = 4  # recording the run's end survives a database blip of a few seconds
 
 
 class LeaseLost(RuntimeError):
     """Another process took the reconciliation lease: stop rather than run twice."""
+
+
+class Interrupted(Exception):
+    """A signal asked the run to stop; it stops after the page it is on."""
 
 
 @dataclass
@@ -76,47 +81,85 @@ class Reconciler:
         dry_run: bool = False,
         lease: Lease | None = None,
         progress: Callable[[Counts, int | None], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.session = session
         self.paddle = paddle
         self.dry_run = dry_run
         self.lease = lease
         self.progress = progress or (lambda counts, expected: None)
+        self.should_stop = should_stop
         self.expected: int | None = None  # Paddle's estimate of the total, for progress
         self.counts = Counts()
         self.committed = Counts()  # what is kept if the run fails mid-page
         self.drifts: list[dict[str, Any]] = []  # this page's drift log, written with the page
-        self.renewed_at = time.monotonic()
         self.plans: dict[str, Plan] = {}
 
     def run(self) -> ReconcileRun:
-        session = self.session
-        run = ReconcileRun(dry_run=self.dry_run, status="running")
-        session.add(run)
-        session.commit()
-        self.run_id = run.id
-        self.plans = {plan.price_id: plan for plan in session.scalars(select(Plan))}
+        """Walk Paddle's list and repair; whatever happens (Paddle, the database, a signal),
+        the run ends recorded as succeeded, failed or interrupted, never left running."""
+        self.started_at = utcnow()
+        self.run_id = self._begin()
         status, error = "succeeded", None
-        previous_last_id: str | None = None
         try:
-            pages = prefetched(self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE))
-            for page in pages:
-                self.expected = getattr(page, "estimated_total", None)
-                if not page:
-                    continue  # covers no ids; the range after the last page is checked below
-                last_id = page[-1]["id"]
-                self._reconcile_page(page, after=previous_last_id, up_to=last_id)
-                previous_last_id = last_id
-                self._commit_page()
-            self._reconcile_page([], after=previous_last_id, up_to=None)
-            self._commit_page()
-        except (PaddleError, LeaseLost) as failure:
-            session.rollback()
-            self.counts, self.drifts = self.committed, []
+            self._walk()
+        except Interrupted:
+            status, error = "interrupted", f"stopped by a signal after {self.counts.seen} seen"
+            log.warning("reconciliation %s interrupted; %s", self.run_id, error)
+        except Exception as failure:  # any failure ends the run as failed, with its error
             status, error = "failed", f"{type(failure).__name__}: {failure}"
-            log.error("reconciliation %s failed: %s", self.run_id, error)
-        self._finish(status, error)
-        return session.get(ReconcileRun, self.run_id)
+            expected = isinstance(failure, PaddleError | LeaseLost | SQLAlchemyError)
+            (log.error if expected else log.exception)(
+                "reconciliation %s failed: %s", self.run_id, error
+            )
+            self._discard_page()
+        return self._finish(status, error)
+
+    def _begin(self) -> int:
+        """Mark runs whose process died as abandoned (we hold the lease: no other run is
+        alive), record this one, read the plans; then hold nothing while Paddle answers."""
+        session = self.session
+        if self.lease is not None:
+            abandoned = session.execute(
+                update(ReconcileRun)
+                .where(ReconcileRun.status == "running")
+                .values(
+                    status="abandoned",
+                    finished_at=utcnow(),
+                    error="its process stopped without finishing (its lease lapsed)",
+                )
+            ).rowcount
+            if abandoned:
+                log.warning("marked %d reconciliation run(s) left running as abandoned", abandoned)
+        run = ReconcileRun(dry_run=self.dry_run, status="running", started_at=self.started_at)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+        self.plans = {plan.price_id: plan for plan in session.scalars(select(Plan))}
+        session.expunge_all()  # the plans stay loaded, detached, for the whole run
+        session.commit()
+        return run_id
+
+    def _walk(self) -> None:
+        previous_last_id: str | None = None
+        pages = prefetched(self.paddle.subscriptions.list_pages(per_page=PAGE_SIZE))
+        for page in pages:
+            self.expected = getattr(page, "estimated_total", None)
+            if not page:
+                continue  # covers no ids; the range after the last page is checked below
+            last_id = page[-1]["id"]
+            self._reconcile_page(page, after=previous_last_id, up_to=last_id)
+            previous_last_id = last_id
+            self._commit_page()
+        self._reconcile_page([], after=previous_last_id, up_to=None)
+        self._commit_page()
+
+    def _discard_page(self) -> None:
+        self.counts, self.drifts = self.committed, []
+        try:
+            self.session.rollback()
+        except SQLAlchemyError:
+            self.session.invalidate()  # its connection is gone; the next use gets a new one
 
     # One page
 
@@ -125,9 +168,12 @@ class Reconciler:
     ) -> None:
         """Paddle lists by id, so this page covers the ids in (after, up_to]. One narrow
         query over that range finds which rows already hold Paddle's version (most of
-        them), and which live rows of ours Paddle did not list; only the rest are loaded."""
+        them), and which live rows of ours Paddle did not list; only the rest are loaded.
+        That read's transaction ends before Paddle is asked about the unlisted rows."""
         self.counts.seen += len(page)
         held, unlisted = self._ours_in_range(after, up_to, {entity["id"] for entity in page})
+        self.session.rollback()  # nothing is written yet; nothing is held while Paddle answers
+        looked_up = self._look_up(unlisted)
         stale = []
         for entity in page:
             version = parse_timestamp(entity.get("updated_at"))
@@ -137,16 +183,16 @@ class Reconciler:
                 stale.append((entity, version))
         if stale:
             self._repair_stale(stale)
-        if unlisted:
-            self._check_unlisted(unlisted)
+        if looked_up:
+            self._repair_unlisted(looked_up)
 
     def _ours_in_range(self, after: str | None, up_to: str | None, listed: set[str]):
         held, unlisted = {}, []
-        for row_id, paddle_id, version, status in self.session.execute(rows_in_range(after, up_to)):
+        for paddle_id, version, status in self.session.execute(rows_in_range(after, up_to)):
             if paddle_id in listed:
                 held[paddle_id] = version
             elif status in LIVE_STATUSES:
-                unlisted.append(row_id)
+                unlisted.append(paddle_id)
         return held, unlisted
 
     def _repair_stale(self, stale: list[tuple[dict[str, Any], datetime | None]]) -> None:
@@ -154,7 +200,7 @@ class Reconciler:
         repairs are undone and redone a row at a time, so that one bad subscription is
         reported as an error while the others are still repaired."""
         counts, drifts = replace(self.counts), len(self.drifts)
-        local = self._lock_stale(stale)
+        local = self._lock([entity["id"] for entity, _ in stale])
         try:
             with self.session.begin_nested():
                 for entity, version in stale:
@@ -163,17 +209,15 @@ class Reconciler:
             log.warning("repairing a page at once failed; repairing its rows one by one")
             self.counts = counts
             del self.drifts[drifts:]
-            local = self._lock_stale(stale)  # the rollback expired the loaded rows
+            local = self._lock([entity["id"] for entity, _ in stale])  # the rollback expired them
             for entity, version in stale:
                 self._repair_alone(entity, local.get(entity["id"]), version)
 
-    def _lock_stale(
-        self, stale: list[tuple[dict[str, Any], datetime | None]]
-    ) -> dict[str, Subscription]:
+    def _lock(self, paddle_ids: list[str]) -> dict[str, Subscription]:
         query = (
             select(Subscription)
             .options(selectinload(Subscription.items))
-            .where(Subscription.paddle_subscription_id.in_([entity["id"] for entity, _ in stale]))
+            .where(Subscription.paddle_subscription_id.in_(paddle_ids))
             .execution_options(populate_existing=True)
         )
         if not self.dry_run:
@@ -234,18 +278,27 @@ class Reconciler:
         )
         apply_snapshot(self.session, row, entity, occurred_at=version or utcnow(), plans=self.plans)
 
-    def _check_unlisted(self, row_ids: list) -> None:
-        """Live rows of ours that Paddle's list skipped are looked up one by one (rare); if
-        Paddle does not know one, it is reported, never revoked on an absence alone."""
-        for row_id in row_ids:
-            row = self.session.get(Subscription, row_id)
+    def _look_up(self, paddle_ids: list[str]) -> list[tuple[str, dict[str, Any] | None]]:
+        """Live rows of ours that Paddle's list skipped, asked for one by one (rare), with
+        no transaction open; None for each that Paddle does not know."""
+        found = []
+        for paddle_id in paddle_ids:
             try:
-                entity = self.paddle.subscriptions.get(row.paddle_subscription_id)
+                found.append((paddle_id, self.paddle.subscriptions.get(paddle_id)))
             except ApiError as error:
                 if error.code != "not_found":
                     raise
+                found.append((paddle_id, None))
+        return found
+
+    def _repair_unlisted(self, looked_up: list[tuple[str, dict[str, Any] | None]]) -> None:
+        """A row Paddle does not know is reported, never revoked on an absence alone."""
+        rows = self._lock([paddle_id for paddle_id, _ in looked_up])
+        for paddle_id, entity in looked_up:
+            row = rows.get(paddle_id)
+            if entity is None:
                 self.counts.missing_in_paddle += 1
-                self._drift(row.paddle_subscription_id, "missing_in_paddle", row.status, None)
+                self._drift(paddle_id, "missing_in_paddle", row.status if row else None, None)
                 continue
             self._repair_alone(entity, row, parse_timestamp(entity.get("updated_at")))
 
@@ -274,27 +327,45 @@ class Reconciler:
         # One page in memory, whatever the number of pages. The plans stay usable detached:
         # only their loaded ids are read.
         self.session.expunge_all()
-        if self.lease is not None and time.monotonic() - self.renewed_at > RENEW_EVERY:
-            if not self.lease.renew():
-                raise LeaseLost("the reconciliation lease expired and was taken")
-            self.renewed_at = time.monotonic()
         self.progress(self.counts, self.expected)
+        if self.lease is not None and self.lease.lost:
+            raise LeaseLost("the reconciliation lease ran out and may be another's now")
+        if self.should_stop():
+            raise Interrupted()
 
-    def _finish(self, status: str, error: str | None) -> None:
-        self.session.execute(
-            update(ReconcileRun)
-            .where(ReconcileRun.id == self.run_id)
-            .values(status=status, error=error, finished_at=utcnow(), **asdict(self.counts))
+    def _finish(self, status: str, error: str | None) -> ReconcileRun:
+        """Record how the run ended, retrying through a short database outage. If the
+        database stays away, the run stays `running` until the next run marks it abandoned."""
+        ended = {"status": status, "error": error, "finished_at": utcnow(), **asdict(self.counts)}
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                self.session.execute(
+                    update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**ended)
+                )
+                self.session.commit()
+                return self.session.get(ReconcileRun, self.run_id)
+            except SQLAlchemyError as failure:
+                self._discard_page()
+                if attempt + 1 < FINISH_ATTEMPTS:
+                    time.sleep(2**attempt)
+                    continue
+                log.error(
+                    "could not record how reconciliation %s ended (%s); the next run marks it"
+                    " abandoned",
+                    self.run_id,
+                    type(failure).__name__,
+                )
+        return ReconcileRun(
+            id=self.run_id, dry_run=self.dry_run, started_at=self.started_at, **ended
         )
-        self.session.commit()
 
 
 def rows_in_range(after: str | None, up_to: str | None) -> Select:
     """Our rows whose Paddle ids are in (after, up_to], in Paddle's order: an index range."""
     column = Subscription.paddle_subscription_id
-    query = select(
-        Subscription.id, column, Subscription.paddle_updated_at, Subscription.status
-    ).where(column.is_not(None))
+    query = select(column, Subscription.paddle_updated_at, Subscription.status).where(
+        column.is_not(None)
+    )
     if after is not None:
         query = query.where(column > after)
     if up_to is not None:

@@ -206,3 +206,67 @@ def test_the_terminal_progress_draws_a_bar_against_paddles_estimate():
     assert "fixed      1" in line
     unknown = TerminalProgress().line(Counts(seen=50), None)
     assert unknown[0] in "|/-\\" and "seen       50" in unknown
+
+
+def test_a_heartbeat_keeps_a_short_lease_while_the_work_goes_on(app):
+    import time
+
+    with held(db.engine, "reconcile", timedelta(seconds=1)) as lease:
+        time.sleep(2.5)  # more than twice the ttl
+        assert not lease.lost
+        assert not Lease(db.engine, "reconcile", timedelta(seconds=1)).acquire()
+        assert lease.renew()
+
+
+def test_a_holder_that_stops_beating_frees_the_job_within_the_ttl(app):
+    import time
+
+    dead = Lease(db.engine, "reconcile", timedelta(seconds=1))  # no heartbeat: killed
+    assert dead.acquire()
+    rival = Lease(db.engine, "reconcile", timedelta(seconds=1))
+    assert not rival.acquire()
+    time.sleep(1.1)
+    assert rival.acquire()
+    assert rival.current_holder()[0] == rival.holder
+
+
+@pytest.mark.parametrize("status", ["running", "failed", "interrupted", "abandoned"])
+def test_only_a_finished_run_counts_as_the_nights(app, session, status):
+    session.add(ReconcileRun(status=status, started_at=NIGHT + timedelta(minutes=1)))
+    session.commit()
+    last = jobs.last_scheduled_run_started(app)
+    trigger = reconcile_trigger(app)
+    assert missed_slot(trigger, last, NIGHT + timedelta(hours=2)) == NIGHT  # caught up
+
+
+def test_run_statuses_are_checked_by_the_database(app, session):
+    from sqlalchemy.exc import IntegrityError
+
+    for status in ("interrupted", "abandoned"):
+        session.add(ReconcileRun(status=status))
+        session.commit()
+    session.add(ReconcileRun(status="bogus"))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+
+
+def test_a_scheduled_job_that_fails_is_one_error_line_and_the_schedule_goes_on(app, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from billing_app.scheduler import logged
+
+    def prune(app):
+        raise OperationalError("DELETE", {}, Exception("database restarting"))
+
+    with caplog.at_level("ERROR"):
+        assert logged(prune)(app) is None
+    (line,) = caplog.records
+    assert "prune failed" in line.getMessage() and line.exc_info is None
+
+
+def test_the_reconcile_command_without_paddle_is_one_line(make_app):
+    result = make_app(PADDLE_API_KEY=None).test_cli_runner().invoke(args=["billing", "reconcile"])
+    assert result.exit_code == 1
+    assert "not configured" in result.output
+    assert len(result.output.strip().splitlines()) == 1

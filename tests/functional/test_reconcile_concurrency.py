@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from billing_app.cli import EXIT_SKIPPED, EXIT_SUCCEEDED
 from billing_app.extensions import db
 from billing_app.models import ReconcileRun
 from billing_app.services.locks import Lease
@@ -59,9 +60,10 @@ def test_concurrent_reconcile_commands_run_once(app, session, database_url, slow
         for _ in range(PROCESSES)
     ]
     outputs = [process.communicate(timeout=60)[0] for process in processes]
-    assert all(process.returncode == 0 for process in processes), outputs
+    statuses = sorted(process.returncode for process in processes)
+    assert statuses == [EXIT_SUCCEEDED] + [EXIT_SKIPPED] * (PROCESSES - 1), outputs
     ran = [output for output in outputs if "missing locally" in output]
-    held = [output for output in outputs if "already running" in output]
+    held = [output for output in outputs if "Skipped" in output and "held by" in output]
     assert (len(ran), len(held)) == (1, PROCESSES - 1), outputs
     session.expire_all()
     runs = session.scalars(select(ReconcileRun)).all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from paddle_client.timestamps import parse_timestamp
 
 HEADER = "Paddle-Signature"
 DEFAULT_TOLERANCE_SECONDS = 5
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only (str.isdigit takes "²")
 
 
 class SignatureError(Exception):
@@ -59,7 +61,7 @@ def parse_signature_header(header: str | None) -> ParsedSignature:
         if not sep or not value:
             raise MalformedSignature(f"{HEADER}: expected key=value pairs")
         if key == "ts":
-            if timestamp is not None or not value.isdigit():
+            if timestamp is not None or not _UNIX_SECONDS.fullmatch(value):
                 raise MalformedSignature(f"{HEADER}: ts must appear once, as unix seconds")
             timestamp = value
         elif key == "h1":
@@ -100,7 +102,8 @@ def verify(
         expected = compute_signature(secret, parsed.timestamp, raw_body)
         for candidate in parsed.signatures:
             # Keep comparing after a match, so timing says nothing about which matched.
-            matched |= hmac.compare_digest(expected, candidate)
+            # As bytes: compare_digest refuses str with non-ASCII characters.
+            matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
     if not matched:
         raise SignatureMismatch(f"{HEADER} does not match the body")
 

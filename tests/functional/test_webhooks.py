@@ -452,3 +452,17 @@ def test_replay_by_event_id_reapplies_only_that_event(app, client, session):
     assert result.exit_code == 0, result.output
     assert created in result.output
     assert "Replayed 1 event(s), 0 failed." in result.output
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["ts=\u00b2;h1=00", "ts=" + "9" * 400 + ";h1=00", "ts=1700000000;h1=\u00e9"],
+)
+def test_a_malformed_signature_header_is_a_401_never_a_500(client, header):
+    response = client.post(
+        "/webhooks/paddle",
+        data=b"{}",
+        headers={"Paddle-Signature": header, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_signature"

@@ -5,6 +5,8 @@ import hmac
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paddle_client import webhooks
 from paddle_client.webhooks import (
@@ -112,11 +114,31 @@ def test_rotation_two_secrets_two_signatures():
         ("ts=1;ts=2;h1=00", MalformedSignature),
         ("ts=1700000000;h1=00;v2=11", MalformedSignature),
         ("garbage", MalformedSignature),
+        ("ts=\u00b2;h1=00", MalformedSignature),  # a superscript digit: isdigit(), not int()
+        ("ts=" + "9" * 400 + ";h1=00", MalformedSignature),  # would overflow the clock math
+        ("ts=1700000000;h1=\u00e9\u00e9", SignatureMismatch),  # not ASCII: no match, no crash
     ],
 )
 def test_malformed_headers(header, error):
     with pytest.raises(error):
         verify(header, b"{}", [SECRET], now=at(NOW))
+
+
+@settings(max_examples=500, deadline=None)
+@given(header=st.text(max_size=200))
+def test_any_made_up_header_is_a_signature_error_and_nothing_else(header):
+    with pytest.raises(webhooks.SignatureError):
+        verify(header, b"{}", [SECRET], now=at(NOW))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ts=st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=40),
+    h1=st.text(max_size=80),
+)
+def test_digit_like_timestamps_and_any_h1_are_signature_errors(ts, h1):
+    with pytest.raises(webhooks.SignatureError):
+        verify(f"ts={ts};h1={h1}", b"{}", [SECRET], now=at(NOW))
 
 
 def test_every_failure_is_a_signature_error():

@@ -34,6 +34,8 @@ def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["DATABASE_URL"] = database_url
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(database_url)
+    # The API's bodies are tiny; the webhook endpoint sets its own limit per request.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["API_MAX_BODY_BYTES"]
     app.config.update(
         API_TITLE="Billing service",
         API_VERSION="1.0.0",

@@ -4,6 +4,7 @@ service token for backend-to-backend calls."""
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -16,6 +17,8 @@ from flask import current_app, request
 
 from billing_app.errors import Unauthorized
 
+log = logging.getLogger(__name__)
+
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
 JWKS_REFRESH_INTERVAL = 300  # seconds a key set is trusted before it is fetched again
 JWKS_MIN_REFETCH = 10  # an unknown `kid` refetches at most this often
@@ -25,6 +28,7 @@ JWKS_MIN_REFETCH = 10  # an unknown `kid` refetches at most this often
 class Caller:
     account_id: str
     email: str | None
+    email_verified: bool = False
 
 
 def bearer_token() -> str:
@@ -36,38 +40,61 @@ def bearer_token() -> str:
 
 
 class JwksCache:
-    """Signing keys from a JWKS URL, cached; refreshed when a token names an unknown `kid`."""
+    """Signing keys from a JWKS URL, cached; refreshed when stale or when a token names an
+    unknown `kid`. Fetches, failed or not, happen at most every JWKS_MIN_REFETCH seconds and
+    one at a time; while one runs, requests whose key is known go on with it, so a slow or
+    failing JWKS endpoint never holds every request, and a known key keeps working."""
 
-    def __init__(self, url: str, session: requests.Session | None = None, timeout: float = 5):
+    def __init__(self, url: str, session: requests.Session | None = None, timeout: float = 3):
         self.url = url
         self.session = session or requests.Session()
         self.timeout = timeout
-        self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
-        self._lock = threading.Lock()
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0  # the last fetch that worked
+        self._attempted_at: float | None = None  # the last fetch, whatever it gave
+        self._fetching = threading.Lock()
 
-    def _fetch(self) -> None:
-        response = self.session.get(self.url, timeout=self.timeout)
-        response.raise_for_status()
-        key_set = jwt.PyJWKSet.from_dict(response.json())
-        self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
+    def _due(self, kid: str | None) -> bool:
+        now = time.monotonic()
+        if self._attempted_at is not None and now - self._attempted_at < JWKS_MIN_REFETCH:
+            return False
+        return kid not in self._keys or now - self._fetched_at > JWKS_REFRESH_INTERVAL
+
+    def _refresh(self) -> None:
+        self._attempted_at = time.monotonic()
+        try:
+            response = self.session.get(self.url, timeout=self.timeout)
+            response.raise_for_status()
+            key_set = jwt.PyJWKSet.from_dict(response.json())
+        except (requests.RequestException, ValueError, TypeError, jwt.PyJWTError) as error:
+            log.warning(
+                "could not refresh the JWKS (%s); keeping %d key(s)", error, len(self._keys)
+            )
+            return
+        self._keys = {
+            key.key_id: key
+            for key in key_set.keys
+            if key.key_id and key.algorithm_name in ASYMMETRIC_ALGORITHMS
+        }
         self._fetched_at = time.monotonic()
 
-    def key_for(self, kid: str | None) -> Any:
-        with self._lock:
-            age = time.monotonic() - self._fetched_at
-            stale = age > JWKS_REFRESH_INTERVAL
-            unknown = kid not in self._keys and age > JWKS_MIN_REFETCH
-            if not self._keys or stale or unknown:
-                try:
-                    self._fetch()
-                except (requests.RequestException, ValueError, jwt.PyJWTError):
-                    if not self._keys:
-                        raise Unauthorized("The token's signing keys are unavailable.") from None
-            key = self._keys.get(kid)
+    def key_for(self, kid: str | None) -> jwt.PyJWK:
+        if kid not in self._keys:
+            with self._fetching:  # wait for a fetch under way, or make one if it is time
+                if self._due(kid):
+                    self._refresh()
+        elif self._due(kid) and self._fetching.acquire(blocking=False):  # known: never wait
+            try:
+                if self._due(kid):
+                    self._refresh()
+            finally:
+                self._fetching.release()
+        key = self._keys.get(kid)
         if key is None:
+            if not self._keys:
+                raise Unauthorized("The token's signing keys are unavailable.")
             raise Unauthorized("The token is signed with an unknown key.")
-        return key.key
+        return key
 
 
 def _jwks_cache() -> JwksCache:
@@ -79,13 +106,17 @@ def _jwks_cache() -> JwksCache:
 
 
 def _verification_key(token: str) -> tuple[Any, list[str]]:
+    """The key and the one algorithm it may verify: a JWKS key only with its own."""
     config = current_app.config
     if config["AUTH_JWKS_URL"]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
             raise Unauthorized("The token is malformed.") from None
-        return _jwks_cache().key_for(kid), ASYMMETRIC_ALGORITHMS
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthorized("The token is malformed.")
+        key = _jwks_cache().key_for(kid)
+        return key.key, [key.algorithm_name]
     if config["AUTH_JWT_SECRET"]:
         return config["AUTH_JWT_SECRET"], ["HS256"]
     raise Unauthorized("User authentication is not configured on this service.")
@@ -105,7 +136,7 @@ class VerifiedTokens:
             claims = self._claims.get(token)
             if claims is None:
                 return None
-            if claims["exp"] <= time.time():
+            if claims["exp"] <= time.time():  # a number: `_verify` checked it
                 del self._claims[token]
                 return None
             self._claims.move_to_end(token)
@@ -135,7 +166,7 @@ def _verify(token: str) -> dict[str, Any]:
     config = current_app.config
     key, algorithms = _verification_key(token)
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key,
             algorithms=algorithms,
@@ -146,18 +177,67 @@ def _verify(token: str) -> dict[str, Any]:
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired.") from None
-    except jwt.PyJWTError as error:
-        raise Unauthorized(f"The token is not valid ({type(error).__name__}).") from None
+    except (jwt.PyJWTError, TypeError, ValueError) as error:
+        # A key of the wrong type for the token's algorithm raises TypeError in PyJWT.
+        raise Unauthorized(f"The token is not valid: {_reason(error)}.") from None
+    if isinstance(claims["exp"], bool) or not isinstance(claims["exp"], int | float):
+        raise Unauthorized("The token is not valid: exp must be a number of seconds.")
+    return claims
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, jwt.InvalidAudienceError):
+        return "wrong audience"
+    if isinstance(error, jwt.InvalidIssuerError):
+        return "wrong issuer"
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"it has no {error.claim} claim"
+    if isinstance(error, jwt.InvalidSignatureError):
+        return "the signature does not verify"
+    return "it cannot be decoded or verified with the configured keys"
+
+
+MAX_ACCOUNT_ID = 128  # the accounts table's key
+MAX_EMAIL = 320
 
 
 def current_user() -> Caller:
-    """The account a user request acts for: the token's `account_id`, else its `sub`."""
+    """The account a user request acts for: the token's `account_id`, else its `sub`.
+    Verified once per request (and cached across requests by `VerifiedTokens`)."""
+    cached = request.environ.get("billing.caller")
+    if cached is not None:
+        return cached
     claims = decode_user_token(bearer_token())
     account_id = claims.get("account_id") or claims.get("sub")
-    if not isinstance(account_id, str | int) or not str(account_id).strip():
+    if isinstance(account_id, bool) or not isinstance(account_id, str | int):
         raise Unauthorized("The token names no account (account_id or sub).")
-    email = claims.get("email") if isinstance(claims.get("email"), str) else None
-    return Caller(account_id=str(account_id), email=email)
+    account_id = str(account_id)
+    if not account_id.strip():
+        raise Unauthorized("The token names no account (account_id or sub).")
+    if len(account_id) > MAX_ACCOUNT_ID or not account_id.isprintable():
+        raise Unauthorized(f"The token's account id must be printable, at most {MAX_ACCOUNT_ID}.")
+    caller = request.environ["billing.caller"] = Caller(
+        account_id=account_id,
+        email=_usable_email(claims.get("email")),
+        email_verified=_email_verified(claims),
+    )
+    return caller
+
+
+def _usable_email(value: Any) -> str | None:
+    """An address we may hand to Paddle; anything else counts as no email."""
+    if not isinstance(value, str) or len(value) > MAX_EMAIL or "@" not in value:
+        return None
+    return value if value.isprintable() and " " not in value else None
+
+
+def _email_verified(claims: dict[str, Any]) -> bool:
+    """May the token's email find an existing Paddle customer? Only when the identity
+    provider says it verified it, or the deployment trusts its provider's emails."""
+    config = current_app.config
+    return (
+        bool(config["AUTH_TRUST_EMAIL"]) or claims.get(config["AUTH_EMAIL_VERIFIED_CLAIM"]) is True
+    )
 
 
 def require_service_token() -> None:

@@ -4,7 +4,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import USER, documents_errors
+from billing_app.api.common import USER, authenticate_first, documents_errors
 from billing_app.api.schemas import CheckoutRequestSchema, CheckoutSchema
 from billing_app.auth import current_user
 from billing_app.extensions import db
@@ -12,6 +12,7 @@ from billing_app.paddle import paddle
 from billing_app.services import checkout as checkout_service
 
 blp = Blueprint("checkout", __name__, url_prefix="/api/v1/checkout", description="Checkout")
+authenticate_first(blp)
 
 
 @blp.route("")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import current_app
 
 from billing_app.api.openapi import ErrorSchema
+from billing_app.auth import current_user
 from billing_app.services.access import AccessPolicy
 
 USER = [{"userToken": []}]
@@ -33,6 +34,15 @@ def documents_errors(blp, *statuses: int):
         return view
 
     return decorate
+
+
+def authenticate_first(blp) -> None:
+    """Every route of `blp` is for signed-in users: the token is checked before the body
+    is read or parsed, so an anonymous request is a 401 whatever it sends."""
+
+    @blp.before_request
+    def authenticate() -> None:
+        current_user()
 
 
 def access_policy() -> AccessPolicy:

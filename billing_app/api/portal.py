@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import USER, documents_errors
+from billing_app.api.common import USER, authenticate_first, documents_errors
 from billing_app.api.schemas import PortalSessionSchema
 from billing_app.auth import current_user
 from billing_app.extensions import db
@@ -13,6 +13,7 @@ from billing_app.services import subscriptions as subscription_service
 blp = Blueprint(
     "portal", __name__, url_prefix="/api/v1/portal-session", description="Customer portal"
 )
+authenticate_first(blp)
 
 
 @blp.route("")

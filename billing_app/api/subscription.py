@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import USER, access_policy, documents_errors
+from billing_app.api.common import USER, access_policy, authenticate_first, documents_errors
 from billing_app.api.schemas import (
     CancelRequestSchema,
     ChangePreviewSchema,
@@ -29,6 +29,7 @@ blp = Blueprint(
     url_prefix="/api/v1/subscription",
     description="The caller's subscription: read it, pause, cancel, resume, change, pay",
 )
+authenticate_first(blp)
 
 FREE = {"id": None, "status": "free", "access": False, "items": [], "scheduled_change": None}
 

@@ -173,3 +173,119 @@ def test_verified_tokens_expire_and_stay_bounded(monkeypatch):
     assert cache.get("b") is None and cache.get("c") is not None
     monkeypatch.setattr(auth_module.time, "time", lambda: now + 11)
     assert cache.get("a") is None  # expired claims are never served
+
+
+def test_a_token_naming_a_key_of_another_type_is_a_401(jwks_client):
+    """RS256 in the header, the kid of an EC key: PyJWT would get a key of the wrong type."""
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, json={"keys": [jwk_of(ec_key, "e1", "ES256")]})
+        confused = signed(rsa_key, "e1", "RS256")
+        response = get_entitlements(jwks_client, confused)
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+    assert "Error" not in response.json["message"]  # no library exception names
+
+
+def test_a_failing_jwks_endpoint_is_not_fetched_on_every_request(jwks_client):
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, status=500)
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        answers = [get_entitlements(jwks_client, signed(rsa_key, "r1", "RS256")) for _ in range(50)]
+        fetches = len(mock.calls)
+    assert {answer.status_code for answer in answers} == {401}
+    assert fetches == 1
+
+
+def test_a_known_key_keeps_working_while_a_refresh_fails(jwks_client, monkeypatch):
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, json={"keys": [jwk_of(rsa_key, "r1", "RS256")]})
+        assert get_entitlements(jwks_client, signed(rsa_key, "r1", "RS256")).status_code == 200
+        mock.replace(responses.GET, JWKS_URL, status=503)
+        monkeypatch.setattr("billing_app.auth.JWKS_REFRESH_INTERVAL", 0)  # stale: refresh due
+        monkeypatch.setattr("billing_app.auth.JWKS_MIN_REFETCH", 0)
+        fresh = signed(rsa_key, "r1", "RS256", jti="another")
+        assert get_entitlements(jwks_client, fresh).status_code == 200
+        assert len(mock.calls) == 2  # it tried, it failed, the known key still served
+
+
+def test_concurrent_requests_share_one_jwks_fetch(jwks_client):
+    import threading
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = {"keys": [jwk_of(rsa_key, "r1", "RS256")]}
+
+    def slow(request):
+        time.sleep(0.3)
+        return (200, {"Content-Type": "application/json"}, json.dumps(jwks))
+
+    answers = []
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, JWKS_URL, callback=slow)
+        tokens = [signed(rsa_key, "r1", "RS256", jti=str(n)) for n in range(8)]
+        threads = [
+            threading.Thread(
+                target=lambda token=token: answers.append(get_entitlements(jwks_client, token))
+            )
+            for token in tokens
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        fetches = len(mock.calls)
+    assert [answer.status_code for answer in answers] == [200] * 8, [a.json for a in answers]
+    assert fetches == 1
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        user_token(exp=str(int(time.time()) + 3600)),
+        user_token("a" * 129),
+        user_token("acct\x00one"),
+    ],
+    ids=["string-exp", "long-sub", "nul-in-sub"],
+)
+def test_odd_claims_are_a_401_on_every_request(client, token):
+    for _ in range(2):  # the second answer comes through the verified-token cache
+        response = get_entitlements(client, token)
+        assert response.status_code == 401, response.json
+        assert response.json["error"] == "unauthorized"
+
+
+def test_an_unusable_email_claim_counts_as_none(client, session):
+    response = client.get(
+        "/api/v1/subscription", headers=auth("acct_1", email="x" * 330 + "@example.com")
+    )
+    assert response.status_code == 200
+
+
+def test_an_anonymous_request_is_a_401_before_its_body_is_read(client):
+    response = client.post(
+        "/api/v1/checkout", data=b'{"plan": ' + b"[" * 50_000, content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+
+
+def test_an_api_body_over_the_limit_is_413(make_app):
+    client = make_app(API_MAX_BODY_BYTES=1024).test_client()
+    response = client.post(
+        "/api/v1/subscription/pause",
+        json={"effective_from": "immediately", "pad": "x" * 2048},
+        headers=auth("acct_1"),
+    )
+    assert response.status_code == 413
+    assert response.json["error"] == "payload_too_large"
+
+
+def test_the_webhook_limit_is_its_own(make_app):
+    from tests.factories import post_webhook
+
+    client = make_app(API_MAX_BODY_BYTES=1024).test_client()
+    body = json.dumps({"event_id": "evt_1", "pad": "x" * 4096}).encode()
+    response = post_webhook(client, body)
+    assert response.status_code == 400  # read and verified (not a notification), not 413

@@ -105,7 +105,12 @@ def make_subscription(session, **fields: Any) -> Subscription:
 
 def user_token(subject: str = "acct_1", /, *, secret: str = JWT_SECRET, **claims: Any) -> str:
     now = datetime.now(UTC)
-    payload = {"sub": subject, "email": f"{subject}@example.com", "exp": now + timedelta(hours=1)}
+    payload = {
+        "sub": subject,
+        "email": f"{subject}@example.com",
+        "email_verified": True,  # as most identity providers say; tests of the rest say False
+        "exp": now + timedelta(hours=1),
+    }
     payload.update(claims)
     return jwt.encode(payload, secret, algorithm="HS256")
 

@@ -34,8 +34,7 @@ class Checkout(MethodView):
         started = checkout_service.start_checkout(
             db.session,
             paddle(),
-            caller.account_id,
-            caller.email,
+            caller,
             plan,
             quantity=body.get("quantity", 1),
             checkout_url=current_app.config["CHECKOUT_URL"],

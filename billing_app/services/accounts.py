@@ -56,6 +56,38 @@ def attach_customer(session: Session, account: Account, paddle_customer_id: str 
         account.paddle_customer_id = paddle_customer_id
 
 
+def claimed_owner(
+    session: Session, account_id: str | None, customer_id: str | None, paddle_id: str | None
+) -> Account | None:
+    """The account a subscription (or transaction) Paddle tells us about belongs to.
+
+    Its `custom_data` may name one, but anyone who runs Paddle.js can set that, and Paddle
+    copies it onto the subscription: so the named account must exist already (our checkout
+    makes it before anyone can pay), must not own a different Paddle customer, and the
+    customer must not belong to another account. Without a name, the customer's account.
+    Anything else is kept unlinked for an operator (None)."""
+    owner_of_customer = account_for_customer(session, customer_id)
+    if not account_id:
+        return owner_of_customer
+    account = session.get(Account, account_id)
+    conflict = None
+    if account is None:
+        conflict = f"names account {account_id}, which we do not know"
+    elif account.paddle_customer_id not in (None, customer_id):
+        conflict = (
+            f"names account {account_id}, which pays as customer {account.paddle_customer_id}"
+        )
+    elif owner_of_customer is not None and owner_of_customer.id != account_id:
+        conflict = (
+            f"names account {account_id}, but customer {customer_id} is {owner_of_customer.id}'s"
+        )
+    if conflict:
+        log.warning("paddle %s %s; kept unlinked for an operator", paddle_id, conflict)
+        return None
+    attach_customer(session, account, customer_id)
+    return account
+
+
 def live_subscription(session: Session, account_id: str) -> Subscription | None:
     return session.scalars(
         # Every status but `canceled` is live; an equality avoids rebuilding an IN list.

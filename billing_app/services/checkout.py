@@ -23,9 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing_app.auth import Caller
 from billing_app.errors import PlanNotFound, SubscriptionExists
 from billing_app.models import Account, Plan, Subscription
-from billing_app.services.accounts import attach_customer, ensure_account, live_subscription
+from billing_app.services.accounts import (
+    account_for_customer,
+    attach_customer,
+    ensure_account,
+    live_subscription,
+)
 from billing_app.services.subscription_sync import app_ids, lock_by_id
 from paddle_client import Client, Unavailable
 
@@ -55,6 +61,7 @@ class Order:
 
     account_id: str
     email: str | None
+    email_verified: bool
     customer_id: str | None
     plan_id: int
     price_id: str
@@ -69,9 +76,8 @@ class Order:
         return [{"price_id": self.price_id, "quantity": self.quantity}]
 
 
-def _read_order(
-    session: Session, account_id: str, email: str | None, plan: Plan, quantity: int
-) -> Order:
+def _read_order(session: Session, caller: Caller, plan: Plan, quantity: int) -> Order:
+    account_id, email = caller.account_id, caller.email
     account = session.get(Account, account_id)
     current = live_subscription(session, account_id)
     if current is not None and current.status != "pending":
@@ -83,6 +89,7 @@ def _read_order(
     order = Order(
         account_id=account_id,
         email=email or (account.email if account else None),
+        email_verified=caller.email_verified and bool(email),
         customer_id=account.paddle_customer_id if account else None,
         plan_id=plan.id,
         price_id=plan.price_id,
@@ -166,12 +173,25 @@ def _transaction_for(
         return found
 
 
-def _customer_for(paddle: Client, order: Order) -> str | None:
-    if order.customer_id or not order.email:
+def _customer_for(session: Session, paddle: Client, order: Order) -> str | None:
+    """The Paddle customer this checkout pays as: the account's own, else the customer
+    Paddle has (or makes) for the caller's email, if that email may be trusted with it.
+
+    An account owns its customer; an email never hands it another account's. The email is
+    used only when the identity provider verified it (or the deployment trusts its
+    provider), and a customer found by it is taken only if no other account of ours owns
+    it and its custom_data names no other account. Otherwise the transaction has no
+    customer and Paddle's checkout asks the buyer for their details."""
+    if order.customer_id or not order.email or not order.email_verified:
         return order.customer_id
     customer = paddle.customers.get_or_create(
         order.email, custom_data={"app_account_id": order.account_id}
     )
+    named, _ = app_ids(customer.get("custom_data"))
+    owner = account_for_customer(session, customer["id"])
+    session.rollback()  # a one-statement read; nothing held while Paddle answers
+    if named not in (None, order.account_id) or (owner and owner.id != order.account_id):
+        return None
     return customer["id"]
 
 
@@ -195,17 +215,16 @@ def _pending_row(session: Session, order: Order, wanted_id: uuid.UUID) -> Subscr
 def start_checkout(
     session: Session,
     paddle: Client,
-    account_id: str,
-    email: str | None,
+    caller: Caller,
     plan: Plan,
     *,
     quantity: int = 1,
     checkout_url: str | None = None,
 ) -> CheckoutStarted:
-    order = _read_order(session, account_id, email, plan, quantity)
+    order = _read_order(session, caller, plan, quantity)
 
     subscription_id = order.pending_id or uuid.uuid4()  # named in the transaction's custom_data
-    customer_id = _customer_for(paddle, order)
+    customer_id = _customer_for(session, paddle, order)
     transaction = _transaction_for(paddle, order, customer_id, checkout_url, subscription_id)
 
     account = ensure_account(session, order.account_id, order.email)

@@ -23,10 +23,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from billing_app.models import SUBSCRIPTION_STATUSES, Plan, Subscription, SubscriptionItem
 from billing_app.services.accounts import (
-    account_for_customer,
-    attach_customer,
     can_hold,
-    ensure_account,
+    claimed_owner,
     serialise_on_customer,
 )
 from paddle_client.timestamps import parse_timestamp
@@ -279,7 +277,12 @@ def locate_subscription(
     account_id, app_subscription_id = app_ids(custom_data)
     if app_subscription_id is not None:
         ours = lock_by_id(session, app_subscription_id)
-        if ours is not None and ours.paddle_subscription_id in (None, paddle_subscription_id):
+        if (
+            ours is not None
+            and ours.paddle_subscription_id in (None, paddle_subscription_id)
+            and ours.account_id == account_id
+            and claimed_owner(session, account_id, customer_id, paddle_subscription_id)
+        ):
             ours.paddle_subscription_id = paddle_subscription_id
             ours.paddle_customer_id = customer_id or ours.paddle_customer_id
             return ours
@@ -310,11 +313,7 @@ def locate_subscription(
 def _owner(
     session: Session, account_id: str | None, customer_id: str | None, subscription: Subscription
 ) -> str | None:
-    if account_id:
-        account = ensure_account(session, account_id)
-        attach_customer(session, account, customer_id)
-    else:
-        account = account_for_customer(session, customer_id)
+    account = claimed_owner(session, account_id, customer_id, subscription.paddle_subscription_id)
     if account is None:
         log.warning(
             "paddle subscription %s has no known account; kept unlinked",

@@ -294,17 +294,19 @@ def _totals(transaction: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def portal_url(session: Session, paddle: Client, account_id: str) -> str:
-    """A fresh customer portal link (it carries a temporary token: never stored)."""
+    """A fresh customer portal link (it carries a temporary token: never stored). Only for
+    the account's own Paddle customer: the portal can cancel and change payment details."""
     account = session.get(Account, account_id)
     subscription = subscription_for(session, account_id)
-    customer_id = (account.paddle_customer_id if account else None) or (
-        subscription.paddle_customer_id if subscription else None
-    )
+    customer_id = account.paddle_customer_id if account else None
     if not customer_id:
+        session.rollback()
         raise NoSubscription("This account has no Paddle customer yet; check out first.")
     subscription_ids = (
         [subscription.paddle_subscription_id]
-        if subscription is not None and subscription.paddle_subscription_id
+        if subscription is not None
+        and subscription.paddle_subscription_id
+        and subscription.paddle_customer_id == customer_id
         else []
     )
     session.rollback()  # nothing held while Paddle answers

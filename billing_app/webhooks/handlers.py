@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.services.accounts import (
     attach_customer,
+    claimed_owner,
     ensure_account,
     link_to_customers_account,
     link_unlinked_subscriptions,
@@ -77,7 +78,11 @@ def activate_checkout(session: Session, notification: Notification) -> str:
     if paddle_subscription_id:
         subscription = lock_by_paddle_id(session, paddle_subscription_id)
     if subscription is None and app_subscription_id is not None:
-        subscription = lock_by_id(session, app_subscription_id)
+        ours = lock_by_id(session, app_subscription_id)
+        if ours is not None and ours.account_id == account_id:
+            customer_id = data.get("customer_id")
+            if claimed_owner(session, account_id, customer_id, data.get("id")):
+                subscription = ours
     if subscription is None:
         if not paddle_subscription_id:
             return "ignored"  # not ours, or nothing to attach it to until Paddle says more
@@ -93,7 +98,7 @@ def activate_checkout(session: Session, notification: Notification) -> str:
     subscription.paddle_customer_id = subscription.paddle_customer_id or data.get("customer_id")
     subscription.paddle_transaction_id = subscription.paddle_transaction_id or data.get("id")
     if account_id and subscription.account_id == account_id:
-        attach_customer(session, ensure_account(session, account_id), data.get("customer_id"))
+        claimed_owner(session, account_id, data.get("customer_id"), data.get("id"))
     if subscription.status != "pending":
         return "processed"
     activate_from_checkout(session, subscription, data)

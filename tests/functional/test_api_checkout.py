@@ -307,3 +307,46 @@ def test_an_open_checkout_for_another_plan_is_not_reused(client, session, paddle
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 201
     assert [call.request.method for call in paddle.calls] == ["GET", "POST"]
+
+
+def test_an_unverified_email_makes_no_customer_and_adopts_none(client, session, paddle):
+    """Paddle's checkout asks the buyer instead; an email the identity provider did not
+    verify could be anyone's."""
+    make_plan(session)
+    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    response = client.post(
+        "/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1", email_verified=False)
+    )
+    assert response.status_code == 201, response.json
+    assert [call.request.method for call in paddle.calls] == ["POST"]  # the transaction only
+    assert "customer_id" not in json.loads(paddle.calls[0].request.body)
+    assert session.get(Account, "acct_1").paddle_customer_id is None
+
+
+def test_a_verified_email_does_not_adopt_another_accounts_customer(client, session, paddle):
+    make_plan(session)
+    make_account(session, "acct_owner", paddle_customer_id="ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
+    existing = sample("api-customer-get.json")
+    paddle.post(
+        f"{BASE}/customers",
+        status=409,
+        json={
+            "error": {
+                "type": "request_error",
+                "code": "customer_already_exists",
+                "detail": "customer email conflicts with customer of id "
+                "ctm_01hv6y1jedq4p1n0yqn5ba3ky4",
+            },
+            "meta": {"request_id": "r"},
+        },
+    )
+    paddle.get(
+        f"{BASE}/customers/ctm_01hv6y1jedq4p1n0yqn5ba3ky4",
+        json={**existing, "data": {**existing["data"], "id": "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"}},
+    )
+    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
+    assert response.status_code == 201, response.json
+    sent = json.loads(paddle.calls[-1].request.body)
+    assert "customer_id" not in sent
+    assert session.get(Account, "acct_1").paddle_customer_id is None

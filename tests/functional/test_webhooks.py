@@ -466,3 +466,21 @@ def test_a_malformed_signature_header_is_a_401_never_a_500(client, header):
     )
     assert response.status_code == 401
     assert response.json["error"] == "invalid_signature"
+
+
+def test_custom_data_naming_an_unknown_account_does_not_link_it(client, session):
+    """Anyone running Paddle.js can set a transaction's custom_data, and Paddle copies it
+    onto the subscription: naming a fresh account must not hand it a subscription (which
+    would also lock that account out of checkout with a 409)."""
+    data = subscription_data(custom_data={"app_account_id": "acct_victim"})
+    post_webhook(client, body_of(envelope("subscription.created", data)))
+    assert only_subscription(session).account_id is None
+    assert session.get(Account, "acct_victim") is None
+
+
+def test_custom_data_naming_an_account_that_pays_as_another_customer_does_not_link(client, session):
+    make_account(session, "acct_victim", paddle_customer_id="ctm_victims_own")
+    data = subscription_data(custom_data={"app_account_id": "acct_victim"})
+    post_webhook(client, body_of(envelope("subscription.created", data)))
+    assert only_subscription(session).account_id is None
+    assert session.get(Account, "acct_victim").paddle_customer_id == "ctm_victims_own"

@@ -186,7 +186,7 @@ def webhooks_cli() -> None:
     multiple=True,
     default=("failed",),
     show_default=True,
-    type=click.Choice(WEBHOOK_EVENT_STATUSES),
+    type=click.Choice([status for status in WEBHOOK_EVENT_STATUSES if status != "rejected"]),
     help="Replay stored events with this status (repeatable).",
 )
 @click.option("--event-id", "event_ids", multiple=True, help="Replay these events (repeatable).")

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from paddle_client.timestamps import parse_timestamp
@@ -130,30 +130,57 @@ class Notification:
     data: dict[str, Any]
 
 
+MAX_ID_LENGTH = 64
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _identifier(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise MalformedNotification(f"{key} must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH or not value.isascii() or not value.isprintable():
+        raise MalformedNotification(f"{key} must be printable ASCII, at most {MAX_ID_LENGTH}")
+    return value
+
+
 def parse_notification(raw_body: bytes | str) -> Notification:
-    """The envelope `{event_id, event_type, occurred_at, notification_id, data}`."""
+    """The envelope `{event_id, event_type, occurred_at, notification_id, data}`, checked
+    so that whatever a (verified) body holds, storing it cannot fail."""
     try:
-        body = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
+        text = raw_body.decode("utf-8") if isinstance(raw_body, bytes) else raw_body
+    except UnicodeDecodeError:
+        raise MalformedNotification("body is not UTF-8") from None
+    try:
+        body = json.loads(text)
+    except ValueError:
         raise MalformedNotification("body is not JSON") from None
+    except RecursionError:
+        raise MalformedNotification("body is nested too deeply") from None
     if not isinstance(body, dict):
         raise MalformedNotification("body is not a JSON object")
     missing = [key for key in ("event_id", "event_type", "occurred_at", "data") if key not in body]
     if missing:
         raise MalformedNotification(f"missing {', '.join(missing)}")
-    for key in ("event_id", "event_type", "occurred_at"):
-        if not isinstance(body[key], str) or not body[key]:
-            raise MalformedNotification(f"{key} must be a non-empty string")
+    event_id = _identifier(body, "event_id")
+    event_type = _identifier(body, "event_type")
+    notification_id = _identifier(body, "notification_id", required=False)
+    if not isinstance(body["occurred_at"], str):
+        raise MalformedNotification("occurred_at must be a non-empty string")
     if not isinstance(body["data"], dict):
         raise MalformedNotification("data must be an object")
     try:
         occurred_at = parse_timestamp(body["occurred_at"])
-    except ValueError:
+    except (ValueError, OverflowError):
         raise MalformedNotification("occurred_at is not an RFC 3339 timestamp") from None
+    if occurred_at is None or not _EARLIEST <= occurred_at < _LATEST:
+        raise MalformedNotification("occurred_at is not a plausible time")
     return Notification(
-        event_id=body["event_id"],
-        event_type=body["event_type"],
+        event_id=event_id,
+        event_type=event_type,
         occurred_at=occurred_at,
-        notification_id=body.get("notification_id"),
+        notification_id=notification_id,
         data=body["data"],
     )

@@ -72,6 +72,9 @@ class PaddleWebhook(MethodView):
         try:
             notification = paddle_webhooks.parse_notification(raw_body)
         except paddle_webhooks.MalformedNotification as error:
+            log.warning("webhook rejected: %s", error)
+            webhook_service.record_rejected(db.session, raw_body, str(error))
+            db.session.commit()
             raise InvalidNotification(f"Not a Paddle notification: {error}") from None
 
         outcome = webhook_service.receive(db.session, notification, raw_body)

@@ -6,7 +6,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from billing_app.db import Base, UTCDateTime, utcnow
 from billing_app.models._columns import one_of
 
-WEBHOOK_EVENT_STATUSES = ("received", "processed", "duplicate", "stale", "ignored", "failed")
+# rejected: a verified body that is not a notification we can apply (kept with the reason,
+# under a made-up event id, for an operator).
+WEBHOOK_EVENT_STATUSES = (
+    "received",
+    "processed",
+    "duplicate",
+    "stale",
+    "ignored",
+    "failed",
+    "rejected",
+)
 
 
 class WebhookEvent(Base):

@@ -9,6 +9,7 @@ re-applies stored events through the same `apply_event`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -83,13 +84,49 @@ def _ledger_values(notification: Notification, raw_body: bytes, now: datetime) -
         "event_type": notification.event_type,
         "occurred_at": notification.occurred_at,
         "notification_id": notification.notification_id,
-        "entity_id": str(notification.data.get("id") or "")[:64] or None,
+        "entity_id": _entity_id(notification.data.get("id")),
         "payload": raw_body.decode("utf-8"),
         "status": "received",
         "attempts": 0,
         "deliveries": 1,
         "received_at": now,
     }
+
+
+def _entity_id(value) -> str | None:
+    """The entity's id, for an operator's search, if it is one we can store as text."""
+    if not isinstance(value, str) or not value.isprintable():
+        return None
+    return value[:64] or None
+
+
+def record_rejected(session: Session, raw_body: bytes, reason: str) -> None:
+    """Keep a verified body that is not a notification we can apply, with the reason, under
+    an event id made from its digest (so a redelivery is counted, not stored twice)."""
+    now = utcnow()
+    digest = hashlib.sha256(raw_body).hexdigest()[:40]
+    text = raw_body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    values = {
+        "event_id": f"rejected_{digest}",
+        "event_type": "rejected",
+        "occurred_at": now,
+        "notification_id": None,
+        "entity_id": None,
+        "payload": text,
+        "status": "rejected",
+        "error": reason[:MAX_ERROR_LENGTH],
+        "attempts": 0,
+        "deliveries": 1,
+        "received_at": now,
+    }
+    statement = (
+        _insert(session)(_LEDGER)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=["event_id"], set_={"deliveries": _LEDGER.c.deliveries + 1}
+        )
+    )
+    session.execute(statement)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def test_a_verified_body_that_is_not_a_notification_is_400(client, session):
     response = post_webhook(client, b'{"hello": "world"}')
     assert response.status_code == 400
     assert response.json["error"] == "invalid_notification"
-    assert ledger(session) == []
+    assert [row.status for row in ledger(session)] == ["rejected"]  # kept for an operator
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(make_app, session):
@@ -484,3 +484,60 @@ def test_custom_data_naming_an_account_that_pays_as_another_customer_does_not_li
     post_webhook(client, body_of(envelope("subscription.created", data)))
     assert only_subscription(session).account_id is None
     assert session.get(Account, "acct_victim").paddle_customer_id == "ctm_victims_own"
+
+
+def _envelope_with(**fields) -> bytes:
+    notification = envelope("subscription.updated", subscription_data())
+    notification.update(fields)
+    return json.dumps(notification).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (_envelope_with(event_id="evt_" + "x" * 80), "event_id"),
+        (_envelope_with(notification_id={"an": "object"}), "notification_id"),
+        (_envelope_with(event_id="evt_\u0000nul"), "event_id"),
+        (_envelope_with(event_type="subscription.\u0000"), "event_type"),
+        (_envelope_with(occurred_at="0001-01-01T00:30:00+01:00"), "occurred_at"),
+        (_envelope_with(occurred_at="9999-12-31T23:59:59Z"), "occurred_at"),
+        (
+            json.dumps(envelope("subscription.updated", subscription_data())).encode("utf-16"),
+            "UTF-8",
+        ),
+        (b'{"event_id": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "nested"),
+    ],
+    ids=[
+        "long-id",
+        "object-notification-id",
+        "nul-id",
+        "nul-type",
+        "year-1",
+        "year-9999",
+        "utf-16",
+        "deep",
+    ],
+)
+def test_a_verified_body_the_ledger_cannot_apply_is_a_400_and_kept_as_rejected(
+    client, session, body, reason
+):
+    response = post_webhook(client, body)
+    assert response.status_code == 400, response.json
+    assert response.json["error"] == "invalid_notification"
+    assert reason in response.json["message"]
+    session.expire_all()
+    (kept,) = session.scalars(select(WebhookEvent)).all()
+    assert kept.status == "rejected"
+    assert reason in kept.error
+    again = post_webhook(client, body)
+    assert again.status_code == 400
+    session.expire_all()
+    assert session.scalars(select(WebhookEvent)).one().deliveries == 2
+
+
+def test_an_entity_id_we_cannot_store_is_left_out_not_a_crash(client, session):
+    body = body_of(envelope("customer.created", {"id": "ctm_\u0000", "email": "a@example.com"}))
+    response = post_webhook(client, body)
+    assert response.status_code == 200, response.json
+    session.expire_all()
+    assert session.scalars(select(WebhookEvent)).one().entity_id is None

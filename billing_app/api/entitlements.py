@@ -5,8 +5,9 @@ from flask_smorest import Blueprint
 
 from billing_app.api.common import SERVICE, USER, access_policy, documents_errors
 from billing_app.api.schemas import EntitlementsSchema
-from billing_app.auth import current_user, require_service_token
+from billing_app.auth import MAX_ACCOUNT_ID, current_user, require_service_token
 from billing_app.db import read_only, utcnow
+from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.services.entitlements import account_entitlements
 
@@ -34,9 +35,13 @@ class OwnEntitlements(MethodView):
 class AccountEntitlements(MethodView):
     @blp.doc(security=SERVICE)
     @blp.response(200, EntitlementsSchema)
-    @documents_errors(blp, 401)
+    @documents_errors(blp, 401, 422)
     def get(self, account_id):
         """Any account's access, for backend services holding BILLING_SERVICE_TOKEN."""
         require_service_token()
+        if len(account_id) > MAX_ACCOUNT_ID or not account_id.isprintable():
+            raise ValidationFailed(
+                "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
+            )
         with read_only(db.engine) as connection:
             return account_entitlements(connection, account_id, utcnow(), access_policy())

@@ -1,5 +1,7 @@
 """The request and response bodies of the HTTP API, as the OpenAPI document shows them."""
 
+from datetime import UTC, datetime, timedelta
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -26,11 +28,15 @@ class PlanSchema(ma.Schema):
     limits = fields.Dict(keys=fields.String(), required=True)
 
 
+SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="not a plan slug")
+PRICE_ID = validate.Regexp(r"^pri_[a-z0-9]{1,60}$", error="not a Paddle price id (pri_...)")
+
+
 class PlanChoiceSchema(ma.Schema):
     """A plan by `plan` (slug) or `price_id`, and a quantity."""
 
-    plan = fields.String(metadata={"description": "plan slug"})
-    price_id = fields.String()
+    plan = fields.String(validate=SLUG, metadata={"description": "plan slug"})
+    price_id = fields.String(validate=PRICE_ID)
     quantity = fields.Integer(validate=validate.Range(min=1, max=10_000))
 
     @ma.validates_schema
@@ -80,11 +86,21 @@ class SubscriptionSchema(ma.Schema):
     updated_at = fields.AwareDateTime(allow_none=True)
 
 
+def _plausible_future(value) -> None:
+    now = datetime.now(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:30:00+01:00 has no UTC time
+        raise ma.ValidationError("must be in the future, within five years") from None
+    if not now < moment < now + timedelta(days=5 * 366):
+        raise ma.ValidationError("must be in the future, within five years")
+
+
 class PauseRequestSchema(ma.Schema):
     effective_from = fields.String(
         load_default="next_billing_period", validate=validate.OneOf(EFFECTIVE_FROM)
     )
-    resume_at = fields.AwareDateTime()
+    resume_at = fields.AwareDateTime(validate=_plausible_future)
 
 
 class CancelRequestSchema(ma.Schema):

@@ -1,7 +1,7 @@
 """The caller's subscription: read it, pause, cancel, resume, change, pay, portal."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
@@ -22,6 +22,7 @@ from tests.factories import (
 
 BASE = "https://paddle.test"
 SUB = "sub_01hp463gxfvndqjjyqn2n7tkth"
+RESUME_AT = (datetime.now(UTC) + timedelta(days=40)).replace(microsecond=0)
 PERIOD = {"starts_at": "2026-05-01T00:00:00Z", "ends_at": "2026-06-01T00:00:00Z"}
 
 
@@ -110,13 +111,13 @@ def test_pause_immediately_with_resume_at(client, session, active, paddle):
     paddle.post(f"{BASE}/subscriptions/{SUB}/pause", json=answer)
     response = client.post(
         "/api/v1/subscription/pause",
-        json={"effective_from": "immediately", "resume_at": "2024-04-01T00:00:00+00:00"},
+        json={"effective_from": "immediately", "resume_at": RESUME_AT.isoformat()},
         headers=auth("acct_1"),
     )
     assert response.json["status"] == "paused"
     sent = json.loads(paddle.calls[0].request.body)
     assert sent["effective_from"] == "immediately"
-    assert sent["resume_at"].startswith("2024-04-01T00:00:00")
+    assert sent["resume_at"].startswith(RESUME_AT.strftime("%Y-%m-%dT%H:%M:%S"))
     assert row(session).paused_at == datetime(2024, 2, 9, tzinfo=UTC)
 
 
@@ -356,3 +357,30 @@ def test_the_openapi_document_validates_and_lists_every_route(app, client):
     assert {"201", "401", "409", "422", "502", "503"} <= set(checkout["responses"])
     assert "userToken" in document["components"]["securitySchemes"]
     assert SERVICE_TOKEN not in json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/checkout", {"plan": "star\u0000ter"}),
+        ("/api/v1/checkout", {"price_id": "pri_\u0000"}),
+        ("/api/v1/subscription/change", {"plan": "a" * 300}),
+        ("/api/v1/subscription/pause", {"resume_at": "0001-01-01T00:30:00+01:00"}),
+        ("/api/v1/subscription/pause", {"resume_at": "2001-01-01T00:00:00+00:00"}),
+    ],
+    ids=["nul-plan", "nul-price", "long-plan", "year-1-resume", "past-resume"],
+)
+def test_odd_inputs_are_422_never_500(client, session, active, paddle, path, body):
+    response = client.post(path, json=body, headers=auth("acct_1"))
+    assert response.status_code == 422, response.json
+    assert response.json["error"] == "validation_error"
+    assert len(paddle.calls) == 0
+
+
+def test_an_odd_account_id_in_the_path_is_422(client):
+    for account_id in ("acct%00one", "a" * 200):
+        response = client.get(
+            f"/api/v1/accounts/{account_id}/entitlements",
+            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        )
+        assert response.status_code == 422, response.json

@@ -22,6 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_api(app)
+    register_rate_limits(app)
     register_cli(app)
     register_scheduler(app)
     return app
@@ -106,6 +107,12 @@ def register_extensions(app: Flask) -> None:
     def discard_uncommitted(exception: BaseException | None) -> None:
         # A request that failed leaves nothing behind, even inside a longer app context.
         db.session.rollback()
+
+
+def register_rate_limits(app: Flask) -> None:
+    from billing_app import rate_limits
+
+    app.extensions["billing_limiter"] = rate_limits.register_rate_limits(app)
 
 
 def register_api(app: Flask) -> None:

@@ -73,6 +73,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_LEASE_SECONDS", _integer, 60),
     Setting("SCHEDULER_ENABLED", _boolean, False),
     Setting("WEBHOOK_RETENTION_DAYS", _integer, 90),
+    Setting("RATE_LIMIT_ENABLED", _boolean, True),
+    Setting("RATE_LIMIT_STORAGE_URL", _text, None),
+    Setting("RATE_LIMIT_ACTIONS", _text, "30/minute"),
+    Setting("RATE_LIMIT_READS", _text, "600/minute"),
+    Setting("RATE_LIMIT_PUBLIC", _text, "300/minute"),
+    Setting("PADDLE_USER_REQUESTS_PER_MINUTE", _integer, 120),
     Setting("LOG_LEVEL", _text, "INFO"),
 )
 

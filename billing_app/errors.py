@@ -123,6 +123,12 @@ class PaddleUnavailable(BillingError):
     default_message = "Paddle did not answer in time; try again shortly."
 
 
+class PaddleBusy(BillingError):
+    code = "paddle_busy"
+    status = 503
+    default_message = "Too many requests to Paddle right now; try again shortly."
+
+
 class PaddleRefused(BillingError):
     code = "paddle_error"
     status = 502

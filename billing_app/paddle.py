@@ -12,11 +12,16 @@ from contextlib import ExitStack
 from flask import Flask, current_app, g, has_request_context
 
 from billing_app.errors import PaddleNotConfigured
+from billing_app.rate_limits import spend_paddle_budget
 from paddle_client import Client, RetryPolicy
 
 
 def build_client(
-    config, *, retry: RetryPolicy | None = None, requests_per_minute: float | None = None
+    config,
+    *,
+    retry: RetryPolicy | None = None,
+    requests_per_minute: float | None = None,
+    before_send=None,
 ) -> Client:
     if not config["PADDLE_API_KEY"]:
         raise PaddleNotConfigured()
@@ -27,6 +32,7 @@ def build_client(
         timeout=config["PADDLE_TIMEOUT_SECONDS"],
         retry=retry,
         requests_per_minute=requests_per_minute,
+        before_send=before_send,
     )
 
 
@@ -34,7 +40,9 @@ def paddle() -> Client:
     """The Paddle client of the current app; 503 `paddle_not_configured` without a key."""
     client = current_app.extensions.get("billing_paddle")
     if client is None:
-        client = current_app.extensions["billing_paddle"] = build_client(current_app.config)
+        client = current_app.extensions["billing_paddle"] = build_client(
+            current_app.config, before_send=spend_paddle_budget
+        )
     if has_request_context() and "paddle_conversation" not in g:
         g.paddle_conversation = ExitStack()
         g.paddle_conversation.enter_context(

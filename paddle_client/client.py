@@ -26,6 +26,7 @@ class Client:
     `base_url` overrides the environment (a simulator, tests). `session` is the seam for
     tests and connection pooling. `sleep` and `rand` make the retry schedule testable.
     `requests_per_minute` spaces requests evenly (bulk jobs; None means no pacing).
+    `before_send` runs before every attempt and may raise to refuse it (a shared budget).
     The API key is sent as a Bearer token and never appears in a repr, log or error.
     """
 
@@ -41,6 +42,7 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         requests_per_minute: float | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
         if base_url is None:
             if environment not in BASE_URLS:
@@ -55,6 +57,7 @@ class Client:
             sleep=sleep,
             rand=rand,
             requests_per_minute=requests_per_minute,
+            before_send=before_send,
         )
         self.products = Products(self.transport)
         self.prices = Prices(self.transport)

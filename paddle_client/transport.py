@@ -102,6 +102,7 @@ class Transport:
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
         requests_per_minute: float | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("a Paddle API key is required")
@@ -116,6 +117,8 @@ class Transport:
         # A steady pace for bulk work (Paddle allows ~240 requests a minute per IP).
         self.min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._last_sent: float | None = None
+        # Called before every attempt; may raise to refuse it (a shared budget, say).
+        self._before_send = before_send
 
     def _keep_pace(self) -> None:
         if self.min_interval and self._last_sent is not None:
@@ -202,6 +205,8 @@ class Transport:
 
     def _attempt(self, method, path, params, json, timeout):
         """One try. Returns the body, or (error, status, reached_paddle, retry_after)."""
+        if self._before_send is not None:
+            self._before_send()
         self._keep_pace()
         try:
             response = self.session.request(

@@ -1,0 +1,144 @@
+"""Rate limits: per account on user endpoints, per IP on public ones, a shared budget for
+user requests' calls to Paddle; 429 (or 503 paddle_busy) in our JSON with Retry-After."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+
+from tests.conftest import JWT_SECRET, SERVICE_TOKEN, sample
+from tests.factories import auth, make_account, make_plan, make_subscription, user_token
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def test_actions_share_one_budget_per_account(make_app):
+    client = make_app(RATE_LIMIT_ACTIONS="3/minute").test_client()
+    paths = ["pause", "cancel", "resume"]
+    answers = [
+        client.post(f"/api/v1/subscription/{path}", json={}, headers=auth("acct_busy"))
+        for path in paths
+    ]
+    assert [answer.status_code for answer in answers] == [404, 404, 404]
+    refused = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_busy"))
+    assert refused.status_code == 429
+    assert refused.json["error"] == "too_many_requests"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Someone else's budget is untouched.
+    other = client.post("/api/v1/subscription/pause", json={}, headers=auth("acct_calm"))
+    assert other.status_code == 404
+
+
+def test_reads_have_their_own_budget_and_service_reads_none(make_app):
+    client = make_app(RATE_LIMIT_READS="2/minute").test_client()
+    statuses = [
+        client.get("/api/v1/entitlements", headers=auth("acct_1")).status_code for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    for _ in range(5):
+        assert (
+            client.get("/api/v1/accounts/acct_1/entitlements", headers=service).status_code == 200
+        )
+
+
+def test_public_reads_are_limited_per_address(make_app):
+    client = make_app(RATE_LIMIT_PUBLIC="2/minute").test_client()
+    statuses = [client.get("/api/v1/plans").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.get("/health").status_code == 200  # probes are never limited
+
+
+def test_webhooks_are_not_limited(make_app):
+    from tests.factories import body_of, envelope, post_webhook, subscription_data
+
+    client = make_app(RATE_LIMIT_PUBLIC="1/minute", RATE_LIMIT_ACTIONS="1/minute").test_client()
+    for n in range(5):
+        body = body_of(envelope("subscription.updated", subscription_data(id=f"sub_rl{n}")))
+        assert post_webhook(client, body).status_code == 200
+
+
+def test_user_requests_share_a_budget_of_calls_to_paddle(make_app, session):
+    plan = make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id="ctm_1")
+    make_subscription(
+        session,
+        account_id="acct_1",
+        status="active",
+        plan_id=plan.id,
+        price_id=plan.price_id,
+        paddle_subscription_id="sub_1",
+        paddle_customer_id="ctm_1",
+    )
+    client = make_app(PADDLE_USER_REQUESTS_PER_MINUTE=2).test_client()
+    with responses.RequestsMock() as paddle:
+        paddle.patch(
+            "https://paddle.test/subscriptions/sub_1/preview",
+            json=sample("api-subscription-preview-update.json"),
+        )
+        answers = [
+            client.post("/api/v1/subscription/change/preview", json={"quantity": 3}, headers=auth())
+            for _ in range(3)
+        ]
+        sent = len(paddle.calls)
+    assert [answer.status_code for answer in answers] == [200, 200, 503]
+    assert answers[2].json["error"] == "paddle_busy"
+    assert int(answers[2].headers["Retry-After"]) >= 1
+    assert sent == 2  # the third never reached Paddle
+
+
+@pytest.fixture
+def service_on_redis(_migrated):
+    from tests.e2e.conftest import free_port, wait_until_up
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _migrated,
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "RATE_LIMIT_STORAGE_URL": REDIS_URL,
+        "RATE_LIMIT_READS": "4/minute",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_two_workers_share_one_budget_in_redis(service_on_redis):
+    account = f"acct_{uuid.uuid4().hex[:12]}"  # a fresh key in a Redis other runs share
+    token = user_token(account)
+    statuses = []
+    for _ in range(10):  # a new connection each time, so both workers answer
+        answer = requests.get(
+            f"{service_on_redis}/api/v1/entitlements",
+            headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+            timeout=10,
+        )
+        statuses.append(answer.status_code)
+    assert statuses == [200] * 4 + [429] * 6

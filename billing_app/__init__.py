@@ -40,7 +40,7 @@ def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config.update(
         API_TITLE="Billing service",
         API_VERSION="1.0.0",
-        OPENAPI_VERSION="3.0.3",
+        OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",

@@ -4,7 +4,7 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import USER, authenticate_first, documents_errors
+from billing_app.api.common import USER, USER_ACTION, authenticate_first, operation
 from billing_app.api.schemas import CheckoutRequestSchema, CheckoutSchema
 from billing_app.auth import current_user
 from billing_app.extensions import db
@@ -20,7 +20,7 @@ class Checkout(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(CheckoutRequestSchema)
     @blp.response(201, CheckoutSchema)
-    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    @operation(blp, "createCheckout", *USER_ACTION, 404, 409, codes={404: ("plan_not_found",)})
     def post(self, body):
         """Create (or reuse) a pending subscription and the Paddle transaction that pays it.
 

@@ -13,27 +13,50 @@ from billing_app.services.access import AccessPolicy
 USER = [{"userToken": []}]
 SERVICE = [{"serviceToken": []}]
 
-ERROR_DESCRIPTIONS = {
-    401: "unauthorized: missing, expired or invalid token",
-    404: "plan_not_found or no_subscription",
-    409: "subscription_exists, invalid_state or subscription_canceled",
-    422: "validation_error, with `errors` by field",
-    502: "paddle_error: Paddle refused; `paddle_error_code` is Paddle's code",
-    503: "paddle_unavailable (with Retry-After when known) or paddle_not_configured",
+# The stable codes an answer of each status can carry, unless an operation says otherwise.
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: ("bad_request",),
+    401: ("unauthorized",),
+    404: ("plan_not_found", "no_subscription"),
+    409: ("subscription_exists", "invalid_state", "subscription_canceled"),
+    413: ("payload_too_large",),
+    422: ("validation_error",),
+    429: ("too_many_requests",),
+    500: ("internal_error",),
+    502: ("paddle_error",),
+    503: ("paddle_unavailable", "paddle_busy", "paddle_not_configured", "database_unavailable"),
+}
+ERROR_NOTES = {
+    422: "`errors` holds the messages by field",
+    429: "with Retry-After; per account on user endpoints, per address on public ones",
+    502: "Paddle refused; `paddle_error_code` is Paddle's own code",
+    503: "with Retry-After when known",
 }
 
 
-def documents_errors(blp, *statuses: int):
-    """Document these error answers (all in the one error shape) on a view."""
+def operation(
+    blp, operation_id: str, *statuses: int, codes: dict[int, tuple[str, ...]] | None = None
+):
+    """Name an operation (`operationId`, what generated clients call it) and document the
+    error answers it can give, each in the one error shape with the codes it can carry."""
+    codes = {**ERROR_CODES, **(codes or {})}
 
     def decorate(view):
         for status in statuses:
-            view = blp.alt_response(
-                status, schema=ErrorSchema, description=ERROR_DESCRIPTIONS[status]
-            )(view)
-        return view
+            description = " | ".join(f"`{code}`" for code in codes[status])
+            if status in ERROR_NOTES:
+                description += f": {ERROR_NOTES[status]}"
+            view = blp.alt_response(status, schema=ErrorSchema, description=description)(view)
+        return blp.doc(operationId=operation_id)(view)
 
     return decorate
+
+
+NO_SUBSCRIPTION = {404: ("no_subscription",)}
+
+# What every operation of a kind can answer besides its own errors.
+USER_ACTION = (401, 413, 422, 429, 502, 503)
+USER_READ = (401, 429, 503)
 
 
 def authenticate_first(blp) -> None:

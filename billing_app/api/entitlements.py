@@ -3,7 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, USER, access_policy, documents_errors
+from billing_app.api.common import SERVICE, USER, USER_READ, access_policy, operation
 from billing_app.api.schemas import EntitlementsSchema
 from billing_app.auth import MAX_ACCOUNT_ID, current_user, require_service_token
 from billing_app.db import read_only, utcnow
@@ -23,7 +23,7 @@ blp = Blueprint(
 class OwnEntitlements(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, EntitlementsSchema)
-    @documents_errors(blp, 401)
+    @operation(blp, "getEntitlements", *USER_READ)
     def get(self):
         """The caller's access, plan, features and limits."""
         caller = current_user()
@@ -35,7 +35,7 @@ class OwnEntitlements(MethodView):
 class AccountEntitlements(MethodView):
     @blp.doc(security=SERVICE)
     @blp.response(200, EntitlementsSchema)
-    @documents_errors(blp, 401, 422)
+    @operation(blp, "getAccountEntitlements", 401, 422, 503)
     def get(self, account_id):
         """Any account's access, for backend services holding BILLING_SERVICE_TOKEN."""
         require_service_token()

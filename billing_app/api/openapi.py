@@ -40,8 +40,24 @@ HTTP_ERROR_CODES = {
 }
 
 
+def stable_codes() -> list[str]:
+    """Every `error` code the service answers with: its own, and Flask's mapped ones."""
+    codes = set(HTTP_ERROR_CODES.values())
+    pending = [BillingError]
+    while pending:
+        kind = pending.pop()
+        codes.add(kind.code)
+        pending.extend(kind.__subclasses__())
+    codes.discard(BillingError.code)
+    return sorted(codes)
+
+
 class ErrorSchema(ma.Schema):
-    error = ma.fields.String(required=True, metadata={"description": "stable snake_case code"})
+    error = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(stable_codes()),
+        metadata={"description": "stable snake_case code"},
+    )
     message = ma.fields.String(required=True, metadata={"description": "for humans"})
     errors = ma.fields.Dict(
         keys=ma.fields.String(),
@@ -65,6 +81,8 @@ def _field_errors(data: dict[str, Any]) -> dict[str, Any] | None:
 
 class BillingApi(Api):
     ERROR_SCHEMA = ErrorSchema
+    # Each operation documents the errors it can give; no catch-all `default` hides them.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self) -> None:
         super()._register_error_handlers()

@@ -3,6 +3,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from billing_app.api.common import operation
 from billing_app.api.schemas import PlanSchema
 from billing_app.extensions import db
 from billing_app.services import plans as plan_service
@@ -14,6 +15,7 @@ blp = Blueprint("plans", __name__, url_prefix="/api/v1/plans", description="The 
 class Plans(MethodView):
     @blp.etag
     @blp.response(200, PlanSchema(many=True))
+    @operation(blp, "listPlans", 429, 503, codes={503: ("database_unavailable",)})
     def get(self):
         """Active plans, with their features and limits. Public and cacheable (ETag)."""
         return list(plan_service.active_plans(db.session))

@@ -3,7 +3,13 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import USER, authenticate_first, documents_errors
+from billing_app.api.common import (
+    NO_SUBSCRIPTION,
+    USER,
+    USER_ACTION,
+    authenticate_first,
+    operation,
+)
 from billing_app.api.schemas import PortalSessionSchema
 from billing_app.auth import current_user
 from billing_app.extensions import db
@@ -20,7 +26,7 @@ authenticate_first(blp)
 class PortalSession(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, PortalSessionSchema)
-    @documents_errors(blp, 401, 404, 502, 503)
+    @operation(blp, "createPortalSession", *USER_ACTION, 404, codes=NO_SUBSCRIPTION)
     def post(self):
         """A fresh, short-lived customer portal URL (invoices, cards, cancel)."""
         caller = current_user()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import USER, access_policy, authenticate_first, documents_errors
+from billing_app.api.common import (
+    NO_SUBSCRIPTION,
+    USER,
+    USER_ACTION,
+    USER_READ,
+    access_policy,
+    authenticate_first,
+    operation,
+)
 from billing_app.api.schemas import (
     CancelRequestSchema,
     ChangePreviewSchema,
@@ -71,7 +79,7 @@ def _done(subscription: Subscription) -> dict:
 class CurrentSubscription(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, SubscriptionSchema)
-    @documents_errors(blp, 401)
+    @operation(blp, "getSubscription", *USER_READ)
     def get(self):
         """The caller's subscription from our table (never a live Paddle call); `free` if none."""
         caller = current_user()
@@ -83,7 +91,7 @@ class Pause(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(PauseRequestSchema)
     @blp.response(200, SubscriptionSchema)
-    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    @operation(blp, "pauseSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
     def post(self, body):
         """Pause now or at the end of the period; Paddle's answer is stored at once."""
         caller = current_user()
@@ -102,7 +110,7 @@ class Cancel(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(CancelRequestSchema)
     @blp.response(200, SubscriptionSchema)
-    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    @operation(blp, "cancelSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
     def post(self, body):
         """Cancel now or at the end of the period; Paddle's answer is stored at once."""
         caller = current_user()
@@ -116,7 +124,7 @@ class Cancel(MethodView):
 class Resume(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, SubscriptionSchema)
-    @documents_errors(blp, 401, 404, 409, 502, 503)
+    @operation(blp, "resumeSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
     def post(self):
         """Resume a paused subscription, or remove a scheduled pause or cancellation."""
         caller = current_user()
@@ -127,7 +135,7 @@ class Resume(MethodView):
 class PaymentMethod(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, PaymentMethodSchema)
-    @documents_errors(blp, 401, 404, 409, 502, 503)
+    @operation(blp, "createPaymentMethodUpdate", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
     def post(self):
         """A Paddle transaction to open in Paddle.js so the customer can enter a new card."""
         caller = current_user()
@@ -150,7 +158,7 @@ class Change(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(ChangeRequestSchema)
     @blp.response(200, SubscriptionSchema)
-    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    @operation(blp, "changeSubscription", *USER_ACTION, 404, 409)
     def post(self, body):
         """Change plan or quantity, billed by `proration_billing_mode`."""
         caller = current_user()
@@ -165,7 +173,7 @@ class ChangePreview(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(ChangeRequestSchema)
     @blp.response(200, ChangePreviewSchema)
-    @documents_errors(blp, 401, 404, 409, 422, 502, 503)
+    @operation(blp, "previewSubscriptionChange", *USER_ACTION, 404, 409)
     def post(self, body):
         """What a change would charge now and next time. Changes nothing."""
         caller = current_user()

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from billing_app.api.common import operation
 from billing_app.errors import (
     InvalidNotification,
     WebhookFailed,
@@ -46,11 +47,21 @@ def read_body(limit: int) -> bytes:
 @blp.route("/paddle")
 class PaddleWebhook(MethodView):
     @blp.response(200, AcknowledgedSchema)
-    @blp.alt_response(400, description="A verified body that is not a Paddle notification")
-    @blp.alt_response(401, description="Missing, malformed, wrong or expired Paddle-Signature")
-    @blp.alt_response(413, description="Body over WEBHOOK_MAX_BODY_BYTES")
-    @blp.alt_response(500, description="Applying failed; the event is kept for retry")
-    @blp.alt_response(503, description="No webhook secret configured")
+    @operation(
+        blp,
+        "receivePaddleWebhook",
+        400,
+        401,
+        413,
+        500,
+        503,
+        codes={
+            400: ("invalid_notification",),
+            401: ("invalid_signature",),
+            500: ("webhook_failed",),
+            503: ("webhooks_not_configured", "database_unavailable"),
+        },
+    )
     def post(self):
         """Receive a Paddle notification (at-least-once, any order)."""
         started = time.perf_counter()

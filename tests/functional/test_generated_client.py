@@ -1,0 +1,112 @@
+"""A frontend's view of the contract: a client generated from /openapi.json by a real
+generator (openapi-python-client), used against the running app, gets typed answers."""
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+
+import pytest
+import responses
+from werkzeug.serving import make_server
+
+from tests.factories import (
+    make_account,
+    make_plan,
+    make_subscription,
+    paddle_subscription,
+    user_token,
+)
+
+SUB = "sub_01hp463gxfvndqjjyqn2n7tkth"
+CUSTOMER = "ctm_01hp462x4578nc20acj9g956yy"
+PACKAGE = "billing_client"
+
+
+@pytest.fixture
+def generated_client(app, tmp_path):
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps(app.test_client().get("/openapi.json").json))
+    generator = shutil.which("openapi-python-client") or "openapi-python-client"
+    result = subprocess.run(
+        [
+            generator,
+            "generate",
+            "--path",
+            str(spec),
+            "--output-path",
+            str(tmp_path / PACKAGE),
+            "--meta",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [name for name in sys.modules if name.split(".")[0] == PACKAGE]:
+            del sys.modules[name]
+
+
+@pytest.fixture
+def served(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_generated_client_gets_a_typed_subscription_and_typed_errors(
+    generated_client, served, session
+):
+    plan = make_plan(session)
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    make_subscription(
+        session,
+        account_id="acct_1",
+        status="active",
+        plan_id=plan.id,
+        price_id=plan.price_id,
+        paddle_subscription_id=SUB,
+        paddle_customer_id=CUSTOMER,
+        last_event_at=datetime(2024, 2, 8, tzinfo=UTC),
+    )
+    cancel = importlib.import_module(f"{PACKAGE}.api.subscription.cancel_subscription")
+    get = importlib.import_module(f"{PACKAGE}.api.subscription.get_subscription")
+    models = importlib.import_module(f"{PACKAGE}.models")
+    client = generated_client.AuthenticatedClient(base_url=served, token=user_token("acct_1"))
+
+    scheduled = {"action": "cancel", "effective_at": "2099-03-08T11:02:03Z", "resume_at": None}
+    answer = paddle_subscription(scheduled_change=scheduled, updated_at="2024-02-09T00:00:00Z")
+    with responses.RequestsMock() as paddle:
+        paddle.post(f"https://paddle.test/subscriptions/{SUB}/cancel", json=answer)
+        body = models.CancelRequest(
+            effective_from=models.CancelRequestEffectiveFrom.NEXT_BILLING_PERIOD
+        )
+        canceled = cancel.sync_detailed(client=client, body=body)
+    assert canceled.status_code == 200
+    assert isinstance(canceled.parsed, models.Subscription)
+    assert isinstance(canceled.parsed.scheduled_change, models.ScheduledChange)
+    assert canceled.parsed.scheduled_change.action == "cancel"
+    assert canceled.parsed.scheduled_change.effective_at == datetime(
+        2099, 3, 8, 11, 2, 3, tzinfo=UTC
+    )
+
+    again = cancel.sync_detailed(client=client, body=body)  # already scheduled: 409
+    assert again.status_code == 409
+    assert isinstance(again.parsed, models.Error)
+    assert again.parsed.error == models.ErrorError.INVALID_STATE
+
+    fresh = get.sync(client=client)
+    assert isinstance(fresh, models.Subscription)
+    assert fresh.status == models.SubscriptionStatus.ACTIVE
+    assert fresh.scheduled_change.action == "cancel"

@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         subscription,
         webhooks,
     )
+    from billing_app.api.openapi import state_request_rules
     from billing_app.extensions import api
 
     api.spec.components.security_scheme(
@@ -24,3 +25,4 @@ def register_blueprints(app: Flask) -> None:
     )
     for module in (health, plans, checkout, subscription, portal, entitlements, webhooks):
         api.register_blueprint(module.blp)
+    state_request_rules(api.spec)

@@ -15,7 +15,7 @@ SERVICE = [{"serviceToken": []}]
 
 # The stable codes an answer of each status can carry, unless an operation says otherwise.
 ERROR_CODES: dict[int, tuple[str, ...]] = {
-    400: ("bad_request",),
+    400: ("bad_request",),  # a body that is not JSON
     401: ("unauthorized",),
     404: ("plan_not_found", "no_subscription"),
     409: ("subscription_exists", "invalid_state", "subscription_canceled"),
@@ -55,7 +55,7 @@ def operation(
 NO_SUBSCRIPTION = {404: ("no_subscription",)}
 
 # What every operation of a kind can answer besides its own errors.
-USER_ACTION = (401, 413, 422, 429, 502, 503)
+USER_ACTION = (400, 401, 413, 422, 429, 502, 503)
 USER_READ = (401, 429, 503)
 
 

@@ -119,3 +119,19 @@ class BillingApi(Api):
         if field_errors:
             body["errors"] = field_errors
         return body, status, data.get("headers", {})
+
+
+# Rules between fields that marshmallow checks in `validates_schema` and apispec cannot see,
+# stated in the document so that clients and fuzzers know them too.
+REQUEST_RULES = {
+    "CheckoutRequest": {"oneOf": [{"required": ["plan"]}, {"required": ["price_id"]}]},
+    "ChangeRequest": {
+        "anyOf": [{"required": ["plan"]}, {"required": ["price_id"]}, {"required": ["quantity"]}],
+        "not": {"required": ["plan", "price_id"]},
+    },
+}
+
+
+def state_request_rules(spec) -> None:
+    for name, rules in REQUEST_RULES.items():
+        spec.components.schemas[name].update(rules)

@@ -118,7 +118,10 @@ class BillingApi(Api):
         field_errors = _field_errors(data)
         if field_errors:
             body["errors"] = field_errors
-        return body, status, data.get("headers", {})
+        # Keep what the exception says in its headers (Allow on a 405, Retry-After on 429).
+        headers = {key: value for key, value in error.get_headers() if key != "Content-Type"}
+        headers.update(data.get("headers", {}))
+        return body, status, headers
 
 
 # Rules between fields that marshmallow checks in `validates_schema` and apispec cannot see,

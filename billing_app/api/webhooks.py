@@ -9,6 +9,7 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from billing_app.api.common import operation
 from billing_app.errors import (
@@ -39,9 +40,18 @@ class AcknowledgedSchema(Schema):
 
 
 def read_body(limit: int) -> bytes:
-    """The raw body, refusing (413) anything over `limit` before reading it whole."""
-    request.max_content_length = limit
-    return request.get_data(cache=True)
+    """The raw body, refusing (413) anything over `limit` without reading it whole: by its
+    Content-Length when it has one, else (chunked) once more than `limit` bytes arrived."""
+    if request.content_length is not None:
+        request.max_content_length = limit
+        return request.get_data(cache=True)
+    # Chunked: a stream capped at `limit` would end quietly there (and fail the signature);
+    # one byte more tells a body that is too long from one that fits.
+    request.max_content_length = limit + 1
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 @blp.route("/paddle")

@@ -105,3 +105,10 @@ def test_a_database_restart_while_idle_costs_no_request(app, client):
     assert killed >= 1
     answers = [client.get("/api/v1/subscription", headers=auth()).status_code for _ in range(4)]
     assert answers == [200] * 4
+
+
+def test_a_405_says_which_methods_are_allowed(client):
+    response = client.delete("/api/v1/plans")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET"}
+    assert response.json["error"] == "method_not_allowed"

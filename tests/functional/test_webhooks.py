@@ -9,7 +9,8 @@ from sqlalchemy import event, select
 
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription, WebhookEvent
-from tests.conftest import PAYLOADS, sample, sample_bytes
+from paddle_client.webhooks import sign
+from tests.conftest import PAYLOADS, WEBHOOK_SECRET, sample, sample_bytes
 from tests.factories import (
     body_of,
     checkout_transaction,
@@ -541,3 +542,39 @@ def test_an_entity_id_we_cannot_store_is_left_out_not_a_crash(client, session):
     assert response.status_code == 200, response.json
     session.expire_all()
     assert session.scalars(select(WebhookEvent)).one().entity_id is None
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_401(make_app):
+    import io
+
+    client = make_app(WEBHOOK_MAX_BODY_BYTES=1024).test_client()
+    body = b"{" + b" " * 4096 + b"}"
+    response = client.post(
+        "/webhooks/paddle",
+        input_stream=io.BytesIO(body),
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn says for chunked
+        headers={
+            "Transfer-Encoding": "chunked",
+            "Paddle-Signature": sign(body, WEBHOOK_SECRET),
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 413
+    assert response.json["error"] == "payload_too_large"
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(client, session):
+    import io
+
+    body = sample_bytes("webhook-subscription.created.json")
+    response = client.post(
+        "/webhooks/paddle",
+        input_stream=io.BytesIO(body),
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn says for chunked
+        headers={
+            "Transfer-Encoding": "chunked",
+            "Paddle-Signature": sign(body, WEBHOOK_SECRET),
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.json

@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from billing_app.api.docs import SWAGGER_UI_SETTINGS
 from billing_app.config import load_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -43,9 +44,8 @@ def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     )
+    app.config.update(SWAGGER_UI_SETTINGS)
 
 
 def default_sqlite_url(app: Flask) -> str:
@@ -116,12 +116,13 @@ def register_rate_limits(app: Flask) -> None:
 
 
 def register_api(app: Flask) -> None:
-    from billing_app.api import register_blueprints
+    from billing_app.api import docs, register_blueprints
     from billing_app.extensions import api
     from billing_app.paddle import register_request_deadline
 
     api.init_app(app)
     register_blueprints(app)
+    app.register_blueprint(docs.blp)
     register_request_deadline(app)
 
 

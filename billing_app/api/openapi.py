@@ -120,7 +120,7 @@ class BillingApi(Api):
             body["errors"] = field_errors
         # Keep what the exception says in its headers (Allow on a 405, Retry-After on 429).
         headers = {key: value for key, value in error.get_headers() if key != "Content-Type"}
-        headers.update(data.get("headers", {}))
+        headers.update(data.get("headers") or {})
         return body, status, headers
 
 

@@ -23,12 +23,24 @@ from paddle_client.simulator.state import SimError, SimState, invalid_field, not
 
 MAX_PER_PAGE = 200
 
-CHECKOUT_PAGE = """<!doctype html><title>Simulated Paddle checkout</title>
-<h1>Simulated checkout</h1><p>Transaction {id} ({status})</p>
+CHECKOUT_PAGE = """<!doctype html><title>Simulated Paddle checkout: {product}</title>
+<h1>{product}</h1><p>Transaction {id} ({status})</p>
 <ul>{lines}</ul>
-<form method="post" action="/_sim/transactions/{id}/complete"><button>Pay</button></form>
-<form method="post" action="/_sim/transactions/{id}/decline"><button>Decline</button></form>
+{actions}
 <p>This is the local simulator, for development and tests only.</p>"""
+
+PAYABLE_ACTIONS = """<form method="post" action="/_sim/transactions/{id}/complete">
+<button>Pay</button></form>
+<form method="post" action="/_sim/transactions/{id}/decline"><button>Decline</button></form>"""
+
+AFTER_PAY = {
+    "completed": "Paid. The simulator now sends Paddle's webhooks (transaction.paid, "
+    "subscription.created, subscription.activated, transaction.completed) to the service: "
+    "GET /api/v1/subscription shows the subscription active once they have arrived.",
+    "paid": "Paid. The simulator now sends Paddle's webhooks to the service.",
+    "past_due": "The card was declined: transaction.payment_failed was sent. You may try again.",
+    "ready": "The card was declined: transaction.payment_failed was sent. You may try again.",
+}
 
 
 def money(unit_price: dict[str, str]) -> str:
@@ -371,15 +383,29 @@ class SimulatorApp:
             transaction = self.state.transaction(transaction_id)
         except SimError:
             return Response("Unknown transaction", status=404)
+        names = [self._product_name(item) for item in transaction["items"]]
         lines = "".join(
-            f"<li>{escape(item['price']['description'] or '')} x {item['quantity']}: "
-            f"{money(item['price']['unit_price'])}</li>"
-            for item in transaction["items"]
+            f"<li>{escape(name)}: {escape(item['price']['description'] or '')} "
+            f"x {item['quantity']}: {money(item['price']['unit_price'])}</li>"
+            for name, item in zip(names, transaction["items"], strict=True)
         )
+        status = transaction["status"]
+        if status in {"draft", "ready", "past_due"}:
+            actions = PAYABLE_ACTIONS.format(id=escape(transaction_id))
+        else:
+            actions = f"<p>This transaction is {escape(status)}: there is nothing to pay.</p>"
         html = CHECKOUT_PAGE.format(
-            id=escape(transaction_id), status=escape(transaction["status"]), lines=lines
+            product=escape(", ".join(names) or "Checkout"),
+            id=escape(transaction_id),
+            status=escape(status),
+            lines=lines,
+            actions=actions,
         )
         return Response(html, content_type="text/html")
+
+    def _product_name(self, item: dict) -> str:
+        product = self.state.products.get(item["price"].get("product_id") or "")
+        return (product or {}).get("name") or item["price"].get("description") or "Item"
 
     # Control API
 
@@ -393,9 +419,12 @@ class SimulatorApp:
     def _after_form(self, request, transaction):
         """The Pay and Decline buttons get a page; the control API gets JSON."""
         if request.mimetype == "application/x-www-form-urlencoded":
-            status = escape(transaction["status"])
+            status = transaction["status"]
+            said = AFTER_PAY.get(status, f"The transaction is {status}.")
             return Response(
-                f"<p>Transaction {escape(transaction['id'])} is {status}.</p>",
+                f"<!doctype html><title>Simulated Paddle checkout</title>"
+                f"<p>Transaction {escape(transaction['id'])} is {escape(status)}.</p>"
+                f"<p>{escape(said)}</p>",
                 content_type="text/html",
             )
         return json_response({"data": transaction})

@@ -239,6 +239,24 @@ def test_the_checkout_page_has_pay_and_decline(sim, http):
     assert event_types(sim)[-1] == "transaction.payment_failed"
 
 
+def test_the_checkout_page_names_the_plan_says_what_paying_did_and_then_shows_no_pay(sim, http):
+    created = http.post(
+        "/transactions", json={"items": [{"price_id": STARTER}]}, headers=AUTH
+    ).json["data"]
+    page = http.get(f"/checkout?_ptxn={created['id']}").get_data(as_text=True)
+    product = sim.state.products[created["items"][0]["price"]["product_id"]]["name"]
+    assert f"<h1>{product}</h1>" in page
+    paid = http.post(
+        f"/_sim/transactions/{created['id']}/complete",
+        data={},
+        content_type="application/x-www-form-urlencoded",
+    ).get_data(as_text=True)
+    assert "is completed" in paid and "webhooks" in paid
+    again = http.get(f"/checkout?_ptxn={created['id']}").get_data(as_text=True)
+    assert "<button>Pay</button>" not in again
+    assert "nothing to pay" in again
+
+
 def test_reset_forgets_everything(sim, http):
     checkout(http)
     http.post("/_sim/reset")

@@ -13,7 +13,14 @@ from sqlalchemy.engine import Engine
 from billing_app.api.docs import SWAGGER_UI_SETTINGS
 from billing_app.config import load_config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: `migrations/` in the repository, `billing_app/migrations` once
+    installed from a wheel (see setup.cfg's package_dir)."""
+    installed = Path(__file__).resolve().parent / "migrations"
+    return (
+        installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "migrations"
+    )
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -101,7 +108,7 @@ def register_extensions(app: Flask) -> None:
     from billing_app.extensions import db, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
 
     @app.teardown_request
     def discard_uncommitted(exception: BaseException | None) -> None:

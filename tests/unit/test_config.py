@@ -36,3 +36,21 @@ def test_a_bad_value_names_the_variable():
 def test_an_unknown_environment_is_refused():
     with pytest.raises(ConfigError, match="PADDLE_ENVIRONMENT"):
         load_config({"PADDLE_ENVIRONMENT": "production"})
+
+
+def test_every_package_of_the_source_tree_ships():
+    """setup.cfg lists packages by hand (the migrations ship as billing_app.migrations)."""
+    import configparser
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    config = configparser.ConfigParser()
+    config.read(root / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    found = {
+        ".".join(init.parent.relative_to(root).parts)
+        for top in ("billing_app", "paddle_client")
+        for init in (root / top).rglob("__init__.py")
+    }
+    assert found <= listed, found - listed
+    assert {"billing_app.migrations", "billing_app.migrations.versions"} <= listed

@@ -192,16 +192,24 @@ def webhooks_cli() -> None:
 @click.option("--event-id", "event_ids", multiple=True, help="Replay these events (repeatable).")
 @with_appcontext
 def replay_webhooks_command(statuses: tuple[str, ...], event_ids: tuple[str, ...]) -> None:
-    """Re-apply stored notifications through the same code path as delivery."""
+    """Re-apply stored notifications through the same code path as delivery.
+
+    An event already applied keeps its outcome; the replay's is recorded beside it (its
+    replay count and last replay outcome). Exits 1 while any still fails, or an id is
+    unknown."""
     events = webhook_service.events_to_replay(db.session, statuses=statuses, event_ids=event_ids)
+    unknown = sorted(set(event_ids) - {event.event_id for event in events})
     failures = 0
     for event in events:
         outcome = webhook_service.apply_event(db.session, event)
         db.session.commit()
         failures += outcome == "failed"
-        click.echo(f"{event.event_id} {event.event_type}: {outcome}")
-    click.echo(f"Replayed {len(events)} event(s), {failures} failed.")
-    if failures:
+        replayed = " (a replay; it stays " + event.status + ")" if event.settled else ""
+        click.echo(f"{event.event_id} {event.event_type}: {outcome}{replayed}")
+    for event_id in unknown:
+        click.echo(f"{event_id}: not in the ledger as a notification that can be applied")
+    click.echo(f"Replayed {len(events)} event(s), {failures} failed, {len(unknown)} unknown.")
+    if failures or unknown:
         raise SystemExit(1)
 
 

@@ -44,3 +44,8 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An operator's replays of an event already settled, kept beside its own outcome (which
+    # stays: the ledger must keep the fact that the event was applied).
+    replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_replay_outcome: Mapped[str | None] = mapped_column(String(16))
+    last_replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -53,6 +53,16 @@ _SETTLE = (
     )
 )
 
+_COUNT_REPLAY = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id == bindparam("entry_id"))
+    .values(
+        replays=_LEDGER.c.replays + 1,
+        last_replay_outcome=bindparam("outcome"),
+        last_replayed_at=bindparam("replayed_at"),
+    )
+)
+
 _COUNT_DELIVERY = (
     update(_LEDGER)
     .where(_LEDGER.c.id == bindparam("entry_id"))
@@ -137,10 +147,16 @@ class LedgerEntry:
     event_id: str
     event_type: str
     payload: str
+    status: str = "received"
 
     @classmethod
     def of(cls, event: WebhookEvent) -> LedgerEntry:
-        return cls(event.id, event.event_id, event.event_type, event.payload)
+        return cls(event.id, event.event_id, event.event_type, event.payload, event.status)
+
+    @property
+    def settled(self) -> bool:
+        """Applied (or judged stale, ignored) already: a replay must not rewrite that."""
+        return self.status not in ("received", *RETRYABLE)
 
 
 def record(session: Session, notification: Notification, raw_body: bytes) -> LedgerEntry | None:
@@ -211,20 +227,35 @@ def apply_event(
     """Run the event's handler and record the outcome on the ledger row.
 
     On failure the whole transaction is rolled back (the handler's changes with it) and the
-    event is recorded as `failed` in a new one; the caller commits either way.
+    event is recorded as `failed` in a new one; the caller commits either way. Replaying an
+    event already settled records the replay's outcome beside the event's own.
     """
     raw_body = entry.payload.encode("utf-8")
     notification = notification or parse_notification(raw_body)
     handler = HANDLERS.get(entry.event_type)
     try:
         outcome = handler(session, notification) if handler else "ignored"
-        session.execute(_SETTLE, {"entry_id": entry.id, "outcome": outcome, "settled_at": utcnow()})
+        if entry.settled:
+            _count_replay(session, entry, outcome)
+        else:
+            session.execute(
+                _SETTLE, {"entry_id": entry.id, "outcome": outcome, "settled_at": utcnow()}
+            )
     except Exception as error:  # any failure must be kept on the ledger, not lost
         log.exception("webhook %s (%s) failed", notification.event_id, notification.event_type)
         session.rollback()
-        record_failure(session, notification, raw_body, error, delivered=delivered)
+        if entry.settled:
+            _count_replay(session, entry, "failed")
+        else:
+            record_failure(session, notification, raw_body, error, delivered=delivered)
         return "failed"
     return outcome
+
+
+def _count_replay(session: Session, entry: LedgerEntry, outcome: str) -> None:
+    session.execute(
+        _COUNT_REPLAY, {"entry_id": entry.id, "outcome": outcome, "replayed_at": utcnow()}
+    )
 
 
 def receive(session: Session, notification: Notification, raw_body: bytes) -> str:
@@ -243,7 +274,11 @@ def events_to_replay(
     due_before: datetime | None = None,
     limit: int | None = None,
 ) -> list[LedgerEntry]:
-    query = select(WebhookEvent).order_by(WebhookEvent.occurred_at, WebhookEvent.event_id)
+    query = (
+        select(WebhookEvent)
+        .where(WebhookEvent.status != "rejected")  # not a notification: nothing to apply
+        .order_by(WebhookEvent.occurred_at, WebhookEvent.event_id)
+    )
     event_ids = list(event_ids)
     if event_ids:
         query = query.where(WebhookEvent.event_id.in_(event_ids))

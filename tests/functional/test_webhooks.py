@@ -452,7 +452,31 @@ def test_replay_by_event_id_reapplies_only_that_event(app, client, session):
     )
     assert result.exit_code == 0, result.output
     assert created in result.output
-    assert "Replayed 1 event(s), 0 failed." in result.output
+    assert "Replayed 1 event(s), 0 failed, 0 unknown." in result.output
+
+
+def test_replaying_an_applied_event_keeps_the_fact_it_was_applied(app, client, session):
+    post_webhook(client, sample_bytes("webhook-subscription.created.json"))
+    created = sample("webhook-subscription.created.json")["event_id"]
+    runner = app.test_cli_runner()
+    for _ in range(2):
+        result = runner.invoke(args=["billing", "webhooks", "replay", "--event-id", created])
+        assert result.exit_code == 0, result.output
+    assert "stale (a replay; it stays processed)" in result.output
+    session.expire_all()
+    event = session.scalars(select(WebhookEvent)).one()
+    assert (event.status, event.attempts) == ("processed", 1)
+    assert (event.replays, event.last_replay_outcome) == (2, "stale")
+    assert event.last_replayed_at is not None
+
+
+def test_replaying_an_unknown_event_says_so_and_fails(app, session):
+    result = app.test_cli_runner().invoke(
+        args=["billing", "webhooks", "replay", "--event-id", "evt_nope"]
+    )
+    assert result.exit_code == 1
+    assert "evt_nope: not in the ledger" in result.output
+    assert "1 unknown" in result.output
 
 
 @pytest.mark.parametrize(

@@ -278,8 +278,16 @@ def reread(run: ReconcileRun) -> ReconcileRun:
 
 
 class PlainProgress:
+    """A line a page; the same counts twice (the check after the last page) print once."""
+
+    def __init__(self) -> None:
+        self.last_line: str | None = None
+
     def __call__(self, counts, expected=None) -> None:
-        click.echo(f"seen {counts.seen}, fixed {counts.drift_fixed}, errors {counts.errors}")
+        line = f"seen {counts.seen}, fixed {counts.drift_fixed}, errors {counts.errors}"
+        if line != self.last_line:
+            click.echo(line)
+        self.last_line = line
 
     def close(self) -> None:
         pass
@@ -321,11 +329,13 @@ def render_run(run, drift_lines: int = 20) -> str:
         ("finished", run.finished_at.isoformat() if run.finished_at else "-"),
         ("seen", run.seen),
         ("in sync", run.in_sync),
-        ("drift " + ("found" if run.dry_run else "fixed"), run.drift_fixed),
+        ("drift " + ("found" if run.dry_run else "repaired"), run.drift_fixed),
         ("missing locally", run.missing_locally),
         ("missing in Paddle", run.missing_in_paddle),
         ("errors", run.errors),
     ]
+    if run.unlinked:
+        rows.append(("unlinked", f"{run.unlinked} (see `billing subscriptions unlinked`)"))
     if run.error:
         rows.append(("error", run.error))
     lines = [f"{label:<18} {value}" for label, value in rows]

@@ -31,6 +31,9 @@ class ReconcileRun(Base):
     missing_locally: Mapped[int] = mapped_column(Integer, default=0)
     missing_in_paddle: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
+    # Subscriptions Paddle had that it created or found with no account (an operator links
+    # them: `billing subscriptions unlinked`).
+    unlinked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
 
     drifts: Mapped[list[ReconcileDrift]] = relationship(

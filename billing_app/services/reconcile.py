@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from billing_app.models import (
 )
 from billing_app.services.locks import Lease
 from billing_app.services.subscription_sync import (
+    app_ids,
     apply_snapshot,
     diff_snapshot,
     locate_subscription,
@@ -41,6 +43,29 @@ from paddle_client.pagination import prefetched
 from paddle_client.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
+
+# The per-subscription "kept unlinked" warnings that linking logs: a run counts them instead.
+UNLINKED_WARNINGS = ("billing_app.services.subscription_sync", "billing_app.services.accounts")
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "unlinked" not in record.getMessage()
+
+
+@contextmanager
+def collapsed(logger_names: tuple[str, ...]) -> Iterator[None]:
+    """Silence the 'kept unlinked' warnings of these loggers inside the block."""
+    quiet = _Quiet()
+    loggers = [logging.getLogger(name) for name in logger_names]
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
 
 PAGE_SIZE = 200
 FINISH_ATTEMPTS = 4  # recording the run's end survives a database blip of a few seconds
@@ -62,6 +87,7 @@ class Counts:
     missing_locally: int = 0
     missing_in_paddle: int = 0
     errors: int = 0
+    unlinked: int = 0
 
 
 def _text(value: Any) -> str | None:
@@ -113,6 +139,13 @@ class Reconciler:
                 "reconciliation %s failed: %s", self.run_id, error
             )
             self._discard_page()
+        if self.counts.unlinked:
+            log.warning(
+                "%d subscription(s) Paddle had belong to no account we could tell; "
+                "`billing subscriptions unlinked` lists them, `billing subscriptions link` "
+                "gives one to an account",
+                self.counts.unlinked,
+            )
         return self._finish(status, error)
 
     def _begin(self) -> int:
@@ -265,18 +298,34 @@ class Reconciler:
             )
 
     def _repair_missing(self, entity: dict[str, Any], version: datetime | None) -> None:
-        self.counts.missing_locally += 1
-        self._drift(entity["id"], "subscription", None, entity.get("status"))
+        """A subscription Paddle has that no row of ours holds: our own checkout's row whose
+        webhooks were lost (repaired, as drift), or one we never heard of (created)."""
+        _, checkout_id = app_ids(entity.get("custom_data"))
+        checkout = self.session.get(Subscription, checkout_id) if checkout_id else None
+        if checkout is not None and checkout.paddle_subscription_id is None:
+            self.counts.drift_fixed += 1
+            self._drift(
+                entity["id"],
+                "subscription",
+                f"our {checkout.status} checkout",
+                entity.get("status"),
+            )
+        else:
+            self.counts.missing_locally += 1
+            self._drift(entity["id"], "subscription", None, entity.get("status"))
         if self.dry_run:
             return
-        row = locate_subscription(
-            self.session,
-            entity["id"],
-            customer_id=entity.get("customer_id"),
-            custom_data=entity.get("custom_data"),
-            status=entity.get("status", "pending"),
-        )
+        with collapsed(UNLINKED_WARNINGS):  # counted below, reported once at the end
+            row = locate_subscription(
+                self.session,
+                entity["id"],
+                customer_id=entity.get("customer_id"),
+                custom_data=entity.get("custom_data"),
+                status=entity.get("status", "pending"),
+            )
         apply_snapshot(self.session, row, entity, occurred_at=version or utcnow(), plans=self.plans)
+        if row.account_id is None:
+            self.counts.unlinked += 1
 
     def _look_up(self, paddle_ids: list[str]) -> list[tuple[str, dict[str, Any] | None]]:
         """Live rows of ours that Paddle's list skipped, asked for one by one (rare), with

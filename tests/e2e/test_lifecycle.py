@@ -154,7 +154,9 @@ def test_lost_webhooks_are_repaired_by_reconcile(e2e, session):
 
     result = e2e.cli("billing", "reconcile")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "missing locally    1" in result.stdout
+    assert "drift repaired     1" in result.stdout  # our stuck checkout, not "missing"
+    assert "missing locally    0" in result.stdout
+    assert result.stdout.count("seen 1,") == 1  # the last progress line prints once
     subscription = api.get("/subscription").json()
     assert subscription["status"] == "active"
     assert subscription["plan"] == "starter"

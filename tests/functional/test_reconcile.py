@@ -282,3 +282,18 @@ def test_the_run_is_recorded(session, paddle):
     run = reconciler(session)[0].run()
     stored = session.get(ReconcileRun, run.id)
     assert stored.status == "succeeded" and stored.finished_at >= stored.started_at
+
+
+def test_unlinked_subscriptions_are_one_count_not_a_warning_each(session, paddle, caplog):
+    entities = [
+        paddle_entity(f"sub_orphan{n:03d}", custom_data=None, customer_id=f"ctm_nobody{n}")
+        for n in range(12)
+    ]
+    serve_subscription_list(paddle, entities)
+    with caplog.at_level("WARNING"):
+        run = reconciler(session).run()
+    assert (run.status, run.missing_locally, run.unlinked) == ("succeeded", 12, 12)
+    unlinked_lines = [r.getMessage() for r in caplog.records if "unlinked" in r.getMessage()]
+    assert len(unlinked_lines) == 1
+    assert "12 subscription(s)" in unlinked_lines[0]
+    assert "billing subscriptions unlinked" in unlinked_lines[0]

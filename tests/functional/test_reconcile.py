@@ -291,7 +291,7 @@ def test_unlinked_subscriptions_are_one_count_not_a_warning_each(session, paddle
     ]
     serve_subscription_list(paddle, entities)
     with caplog.at_level("WARNING"):
-        run = reconciler(session).run()
+        run = reconciler(session)[0].run()
     assert (run.status, run.missing_locally, run.unlinked) == ("succeeded", 12, 12)
     unlinked_lines = [r.getMessage() for r in caplog.records if "unlinked" in r.getMessage()]
     assert len(unlinked_lines) == 1

@@ -1,0 +1,117 @@
+"""scripts/demo as a newcomer runs it: twice in a row, stopped by SIGTERM, on ports taken
+by someone else, and the commands it prints, run as printed in a shell of their own."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_demo(service_port: int, sim_port: int) -> subprocess.Popen:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_URL", "PADDLE_", "TEST_"))
+    }
+    env.update(DEMO_SERVICE_PORT=str(service_port), DEMO_SIM_PORT=str(sim_port))
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "demo")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_banner(demo: subprocess.Popen, timeout: float = 60) -> str:
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = demo.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops both" in line:
+            return "".join(lines)
+    demo.kill()
+    raise AssertionError("the demo printed no banner:\n" + "".join(lines))
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # only a listener counts
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def stop(demo: subprocess.Popen) -> str:
+    demo.send_signal(signal.SIGTERM)
+    rest = demo.communicate(timeout=30)[0]
+    return rest
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_the_demo_runs_afresh_each_time_and_stops_on_sigterm(run):
+    service_port, sim_port = free_port(), free_port()
+    demo = start_demo(service_port, sim_port)
+    banner = read_banner(demo)
+    try:
+        plans = requests.get(f"http://127.0.0.1:{service_port}/api/v1/plans", timeout=10).json()
+        assert plans, "the demo loads its plans"
+        token = re.search(r"export TOKEN=(\S+)", banner).group(1)
+        started = requests.post(
+            f"http://127.0.0.1:{service_port}/api/v1/checkout",
+            json={"plan": plans[0]["slug"]},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert started.status_code == 201, started.text  # a fresh database: no 409 on run 2
+
+        # The reconcile command, as printed, in a shell that knows nothing of the demo.
+        (command,) = [line.strip() for line in banner.splitlines() if "billing reconcile" in line]
+        reconciled = subprocess.run(
+            shlex.split(command),
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+        assert "Traceback" not in reconciled.stdout + reconciled.stderr
+        assert "succeeded" in reconciled.stdout
+    finally:
+        rest = stop(demo)
+    assert demo.returncode == 0, rest
+    assert "Traceback" not in rest
+    assert port_is_free(service_port) and port_is_free(sim_port)  # both children stopped
+
+
+def test_the_demo_refuses_ports_someone_else_holds():
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        demo = start_demo(taken, free_port())
+        output = demo.communicate(timeout=60)[0]
+    assert demo.returncode != 0
+    assert f"port {taken} is taken" in output
+    assert "Billing service:" not in output  # no banner against someone else's server

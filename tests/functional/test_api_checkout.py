@@ -146,6 +146,7 @@ def test_a_live_subscription_means_409(client, session):
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 409
     assert response.json["error"] == "subscription_exists"
+    assert "already has an active subscription" in response.json["message"]
 
 
 def test_an_unknown_plan_is_404(client, session):

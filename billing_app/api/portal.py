@@ -10,7 +10,7 @@ from billing_app.api.common import (
     authenticate_first,
     operation,
 )
-from billing_app.api.schemas import PortalSessionSchema
+from billing_app.api.schemas import NoBodySchema, PortalSessionSchema
 from billing_app.auth import current_user
 from billing_app.extensions import db
 from billing_app.paddle import paddle
@@ -26,8 +26,9 @@ authenticate_first(blp)
 class PortalSession(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, PortalSessionSchema)
+    @blp.arguments(NoBodySchema, required=False)
     @operation(blp, "createPortalSession", *USER_ACTION, 404, codes=NO_SUBSCRIPTION)
-    def post(self):
+    def post(self, body):
         """A fresh, short-lived customer portal URL (invoices, cards, cancel)."""
         caller = current_user()
         return {"url": subscription_service.portal_url(db.session, paddle(), caller.account_id)}

@@ -37,7 +37,7 @@ class PlanChoiceSchema(ma.Schema):
 
     plan = fields.String(validate=SLUG, metadata={"description": "plan slug"})
     price_id = fields.String(validate=PRICE_ID)
-    quantity = fields.Integer(validate=validate.Range(min=1, max=10_000))
+    quantity = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
 
     @ma.validates_schema
     def one_plan(self, data, **kwargs):
@@ -94,6 +94,10 @@ def _plausible_future(value) -> None:
         raise ma.ValidationError("must be in the future, within five years") from None
     if not now < moment < now + timedelta(days=5 * 366):
         raise ma.ValidationError("must be in the future, within five years")
+
+
+class NoBodySchema(ma.Schema):
+    """An action that takes no options: an empty body or `{}`; any field is refused (422)."""
 
 
 class PauseRequestSchema(ma.Schema):

@@ -18,6 +18,7 @@ from billing_app.api.schemas import (
     CancelRequestSchema,
     ChangePreviewSchema,
     ChangeRequestSchema,
+    NoBodySchema,
     PauseRequestSchema,
     PaymentMethodSchema,
     SubscriptionSchema,
@@ -124,8 +125,9 @@ class Cancel(MethodView):
 class Resume(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, SubscriptionSchema)
+    @blp.arguments(NoBodySchema, required=False)
     @operation(blp, "resumeSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
-    def post(self):
+    def post(self, body):
         """Resume a paused subscription, or remove a scheduled pause or cancellation."""
         caller = current_user()
         return _done(subscription_service.resume(db.session, paddle(), caller.account_id))
@@ -135,8 +137,9 @@ class Resume(MethodView):
 class PaymentMethod(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, PaymentMethodSchema)
+    @blp.arguments(NoBodySchema, required=False)
     @operation(blp, "createPaymentMethodUpdate", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
-    def post(self):
+    def post(self, body):
         """A Paddle transaction to open in Paddle.js so the customer can enter a new card."""
         caller = current_user()
         return subscription_service.payment_method_update(db.session, paddle(), caller.account_id)

@@ -384,3 +384,29 @@ def test_an_odd_account_id_in_the_path_is_422(client):
             headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
         )
         assert response.status_code == 422, response.json
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/subscription/resume", {"force": True}),
+        ("/api/v1/subscription/payment-method", {"x": 1}),
+        ("/api/v1/portal-session", {"return_url": "https://evil.example.com"}),
+        ("/api/v1/checkout", {"plan": "starter", "quantity": "3"}),
+        ("/api/v1/checkout", {"plan": "starter", "quantity": 2.5}),
+    ],
+    ids=["resume-field", "payment-method-field", "portal-field", "string-quantity", "float"],
+)
+def test_unknown_fields_and_loose_types_are_422(client, session, active, paddle, path, body):
+    response = client.post(path, json=body, headers=auth("acct_1"))
+    assert response.status_code == 422, response.json
+    assert len(paddle.calls) == 0
+
+
+def test_actions_without_options_take_an_empty_body(client, session, active, paddle):
+    paddle.post(
+        f"{BASE}/customers/ctm_01hp462x4578nc20acj9g956yy/portal-sessions",
+        json=sample("api-customer-portal-session-create.json"),
+        status=201,
+    )
+    assert client.post("/api/v1/portal-session", headers=auth("acct_1")).status_code == 200

@@ -225,7 +225,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM or SIGINT (a deploy, Ctrl-C) asks the work to stop at its next safe point."""
 
     def ask_to_stop(signum, frame):
-        click.echo(f"\n{signal.Signals(signum).name}: stopping after the current page", err=True)
+        click.echo(f"\n{signal.Signals(signum).name}: stopping at the next safe point", err=True)
         stop.set()
 
     previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -234,6 +234,47 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@webhooks_cli.command("list")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(WEBHOOK_EVENT_STATUSES))
+@click.option("--type", "event_types", multiple=True, help="e.g. subscription.updated")
+@click.option("--since", type=click.DateTime(), help="received at or after (UTC)")
+@click.option("--limit", type=int, default=50, show_default=True)
+@with_appcontext
+def list_webhooks_command(statuses, event_types, since, limit) -> None:
+    """The ledger's newest events, with their outcome, attempts and error."""
+    since = since.replace(tzinfo=UTC) if since else None
+    events = webhook_service.ledger_events(
+        db.session, statuses=statuses, event_types=event_types, since=since, limit=limit
+    )
+    for event in events:
+        error = f"  {event.error[:80]}" if event.error else ""
+        click.echo(
+            f"{event.received_at:%Y-%m-%d %H:%M:%S} {event.event_id:<34} {event.event_type:<26} "
+            f"{event.status:<9} attempts {event.attempts}{error}"
+        )
+    click.echo(f"{len(events)} event(s).")
+    db.session.close()
+
+
+@billing_cli.command("worker")
+@click.option("--batch", type=int, default=50, show_default=True, help="rows claimed at a time")
+@click.option("--once", is_flag=True, help="apply what is due now, then exit")
+@with_appcontext
+def worker_command(batch: int, once: bool) -> None:
+    """Apply due webhook events (failed ones whose backoff has passed) in the foreground.
+    SIGTERM or Ctrl-C: finish the batch, then exit."""
+    from billing_app.worker import Worker
+
+    worker = Worker(current_app._get_current_object(), batch=batch)
+    if once:
+        outcomes = worker.run_once()
+        click.echo(f"Applied {sum(outcomes.values())} event(s): {outcomes or 'nothing due'}.")
+        return
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        worker.run(stop)
 
 
 @billing_cli.command("reconcile")

@@ -73,6 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_LEASE_SECONDS", _integer, 60),
     Setting("SCHEDULER_ENABLED", _boolean, False),
     Setting("WEBHOOK_RETENTION_DAYS", _integer, 90),
+    Setting("WEBHOOK_MAX_ATTEMPTS", _integer, 12),
     Setting("RATE_LIMIT_ENABLED", _boolean, True),
     Setting("RATE_LIMIT_STORAGE_URL", _text, None),
     Setting("RATE_LIMIT_ACTIONS", _text, "30/minute"),

@@ -23,7 +23,6 @@ from billing_app.db import utcnow
 from billing_app.extensions import db
 from billing_app.models import ReconcileRun, WebhookEvent
 from billing_app.paddle import build_client
-from billing_app.services import webhooks as webhook_service
 from billing_app.services.locks import LeaseHeld, held
 from billing_app.services.reconcile import Reconciler
 from paddle_client import RetryPolicy
@@ -116,23 +115,12 @@ def last_scheduled_run_started(app: Flask) -> datetime | None:
             db.session.remove()
 
 
-def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int | None:
-    """Re-apply failed webhook events whose backoff has passed."""
-    with app.app_context():
-        try:
-            with held(db.engine, "webhook-retry", lease_ttl(app)), closing_session():
-                events = webhook_service.events_to_replay(
-                    db.session, due_before=utcnow(), limit=limit
-                )
-                for event in events:
-                    outcome = webhook_service.apply_event(db.session, event)
-                    db.session.commit()
-                    log.info("retried webhook %s: %s", event.event_id, outcome)
-                return len(events)
-        except LeaseHeld:
-            return None
-        finally:
-            db.session.remove()
+def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int:
+    """One pass of the webhook worker: apply the failed events whose backoff has passed.
+    Claims keep it safe beside worker processes and other schedulers; no lease needed."""
+    from billing_app.worker import Worker
+
+    return sum(Worker(app, batch=limit).run_once().values())
 
 
 def prune_webhook_ledger(app: Flask) -> int | None:

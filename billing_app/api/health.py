@@ -5,13 +5,24 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from billing_app.api.common import operation
+from billing_app.extensions import db
 from billing_app.services import health as health_service
+from billing_app.services import inbox
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness")
 
 
 class HealthSchema(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
+
+
+class ReadySchema(HealthSchema):
+    webhook_backlog = fields.Integer(
+        required=True, metadata={"description": "ledger rows waiting to be applied"}
+    )
+    oldest_unapplied_seconds = fields.Float(
+        allow_none=True, metadata={"description": "age of the oldest of them (for alerts)"}
+    )
 
 
 @blp.route("")
@@ -25,9 +36,12 @@ class Health(MethodView):
 
 @blp.route("/ready")
 class Ready(MethodView):
-    @blp.response(200, HealthSchema)
+    @blp.response(200, ReadySchema)
     @operation(blp, "getReadiness", 503, codes={503: ("database_unavailable",)})
     def get(self):
-        """The process is up and its database answers."""
+        """The process is up and its database answers; with the webhook backlog, for
+        alerts (a backlog does not make the process unready)."""
         health_service.check_database()
-        return {"status": "ok"}
+        waiting, oldest = inbox.backlog(db.session)
+        db.session.rollback()
+        return {"status": "ok", "webhook_backlog": waiting, "oldest_unapplied_seconds": oldest}

@@ -98,7 +98,9 @@ class PaddleWebhook(MethodView):
             db.session.commit()
             raise InvalidNotification(f"Not a Paddle notification: {error}") from None
 
-        outcome = webhook_service.receive(db.session, notification, raw_body)
+        outcome = webhook_service.receive(
+            db.session, notification, raw_body, max_attempts=config["WEBHOOK_MAX_ATTEMPTS"]
+        )
         db.session.commit()
         log.info(
             "webhook event_id=%s type=%s outcome=%s duration_ms=%.1f",

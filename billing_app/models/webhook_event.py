@@ -16,6 +16,7 @@ WEBHOOK_EVENT_STATUSES = (
     "ignored",
     "failed",
     "rejected",
+    "dead",  # failed WEBHOOK_MAX_ATTEMPTS times: parked for an operator, never pruned
 )
 
 
@@ -26,6 +27,7 @@ class WebhookEvent(Base):
     __table_args__ = (
         one_of("status", WEBHOOK_EVENT_STATUSES, "status"),
         Index("ix_webhook_events_status_received_at", "status", "received_at"),
+        Index("ix_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -46,6 +48,10 @@ class WebhookEvent(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # An operator's replays of an event already settled, kept beside its own outcome (which
     # stays: the ledger must keep the fact that the event was applied).
+    # A worker applying the row holds it until `claimed_until`; a worker that died loses
+    # it then, and another claims it (the visibility timeout).
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_replay_outcome: Mapped[str | None] = mapped_column(String(16))
     last_replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,11 +30,14 @@ log = logging.getLogger(__name__)
 
 RETRYABLE = ("failed",)
 MAX_ERROR_LENGTH = 2000
+MAX_ATTEMPTS = 12  # WEBHOOK_MAX_ATTEMPTS: 1, 2, 4 ... minutes apart, about a day in all
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """When the retry job may try a failed event again: 1, 2, 4 ... minutes, at most 6 h."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+def retry_delay(attempts: int, rand=random.random) -> timedelta:
+    """When a failed event may be tried again: 1, 2, 4 ... minutes (at most 6 h), each
+    spread by a quarter either way so that a burst of failures does not retry in step."""
+    minutes = min(2 ** max(attempts - 1, 0), 360)
+    return timedelta(minutes=minutes * (0.75 + 0.5 * rand()))
 
 
 _LEDGER = WebhookEvent.__table__
@@ -50,6 +54,8 @@ _SETTLE = (
         next_attempt_at=None,
         processed_at=bindparam("settled_at"),
         attempts=_LEDGER.c.attempts + 1,
+        claimed_by=None,
+        claimed_until=None,
     )
 )
 
@@ -156,7 +162,7 @@ class LedgerEntry:
     @property
     def settled(self) -> bool:
         """Applied (or judged stale, ignored) already: a replay must not rewrite that."""
-        return self.status not in ("received", *RETRYABLE)
+        return self.status not in ("received", "dead", *RETRYABLE)
 
 
 def record(session: Session, notification: Notification, raw_body: bytes) -> LedgerEntry | None:
@@ -190,9 +196,11 @@ def record_failure(
     error: Exception,
     *,
     delivered: bool,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> None:
     """Keep a failed event in the ledger, in a transaction of its own (the one that failed
-    was rolled back, with everything the handler had changed)."""
+    was rolled back, with everything the handler had changed): to be tried again after a
+    backoff, or, once it has failed `max_attempts` times, parked as `dead`."""
     now = utcnow()
     message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
     failed = {"status": "failed", "error": message, "processed_at": None}
@@ -209,11 +217,22 @@ def record_failure(
         )
         .returning(_LEDGER.c.id, _LEDGER.c.attempts)
     )
-    event_id, attempts = session.execute(statement).one()
+    entry_id, attempts = session.execute(statement).one()
+    if attempts >= max_attempts:
+        log.error(
+            "webhook %s (%s) failed %d times; parked as dead: %s",
+            notification.event_id,
+            notification.event_type,
+            attempts,
+            message,
+        )
+        parked = {"status": "dead", "next_attempt_at": None}
+    else:
+        parked = {"next_attempt_at": now + retry_delay(attempts)}
     session.execute(
         update(_LEDGER)
-        .where(_LEDGER.c.id == event_id)
-        .values(next_attempt_at=now + retry_delay(attempts))
+        .where(_LEDGER.c.id == entry_id)
+        .values(claimed_by=None, claimed_until=None, **parked)
     )
 
 
@@ -223,6 +242,7 @@ def apply_event(
     notification: Notification | None = None,
     *,
     delivered: bool = False,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> str:
     """Run the event's handler and record the outcome on the ledger row.
 
@@ -238,18 +258,28 @@ def apply_event(
         if entry.settled:
             _count_replay(session, entry, outcome)
         else:
-            session.execute(
-                _SETTLE, {"entry_id": entry.id, "outcome": outcome, "settled_at": utcnow()}
-            )
+            settle(session, entry.id, outcome)
     except Exception as error:  # any failure must be kept on the ledger, not lost
         log.exception("webhook %s (%s) failed", notification.event_id, notification.event_type)
         session.rollback()
         if entry.settled:
             _count_replay(session, entry, "failed")
         else:
-            record_failure(session, notification, raw_body, error, delivered=delivered)
+            record_failure(
+                session,
+                notification,
+                raw_body,
+                error,
+                delivered=delivered,
+                max_attempts=max_attempts,
+            )
         return "failed"
     return outcome
+
+
+def settle(session: Session, entry_id: int, outcome: str) -> None:
+    """Record a row's outcome without running its handler (a superseded snapshot)."""
+    session.execute(_SETTLE, {"entry_id": entry_id, "outcome": outcome, "settled_at": utcnow()})
 
 
 def _count_replay(session: Session, entry: LedgerEntry, outcome: str) -> None:
@@ -258,12 +288,18 @@ def _count_replay(session: Session, entry: LedgerEntry, outcome: str) -> None:
     )
 
 
-def receive(session: Session, notification: Notification, raw_body: bytes) -> str:
+def receive(
+    session: Session,
+    notification: Notification,
+    raw_body: bytes,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> str:
     """Record and apply one verified notification. Returns the outcome for the ledger."""
     entry = record(session, notification, raw_body)
     if entry is None:
         return "duplicate"
-    return apply_event(session, entry, notification, delivered=True)
+    return apply_event(session, entry, notification, delivered=True, max_attempts=max_attempts)
 
 
 def events_to_replay(
@@ -291,3 +327,22 @@ def events_to_replay(
     if limit:
         query = query.limit(limit)
     return [LedgerEntry.of(event) for event in session.scalars(query)]
+
+
+def ledger_events(
+    session: Session,
+    *,
+    statuses: Iterable[str] = (),
+    event_types: Iterable[str] = (),
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[WebhookEvent]:
+    """The newest ledger rows matching the filters, for an operator."""
+    query = select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
+    if statuses:
+        query = query.where(WebhookEvent.status.in_(list(statuses)))
+    if event_types:
+        query = query.where(WebhookEvent.event_type.in_(list(event_types)))
+    if since is not None:
+        query = query.where(WebhookEvent.received_at >= since)
+    return list(session.scalars(query))

@@ -8,10 +8,30 @@ def test_health_answers_ok(client):
     assert response.json == {"status": "ok"}
 
 
-def test_ready_checks_the_database(client):
+def test_ready_checks_the_database_and_tells_the_webhook_backlog(client, session):
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json == {"status": "ok"}
+    assert response.json == {"status": "ok", "webhook_backlog": 0, "oldest_unapplied_seconds": None}
+
+    from datetime import UTC, datetime, timedelta
+
+    from billing_app.models import WebhookEvent
+
+    received = datetime.now(UTC) - timedelta(minutes=3)
+    session.add(
+        WebhookEvent(
+            event_id="evt_waiting",
+            event_type="subscription.updated",
+            occurred_at=received,
+            payload="{}",
+            status="failed",
+            received_at=received,
+        )
+    )
+    session.commit()
+    body = client.get("/health/ready").json
+    assert body["webhook_backlog"] == 1
+    assert 170 < body["oldest_unapplied_seconds"] < 400
 
 
 def test_ready_answers_503_when_the_database_is_down(make_app, tmp_path):

@@ -1,0 +1,153 @@
+"""The webhook ledger as a work queue: workers claim due rows, apply them through the same
+`apply_event` as delivery and replay, and let go.
+
+A claim is one atomic statement that marks a batch of due rows as this worker's until a
+visibility timeout: on PostgreSQL the batch is picked `FOR UPDATE SKIP LOCKED`, so any
+number of workers on any number of hosts take disjoint batches; on SQLite the one writer
+at a time makes the `UPDATE ... RETURNING` atomic. A worker that died loses its rows when
+their claim runs out, and another worker takes them. Before applying a row the worker locks
+it and checks it is still its own and still unsettled, so a delivery applying the same row
+at the same moment (Paddle's own retry) and the worker never both apply it.
+
+Due: `received`, or `failed` whose backoff has passed; never `dead` (it failed
+WEBHOOK_MAX_ATTEMPTS times and waits for an operator's replay).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from billing_app.db import utcnow
+from billing_app.models import WebhookEvent
+from billing_app.services import webhooks as webhook_service
+from billing_app.services.webhooks import LedgerEntry
+
+log = logging.getLogger(__name__)
+
+_LEDGER = WebhookEvent.__table__
+UNSETTLED = ("received", "failed")
+VISIBILITY = timedelta(minutes=5)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    entry: LedgerEntry
+    occurred_at: datetime
+    entity_id: str | None
+
+
+def claim_due(
+    session: Session,
+    worker: str,
+    *,
+    limit: int,
+    visibility: timedelta = VISIBILITY,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Mark up to `limit` due rows as `worker`'s, oldest first, and return them. Commits."""
+    now = now or utcnow()
+    due = (
+        _LEDGER.c.status.in_(UNSETTLED),
+        or_(_LEDGER.c.next_attempt_at.is_(None), _LEDGER.c.next_attempt_at <= now),
+        or_(_LEDGER.c.claimed_until.is_(None), _LEDGER.c.claimed_until < now),
+    )
+    pick = (
+        select(_LEDGER.c.id)
+        .where(*due)
+        .order_by(_LEDGER.c.occurred_at, _LEDGER.c.event_id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    claim = (
+        update(_LEDGER)
+        .where(_LEDGER.c.id.in_(pick.scalar_subquery()))
+        .values(claimed_by=worker, claimed_until=now + visibility)
+        .returning(
+            _LEDGER.c.id,
+            _LEDGER.c.event_id,
+            _LEDGER.c.event_type,
+            _LEDGER.c.payload,
+            _LEDGER.c.status,
+            _LEDGER.c.occurred_at,
+            _LEDGER.c.entity_id,
+        )
+    )
+    rows = session.execute(claim).all()
+    session.commit()
+    claimed = [
+        Claimed(
+            LedgerEntry(row.id, row.event_id, row.event_type, row.payload, row.status),
+            row.occurred_at,
+            row.entity_id,
+        )
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda item: (item.occurred_at, item.entry.event_id))
+
+
+def newest_per_subscription(batch: list[Claimed]) -> tuple[list[Claimed], list[Claimed]]:
+    """(to apply, superseded): of several snapshots of one subscription in a batch only the
+    newest needs applying; the stale guard would turn the older ones into `stale` anyway."""
+    newest: dict[str, Claimed] = {}
+    for item in batch:
+        if item.entry.event_type.startswith("subscription.") and item.entity_id:
+            newest[item.entity_id] = item  # the batch is in (occurred_at, event_id) order
+    superseded = [
+        item
+        for item in batch
+        if item.entry.event_type.startswith("subscription.")
+        and item.entity_id
+        and newest[item.entity_id] is not item
+    ]
+    ids = {id(item) for item in superseded}
+    return [item for item in batch if id(item) not in ids], superseded
+
+
+_LOCK_OWN = select(_LEDGER.c.status, _LEDGER.c.claimed_by).with_for_update()
+
+
+def _still_ours(session: Session, entry_id: int, worker: str) -> bool:
+    row = session.execute(_LOCK_OWN.where(_LEDGER.c.id == entry_id)).first()
+    return row is not None and row.status in UNSETTLED and row.claimed_by == worker
+
+
+def settle_batch(
+    session: Session, worker: str, batch: list[Claimed], *, max_attempts: int
+) -> dict[str, int]:
+    """Apply a claimed batch, a row per transaction; return the outcomes counted."""
+    outcomes: dict[str, int] = {}
+    to_apply, superseded = newest_per_subscription(batch)
+    for item in superseded:
+        if _still_ours(session, item.entry.id, worker):
+            webhook_service.settle(session, item.entry.id, "stale")
+            outcomes["stale"] = outcomes.get("stale", 0) + 1
+        session.commit()
+    for item in to_apply:
+        if not _still_ours(session, item.entry.id, worker):
+            session.commit()  # a delivery or another worker settled it meanwhile
+            continue
+        outcome = webhook_service.apply_event(session, item.entry, max_attempts=max_attempts)
+        session.commit()
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+def backlog(session: Session) -> tuple[int, float | None]:
+    """How many rows wait to be applied, and the age in seconds of the oldest."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(_LEDGER.c.received_at)).where(_LEDGER.c.status.in_(UNSETTLED))
+    ).one()
+    return count, (utcnow() - oldest).total_seconds() if oldest else None

@@ -1,0 +1,170 @@
+"""The webhook worker: claims that never overlap, a visibility timeout for a dead worker,
+retries on our schedule, dead letters after the maximum, replay of a dead letter, and
+snapshots of one subscription in a batch settled as one."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, select
+
+from billing_app.extensions import db
+from billing_app.models import Subscription, WebhookEvent
+from billing_app.services import inbox
+from billing_app.worker import Worker
+from tests.factories import T0, body_of, envelope, subscription_data
+
+
+def waiting(session, notification, *, status="failed", due=True) -> WebhookEvent:
+    """A ledger row as a delivery that failed left it, due now (or later)."""
+    row = WebhookEvent(
+        event_id=notification["event_id"],
+        event_type=notification["event_type"],
+        occurred_at=datetime.fromisoformat(notification["occurred_at"].replace("Z", "+00:00")),
+        entity_id=notification["data"].get("id"),
+        payload=body_of(notification).decode(),
+        status=status,
+        attempts=1,
+        next_attempt_at=datetime.now(UTC) - timedelta(seconds=1) if due else None,
+    )
+    if not due:
+        row.next_attempt_at = datetime.now(UTC) + timedelta(hours=1)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def ledger(session) -> dict[str, WebhookEvent]:
+    """The ledger as stored; the read's transaction ends (on SQLite it would hold the lock
+    the worker needs), and the rows keep what was read."""
+    session.expire_all()
+    rows = {row.event_id: row for row in session.scalars(select(WebhookEvent))}
+    session.commit()
+    return rows
+
+
+def snapshot(paddle_id: str, status: str, second: int) -> dict:
+    return envelope(
+        "subscription.updated",
+        subscription_data(id=paddle_id, status=status),
+        occurred_at=T0 + timedelta(seconds=second),
+    )
+
+
+def test_due_events_are_applied_and_later_ones_wait(app, session):
+    due = waiting(session, snapshot("sub_w1", "active", 1))
+    later = waiting(session, snapshot("sub_w2", "active", 2), due=False)
+    assert Worker(app).run_once() == {"processed": 1}
+    rows = ledger(session)
+    assert rows[due.event_id].status == "processed"
+    assert rows[due.event_id].claimed_by is None
+    assert rows[later.event_id].status == "failed"  # its backoff has not passed
+
+
+def test_snapshots_of_one_subscription_in_a_batch_settle_as_one(app, session):
+    events = [
+        snapshot("sub_w3", status, n) for n, status in enumerate(["past_due", "paused", "active"])
+    ]
+    for notification in reversed(events):
+        waiting(session, notification)
+    assert Worker(app).run_once() == {"stale": 2, "processed": 1}
+    rows = ledger(session)
+    assert [rows[n["event_id"]].status for n in events] == ["stale", "stale", "processed"]
+    row = session.scalars(select(Subscription)).one()
+    assert (row.status, row.last_event_id) == ("active", events[-1]["event_id"])
+
+
+def test_a_dead_workers_claims_are_taken_over_after_the_visibility_timeout(app, session):
+    for n in range(3):
+        waiting(session, snapshot(f"sub_v{n}", "active", n))
+    dead = inbox.claim_due(
+        db.session, "worker-that-dies", limit=10, visibility=timedelta(seconds=30)
+    )
+    assert len(dead) == 3
+    assert inbox.claim_due(db.session, "worker-b", limit=10) == []  # still claimed
+    later = datetime.now(UTC) + timedelta(seconds=31)
+    taken = inbox.claim_due(db.session, "worker-b", limit=10, now=later)
+    assert sorted(item.entry.id for item in taken) == sorted(item.entry.id for item in dead)
+    assert inbox.settle_batch(db.session, "worker-b", taken, max_attempts=12) == {"processed": 3}
+    # The dead worker, had it come back, finds the rows are no longer its own.
+    assert inbox.settle_batch(db.session, "worker-that-dies", dead, max_attempts=12) == {}
+    assert {row.attempts for row in ledger(session).values()} == {2}  # applied once each
+
+
+@pytest.fixture
+def failing_item_writes(app):
+    def refuse(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO SUBSCRIPTION_ITEMS"):
+            raise RuntimeError("injected failure")
+
+    event.listen(db.engine, "before_cursor_execute", refuse)
+    yield refuse
+    if event.contains(db.engine, "before_cursor_execute", refuse):
+        event.remove(db.engine, "before_cursor_execute", refuse)
+
+
+def make_due(session):
+    session.expire_all()
+    for row in session.scalars(select(WebhookEvent).where(WebhookEvent.status == "failed")):
+        row.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+    session.commit()
+
+
+def test_a_failing_event_is_retried_then_parked_dead_then_replayed(
+    app, session, failing_item_writes, caplog
+):
+    app.config["WEBHOOK_MAX_ATTEMPTS"] = 3
+    notification = snapshot("sub_dead", "active", 1)
+    waiting(session, notification)
+    outcomes = []
+    for _ in range(2):  # the delivery was attempt 1; the worker makes attempts 2 and 3
+        outcomes.append(Worker(app).run_once())
+        make_due(session)
+    assert outcomes == [{"failed": 1}, {"failed": 1}]
+    row = ledger(session)[notification["event_id"]]
+    assert (row.status, row.attempts, row.next_attempt_at) == ("dead", 3, None)
+    assert "injected" in row.error
+    assert any("parked as dead" in r.getMessage() for r in caplog.records)
+    assert Worker(app).run_once() == {}  # a dead letter is never picked up by itself
+
+    event.remove(db.engine, "before_cursor_execute", failing_item_writes)  # fixed, say
+    result = app.test_cli_runner().invoke(
+        args=["billing", "webhooks", "replay", "--status", "dead"]
+    )
+    assert result.exit_code == 0, result.output
+    assert ledger(session)[notification["event_id"]].status == "processed"
+
+
+def test_the_worker_command_applies_what_is_due(app, session):
+    waiting(session, snapshot("sub_cli", "active", 1))
+    result = app.test_cli_runner().invoke(args=["billing", "worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Applied 1 event(s)" in result.output
+    listed = app.test_cli_runner().invoke(
+        args=["billing", "webhooks", "list", "--status", "processed"]
+    )
+    assert "subscription.updated" in listed.output and "1 event(s)." in listed.output
+
+
+@pytest.mark.postgres
+def test_concurrent_workers_claim_disjoint_batches(app, session):
+    notifications = [snapshot(f"sub_c{n:03d}", "active", n) for n in range(200)]
+    for notification in notifications:
+        waiting(session, notification)
+    barrier = threading.Barrier(6)
+
+    def claim_all(worker):
+        barrier.wait()
+        mine = []
+        with app.app_context():
+            while batch := inbox.claim_due(db.session, worker, limit=7):
+                mine.extend(item.entry.id for item in batch)
+            db.session.remove()
+        return mine
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        claims = list(pool.map(claim_all, [f"worker-{n}" for n in range(6)]))
+    every = [entry_id for mine in claims for entry_id in mine]
+    assert len(every) == len(set(every)) == 200  # each row claimed exactly once
+    assert sum(1 for mine in claims if mine) >= 2  # and the work was shared

@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_rate_limits(app)
     register_cli(app)
     register_scheduler(app)
+    register_webhook_worker(app)
     return app
 
 
@@ -139,6 +140,14 @@ def register_scheduler(app: Flask) -> None:
         from billing_app.scheduler import start_in_background
 
         app.extensions["billing_scheduler"] = start_in_background(app)
+
+
+def register_webhook_worker(app: Flask) -> None:
+    """Tests apply deliveries themselves (deterministically), so no thread under TESTING."""
+    if not app.config.get("TESTING"):
+        from billing_app.worker import register_in_process_worker
+
+        register_in_process_worker(app)
 
 
 def register_cli(app: Flask) -> None:

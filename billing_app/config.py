@@ -74,6 +74,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SCHEDULER_ENABLED", _boolean, False),
     Setting("WEBHOOK_RETENTION_DAYS", _integer, 90),
     Setting("WEBHOOK_MAX_ATTEMPTS", _integer, 12),
+    Setting("WEBHOOK_WORKER_IN_PROCESS", _boolean, True),
+    Setting("WEBHOOK_WORKER_POLL_SECONDS", _seconds, 0.2),
     Setting("RATE_LIMIT_ENABLED", _boolean, True),
     Setting("RATE_LIMIT_STORAGE_URL", _text, None),
     Setting("RATE_LIMIT_ACTIONS", _text, "30/minute"),

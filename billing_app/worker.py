@@ -1,17 +1,19 @@
 """The webhook worker: claims due ledger rows and applies them, until asked to stop.
 
-Run as `billing worker` (any number, on any hosts: claims keep them from applying one row
-twice). The scheduler's `webhook-retry` job runs one pass of the same worker, so failed
-events are retried on our schedule even where no worker process is deployed.
+Web processes run one as a thread by default (`WEBHOOK_WORKER_IN_PROCESS`), woken by each
+delivery they accept. Production may also run `billing worker` processes (any number, on
+any hosts: claims keep them from applying one row twice). The scheduler's `webhook-retry`
+job runs one pass of the same worker as a safety net.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, current_app
 
 from billing_app.extensions import db
 from billing_app.services import inbox
@@ -68,3 +70,58 @@ class Worker:
             if not worked:
                 stop.wait(self.idle_wait)
         log.info("worker %s stopped", self.name)
+
+
+class InProcessWorker:
+    """A worker thread inside a web process, so that a one-process setup (SQLite, the demo)
+    needs nothing else: started on the process's first request (after any fork), woken by
+    every accepted delivery, polling in case another process accepted one."""
+
+    def __init__(self, app: Flask, *, idle_wait: float) -> None:
+        self.worker = Worker(app, idle_wait=idle_wait)
+        self.stop = threading.Event()
+        self.pid: int | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def ensure_running(self) -> None:
+        if self.pid == os.getpid():
+            return
+        with self._lock:
+            if self.pid == os.getpid():
+                return
+            self.pid = os.getpid()
+            thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
+            thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        log.info("in-process webhook worker %s started", self.worker.name)
+        while not self.stop.is_set():
+            try:
+                worked = self.worker.run_once()
+            except Exception as error:  # the database blinked: wait, and try again
+                log.error("webhook worker: %s", type(error).__name__)
+                worked = {}
+            if not worked:
+                self._wake.wait(self.worker.idle_wait)
+                self._wake.clear()
+
+
+def register_in_process_worker(app: Flask) -> None:
+    if not app.config["WEBHOOK_WORKER_IN_PROCESS"]:
+        return
+    in_process = app.extensions["billing_webhook_worker"] = InProcessWorker(
+        app, idle_wait=app.config["WEBHOOK_WORKER_POLL_SECONDS"]
+    )
+    app.before_request(in_process.ensure_running)
+
+
+def wake_worker() -> None:
+    """An accepted delivery: the in-process worker (if any) looks at once."""
+    in_process = current_app.extensions.get("billing_webhook_worker")
+    if in_process is not None:
+        in_process.ensure_running()
+        in_process.wake()

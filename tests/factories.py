@@ -47,13 +47,50 @@ def body_of(notification: dict[str, Any]) -> bytes:
     return json.dumps(notification).encode("utf-8")
 
 
-def post_webhook(client, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp=None):
+def post_webhook(
+    client, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp=None, apply: bool = True
+):
+    """Deliver a signed notification as Paddle does, then (unless `apply` is False) let the
+    worker apply what is due, as the service's own worker would a moment later."""
     header = sign(body, secret, timestamp=timestamp)
-    return client.post(
+    response = client.post(
         "/webhooks/paddle",
         data=body,
         headers={"Paddle-Signature": header, "Content-Type": "application/json"},
     )
+    if apply:
+        drain(client.application)
+    return response
+
+
+def drain(app) -> dict[str, int]:
+    """Run the webhook worker until nothing is due; the outcomes counted."""
+    from billing_app.worker import Worker
+
+    worker, outcomes = Worker(app), {}
+    while worked := worker.run_once():
+        for outcome, count in worked.items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + count
+    return outcomes
+
+
+def deliver(client, body: bytes) -> str:
+    """Deliver and apply one notification; the outcome the ledger recorded for it."""
+    from sqlalchemy import select
+
+    from billing_app.db import read_only
+    from billing_app.models import WebhookEvent
+
+    response = post_webhook(client, body)
+    assert response.status_code == 200, response.json
+    event_id = json.loads(body)["event_id"]
+    with client.application.app_context():
+        from billing_app.extensions import db
+
+        with read_only(db.engine) as connection:
+            return connection.execute(
+                select(WebhookEvent.status).where(WebhookEvent.event_id == event_id)
+            ).scalar_one()
 
 
 def subscription_data(**changes: Any) -> dict[str, Any]:

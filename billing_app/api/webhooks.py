@@ -8,18 +8,18 @@ import time
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from billing_app.api.common import operation
 from billing_app.errors import (
     InvalidNotification,
-    WebhookFailed,
     WebhookRejected,
     WebhooksNotConfigured,
 )
 from billing_app.extensions import db
 from billing_app.services import webhooks as webhook_service
+from billing_app.worker import wake_worker
 from paddle_client import webhooks as paddle_webhooks
 
 log = logging.getLogger("billing_app.webhooks")
@@ -35,7 +35,8 @@ blp = Blueprint(
 class AcknowledgedSchema(Schema):
     status = fields.String(
         required=True,
-        metadata={"description": "processed, duplicate, stale or ignored"},
+        validate=validate.OneOf(("accepted", "duplicate")),
+        metadata={"description": "accepted (kept; a worker applies it) or duplicate"},
     )
 
 
@@ -63,17 +64,19 @@ class PaddleWebhook(MethodView):
         400,
         401,
         413,
-        500,
         503,
         codes={
             400: ("invalid_notification",),
             401: ("invalid_signature",),
-            500: ("webhook_failed",),
             503: ("webhooks_not_configured", "database_unavailable"),
         },
     )
     def post(self):
-        """Receive a Paddle notification (at-least-once, any order)."""
+        """Keep a Paddle notification (at-least-once, any order) for the workers to apply.
+
+        Answered once the notification is durably stored: a worker applies it within a
+        moment, retries it on our schedule if it fails, and parks it as `dead` after
+        WEBHOOK_MAX_ATTEMPTS."""
         started = time.perf_counter()
         config = current_app.config
         secrets = config["PADDLE_WEBHOOK_SECRETS"]
@@ -98,10 +101,9 @@ class PaddleWebhook(MethodView):
             db.session.commit()
             raise InvalidNotification(f"Not a Paddle notification: {error}") from None
 
-        outcome = webhook_service.receive(
-            db.session, notification, raw_body, max_attempts=config["WEBHOOK_MAX_ATTEMPTS"]
-        )
+        outcome = webhook_service.accept(db.session, notification, raw_body)
         db.session.commit()
+        wake_worker()
         log.info(
             "webhook event_id=%s type=%s outcome=%s duration_ms=%.1f",
             notification.event_id,
@@ -109,6 +111,4 @@ class PaddleWebhook(MethodView):
             outcome,
             (time.perf_counter() - started) * 1000,
         )
-        if outcome == "failed":
-            raise WebhookFailed()
         return {"status": outcome}

@@ -1,10 +1,11 @@
 """The webhook ledger: record each verified notification once, apply it, keep failures.
 
-`receive` runs inside the caller's transaction: the ledger row and the state it changes
-commit together, or neither does, and Paddle's retry finishes the job. When a handler fails,
-the transaction rolls back, the ledger keeps the event as `failed` with its error (written
-in a fresh transaction), and the caller answers 500 so that Paddle retries; `replay`
-re-applies stored events through the same `apply_event`.
+A delivery only `accept`s: one insert (the unique `event_id` turns a copy into a counted
+duplicate), committed, and Paddle gets its 200. Workers (`billing_app.services.inbox`) then
+`apply_event` each row: the handler's changes and the row's outcome commit together. When a
+handler fails, its changes roll back and the ledger keeps the event as `failed` with its
+error and a time to try again; after WEBHOOK_MAX_ATTEMPTS it is `dead`. `replay` re-applies
+stored events through the same `apply_event`.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def record(session: Session, notification: Notification, raw_body: bytes) -> Led
     if status not in RETRYABLE:
         return None
     return LedgerEntry(
-        existing_id, notification.event_id, notification.event_type, values["payload"]
+        existing_id, notification.event_id, notification.event_type, values["payload"], status
     )
 
 
@@ -288,6 +289,26 @@ def _count_replay(session: Session, entry: LedgerEntry, outcome: str) -> None:
     )
 
 
+_MAKE_DUE = (
+    update(_LEDGER)
+    .where(_LEDGER.c.id == bindparam("entry_id"), _LEDGER.c.status == "failed")
+    .values(next_attempt_at=bindparam("due_at"))
+)
+
+
+def accept(session: Session, notification: Notification, raw_body: bytes) -> str:
+    """Keep a verified notification for the workers: `accepted`, or `duplicate` for a copy
+    of one already kept (counted; a copy of a failed one makes it due now: Paddle's retry
+    is a good moment for ours). The caller commits."""
+    entry = record(session, notification, raw_body)
+    if entry is None:
+        return "duplicate"
+    if entry.status == "failed":
+        session.execute(_MAKE_DUE, {"entry_id": entry.id, "due_at": utcnow()})
+        return "duplicate"
+    return "accepted"
+
+
 def receive(
     session: Session,
     notification: Notification,
@@ -295,7 +316,8 @@ def receive(
     *,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> str:
-    """Record and apply one verified notification. Returns the outcome for the ledger."""
+    """Record and apply one notification at once, as a worker would: for tests and tools
+    that want the outcome in one call. Returns the outcome for the ledger."""
     entry = record(session, notification, raw_body)
     if entry is None:
         return "duplicate"

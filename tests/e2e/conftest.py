@@ -124,8 +124,10 @@ class Stack:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(_migrated):
+    """Stopped when the e2e tests are done: its webhook workers must not apply the rows
+    that later tests put in the same database."""
     running = Stack(_migrated).start()
     yield running
     running.stop()

@@ -34,6 +34,7 @@ class Api:
 class Sim:
     def __init__(self, stack):
         self.base = stack.sim
+        self.service = stack.service
 
     def post(self, path, body=None):
         response = requests.post(f"{self.base}/_sim{path}", json=body or {}, timeout=30)
@@ -41,7 +42,14 @@ class Sim:
         return response.json()
 
     def settle(self):
+        """Until every notification is delivered and the service's workers applied them."""
         requests.get(f"{self.base}/_sim/deliveries", params={"wait": 1}, timeout=40)
+        assert eventually(
+            lambda: (
+                requests.get(f"{self.service}/health/ready", timeout=5).json()["webhook_backlog"]
+                == 0
+            )
+        ), "the service's webhook backlog never drained"
 
     def deliveries(self):
         return requests.get(f"{self.base}/_sim/deliveries", timeout=10).json()["data"]

@@ -95,7 +95,9 @@ def test_the_api_answers_503_with_retry_after_when_the_database_is_down(make_app
     for response in (
         client.get("/api/v1/subscription", headers=auth()),
         client.get("/api/v1/plans"),
-        post_webhook(client, body_of(envelope("subscription.updated", subscription_data()))),
+        post_webhook(
+            client, body_of(envelope("subscription.updated", subscription_data())), apply=False
+        ),
     ):
         assert response.status_code == 503, response.json
         assert response.json["error"] == "database_unavailable"

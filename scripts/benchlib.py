@@ -229,7 +229,7 @@ def measure_bound(
     name: str,
     payloads: Sequence[bytes],
     concurrency: int,
-) -> None:
+) -> LoadResult:
     """Measure `bound_app` doing the same workload as the service, and print how close to
     its own /health the least possible work comes: how far the target is reachable at all."""
     url = start_bound_app(processes, env, database_url)
@@ -240,6 +240,7 @@ def measure_bound(
     print(floor.row())
     print(result.row())
     print(f"  {result.rate / floor.rate:6.1%} of /health: the most any design gets on this machine")
+    return result
 
 
 def _start_gunicorn(

@@ -28,13 +28,13 @@ class Worker:
         *,
         batch: int = 50,
         idle_wait: float = 1.0,
-        visibility: timedelta = inbox.VISIBILITY,
+        visibility: timedelta | None = None,
         name: str | None = None,
     ) -> None:
         self.app = app
         self.batch = batch
         self.idle_wait = idle_wait
-        self.visibility = visibility
+        self.visibility = visibility or timedelta(seconds=app.config["WEBHOOK_CLAIM_SECONDS"])
         self.name = name or inbox.worker_name()
 
     def run_once(self) -> dict[str, int]:

@@ -168,3 +168,65 @@ def test_concurrent_workers_claim_disjoint_batches(app, session):
     every = [entry_id for mine in claims for entry_id in mine]
     assert len(every) == len(set(every)) == 200  # each row claimed exactly once
     assert sum(1 for mine in claims if mine) >= 2  # and the work was shared
+
+
+@pytest.mark.postgres
+def test_a_worker_killed_mid_batch_leaves_its_rows_to_another_and_none_applies_twice(
+    app, session, database_url
+):
+    """A worker process claims a batch and stalls on a row lock this test holds; it is
+    killed with -9. Once its claim has run out, another worker applies every row, once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, text
+
+    from billing_app.db import read_only
+
+    for n in range(10):
+        waiting(session, snapshot(f"sub_k{n:02d}", "active", n))
+    assert Worker(app).run_once() == {"processed": 10}  # the subscriptions exist now
+    newer = [snapshot(f"sub_k{n:02d}", "past_due", 100 + n) for n in range(10)]
+    for notification in newer:
+        waiting(session, notification)
+
+    holder = create_engine(database_url)
+    with holder.connect() as blocker:
+        blocker.execute(
+            text("SELECT 1 FROM subscriptions WHERE paddle_subscription_id = 'sub_k00' FOR UPDATE")
+        )
+        env = {**os.environ, "DATABASE_URL": database_url, "WEBHOOK_CLAIM_SECONDS": "2"}
+        env.pop("TEST_DATABASE_URL", None)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "billing", "worker", "--once"],
+            cwd=Path(__file__).resolve().parents[2],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        claimed_by = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(claimed_by) < 10:
+            with read_only(db.engine) as connection:
+                claimed_by = connection.execute(
+                    select(WebhookEvent.claimed_by).where(WebhookEvent.claimed_by.is_not(None))
+                ).all()
+            time.sleep(0.05)
+        assert len(claimed_by) == 10, "the worker process never claimed its batch"
+        time.sleep(0.5)  # it is applying the first row now, waiting for our lock
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        blocker.rollback()  # the lock goes; the dead worker's transaction never commits
+    holder.dispose()
+
+    assert Worker(app).run_once() == {}  # its claims still stand
+    time.sleep(2.1)
+    assert Worker(app).run_once() == {"processed": 10}
+    rows = ledger(session)
+    assert [rows[n["event_id"]].attempts for n in newer] == [2] * 10  # the delivery, then once
+    session.expire_all()
+    assert {row.status for row in session.scalars(select(Subscription))} == {"past_due"}

@@ -198,6 +198,13 @@ def _reason(error: Exception) -> str:
 
 
 MAX_ACCOUNT_ID = 128  # the accounts table's key
+
+
+def is_account_id(value: str) -> bool:
+    """Can this be an account's id (the accounts table's key)?"""
+    return len(value) <= MAX_ACCOUNT_ID and value.isprintable()
+
+
 MAX_EMAIL = 320
 
 
@@ -214,7 +221,7 @@ def current_user() -> Caller:
     account_id = str(account_id)
     if not account_id.strip():
         raise Unauthorized("The token names no account (account_id or sub).")
-    if len(account_id) > MAX_ACCOUNT_ID or not account_id.isprintable():
+    if not is_account_id(account_id):
         raise Unauthorized(f"The token's account id must be printable, at most {MAX_ACCOUNT_ID}.")
     caller = request.environ["billing.caller"] = Caller(
         account_id=account_id,

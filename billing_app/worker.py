@@ -57,9 +57,11 @@ class Worker:
             finally:
                 db.session.remove()
 
-    def run(self, stop: threading.Event) -> None:
-        """Until `stop` is set: a batch at a time, waiting `idle_wait` when nothing is due.
-        A stop lets the current batch finish; its unapplied claims simply run out."""
+    def run(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Until `stop` is set: a batch at a time, waiting `idle_wait` when nothing is due
+        (or until `wake` is set). A stop lets the current batch finish; its unapplied
+        claims simply run out."""
+        wake = wake or stop
         log.info("worker %s started", self.name)
         while not stop.is_set():
             try:
@@ -68,7 +70,9 @@ class Worker:
                 log.error("worker %s: %s", self.name, type(error).__name__)
                 worked = {}
             if not worked:
-                stop.wait(self.idle_wait)
+                wake.wait(self.idle_wait)
+                if wake is not stop:
+                    wake.clear()
         log.info("worker %s stopped", self.name)
 
 
@@ -91,23 +95,16 @@ class InProcessWorker:
             if self.pid == os.getpid():
                 return
             self.pid = os.getpid()
-            thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
+            thread = threading.Thread(
+                target=self.worker.run,
+                args=(self.stop, self._wake),
+                name="webhook-worker",
+                daemon=True,
+            )
             thread.start()
 
     def wake(self) -> None:
         self._wake.set()
-
-    def _run(self) -> None:
-        log.info("in-process webhook worker %s started", self.worker.name)
-        while not self.stop.is_set():
-            try:
-                worked = self.worker.run_once()
-            except Exception as error:  # the database blinked: wait, and try again
-                log.error("webhook worker: %s", type(error).__name__)
-                worked = {}
-            if not worked:
-                self._wake.wait(self.worker.idle_wait)
-                self._wake.clear()
 
 
 def register_in_process_worker(app: Flask) -> None:

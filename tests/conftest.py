@@ -103,6 +103,20 @@ def session(app):
     return db.session
 
 
+@pytest.fixture
+def served(app):
+    """The app on a real port (werkzeug, threaded), for clients that are not Flask's."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def _cleanup_engine(_migrated):
     engine = create_engine(_migrated, pool_pre_ping=True)  # survives tests that kill backends

@@ -140,6 +140,38 @@ def make_subscription(session, **fields: Any) -> Subscription:
     return subscription
 
 
+# The subscription and customer of Paddle's `GET /subscriptions/{id}` sample.
+SAMPLE_SUBSCRIPTION = "sub_01hp463gxfvndqjjyqn2n7tkth"
+SAMPLE_CUSTOMER = "ctm_01hp462x4578nc20acj9g956yy"
+
+
+def make_active_subscription(session, account_id: str = "acct_1", **fields: Any) -> Subscription:
+    """`account_id` with an active subscription of 10 seats on the starter plan, known to
+    Paddle as its API sample's subscription and customer."""
+    plan = make_plan(session)
+    make_account(session, account_id, paddle_customer_id=SAMPLE_CUSTOMER)
+    values = {
+        "account_id": account_id,
+        "status": "active",
+        "plan_id": plan.id,
+        "price_id": plan.price_id,
+        "quantity": 10,
+        "paddle_subscription_id": SAMPLE_SUBSCRIPTION,
+        "paddle_customer_id": SAMPLE_CUSTOMER,
+        "last_event_at": datetime(2024, 2, 8, tzinfo=UTC),
+        **fields,
+    }
+    return make_subscription(session, **values)
+
+
+def paddle_error_body(code: str, detail: str = "", *, type: str = "request_error") -> dict:
+    """Paddle's error envelope, as its API answers a refusal."""
+    return {
+        "error": {"type": type, "code": code, "detail": detail},
+        "meta": {"request_id": "req-test"},
+    }
+
+
 def user_token(subject: str = "acct_1", /, *, secret: str = JWT_SECRET, **claims: Any) -> str:
     now = datetime.now(UTC)
     payload = {

@@ -27,6 +27,30 @@ def paddle_entity(paddle_id: str, **changes) -> dict:
     return data
 
 
+def page_start(ordered: list[dict], after: str | None) -> int:
+    return 0 if after is None else [entity["id"] for entity in ordered].index(after) + 1
+
+
+def list_page(ordered: list[dict], after: str | None, per_page: int, base: str) -> dict:
+    """The page of Paddle's subscription list after the id `after`, as Paddle answers it
+    (`next` on the last page too: `has_more` says when to stop)."""
+    start = page_start(ordered, after)
+    chunk = ordered[start : start + per_page]
+    last = chunk[-1]["id"] if chunk else after
+    return {
+        "data": chunk,
+        "meta": {
+            "request_id": "r",
+            "pagination": {
+                "per_page": per_page,
+                "next": f"{base}/subscriptions?per_page={per_page}&after={last}",
+                "has_more": start + per_page < len(ordered),
+                "estimated_total": len(ordered),
+            },
+        },
+    }
+
+
 def serve_subscription_list(mock: responses.RequestsMock, entities: list[dict], *, failures=None):
     """Serve `entities` sorted by id, `per_page` at a time, following `after` like Paddle.
 
@@ -40,29 +64,11 @@ def serve_subscription_list(mock: responses.RequestsMock, entities: list[dict], 
         query = parse_qs(urlparse(request.url).query)
         per_page = int(query.get("per_page", ["50"])[0])
         after = query.get("after", [None])[0]
-        ids = [entity["id"] for entity in ordered]
-        start = 0 if after is None else ids.index(after) + 1
-        page_number = start // per_page + 1
-        pending = failures.get(page_number)
+        pending = failures.get(page_start(ordered, after) // per_page + 1)
         if pending:
             return pending.pop(0)
         calls["pages"] += 1
-        chunk = ordered[start : start + per_page]
-        has_more = start + per_page < len(ordered)
-        last = chunk[-1]["id"] if chunk else after
-        body = {
-            "data": chunk,
-            "meta": {
-                "request_id": "r",
-                "pagination": {
-                    "per_page": per_page,
-                    "next": f"{BASE}/subscriptions?per_page={per_page}&after={last}",
-                    "has_more": has_more,
-                    "estimated_total": len(ordered),
-                },
-            },
-        }
-
+        body = list_page(ordered, after, per_page, BASE)
         return (200, {"Content-Type": "application/json"}, json.dumps(body))
 
     mock.add_callback(responses.GET, f"{BASE}/subscriptions", callback=answer)
@@ -74,27 +80,11 @@ def slow_paddle(entities: list[dict], *, per_page: int, seconds_per_page: float)
     """A Paddle stand-in on a real port (for commands run as processes) that lists
     `entities` `per_page` at a time, taking `seconds_per_page` for each page."""
     ordered = sorted(entities, key=lambda entity: entity["id"])
-    ids = [entity["id"] for entity in ordered]
 
     def app(environ, start_response):
         time.sleep(seconds_per_page)
         after = parse_qs(environ.get("QUERY_STRING", "")).get("after", [None])[0]
-        start = 0 if after is None else ids.index(after) + 1
-        chunk = ordered[start : start + per_page]
-        last = chunk[-1]["id"] if chunk else after
-        has_more = start + per_page < len(ordered)
-        body = {
-            "data": chunk,
-            "meta": {
-                "request_id": "r",
-                "pagination": {
-                    "per_page": per_page,
-                    "next": f"{base}/subscriptions?after={last}" if has_more else None,
-                    "has_more": has_more,
-                    "estimated_total": len(ordered),
-                },
-            },
-        }
+        body = list_page(ordered, after, per_page, base)
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 

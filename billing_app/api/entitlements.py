@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 
 from billing_app.api.common import SERVICE, USER, USER_READ, access_policy, operation
 from billing_app.api.schemas import EntitlementsSchema
-from billing_app.auth import MAX_ACCOUNT_ID, current_user, require_service_token
+from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.db import read_only, utcnow
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
@@ -39,7 +39,7 @@ class AccountEntitlements(MethodView):
     def get(self, account_id):
         """Any account's access, for backend services holding BILLING_SERVICE_TOKEN."""
         require_service_token()
-        if len(account_id) > MAX_ACCOUNT_ID or not account_id.isprintable():
+        if not is_account_id(account_id):
             raise ValidationFailed(
                 "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
             )

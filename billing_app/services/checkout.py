@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -97,13 +97,11 @@ def _read_order(session: Session, caller: Caller, plan: Plan, quantity: int) -> 
         quantity=quantity,
     )
     if current is not None:
-        order = Order(
-            **{
-                **order.__dict__,
-                "pending_id": current.id,
-                "pending_transaction_id": current.paddle_transaction_id,
-                "pending_items": (current.price_id, current.quantity),
-            }
+        order = replace(
+            order,
+            pending_id=current.id,
+            pending_transaction_id=current.paddle_transaction_id,
+            pending_items=(current.price_id, current.quantity),
         )
     session.rollback()
     return order

@@ -98,22 +98,23 @@ def claim_due(
     return sorted(claimed, key=lambda item: (item.occurred_at, item.entry.event_id))
 
 
+def _subscription_of(item: Claimed) -> str | None:
+    return item.entity_id if item.entry.event_type.startswith("subscription.") else None
+
+
 def newest_per_subscription(batch: list[Claimed]) -> tuple[list[Claimed], list[Claimed]]:
     """(to apply, superseded): of several snapshots of one subscription in a batch only the
     newest needs applying; the stale guard would turn the older ones into `stale` anyway."""
-    newest: dict[str, Claimed] = {}
+    newest = {}
+    for item in batch:  # in (occurred_at, event_id) order: the last one seen is the newest
+        if subscription := _subscription_of(item):
+            newest[subscription] = item
+    to_apply, superseded = [], []
     for item in batch:
-        if item.entry.event_type.startswith("subscription.") and item.entity_id:
-            newest[item.entity_id] = item  # the batch is in (occurred_at, event_id) order
-    superseded = [
-        item
-        for item in batch
-        if item.entry.event_type.startswith("subscription.")
-        and item.entity_id
-        and newest[item.entity_id] is not item
-    ]
-    ids = {id(item) for item in superseded}
-    return [item for item in batch if id(item) not in ids], superseded
+        subscription = _subscription_of(item)
+        older = subscription is not None and newest[subscription] is not item
+        (superseded if older else to_apply).append(item)
+    return to_apply, superseded
 
 
 _LOCK_OWN = select(_LEDGER.c.status, _LEDGER.c.claimed_by).with_for_update()

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -43,29 +42,6 @@ from paddle_client.pagination import prefetched
 from paddle_client.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
-
-# The per-subscription "kept unlinked" warnings that linking logs: a run counts them instead.
-UNLINKED_WARNINGS = ("billing_app.services.subscription_sync", "billing_app.services.accounts")
-
-
-class _Quiet(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "unlinked" not in record.getMessage()
-
-
-@contextmanager
-def collapsed(logger_names: tuple[str, ...]) -> Iterator[None]:
-    """Silence the 'kept unlinked' warnings of these loggers inside the block."""
-    quiet = _Quiet()
-    loggers = [logging.getLogger(name) for name in logger_names]
-    for logger in loggers:
-        logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(quiet)
-
 
 PAGE_SIZE = 200
 FINISH_ATTEMPTS = 4  # recording the run's end survives a database blip of a few seconds
@@ -315,14 +291,14 @@ class Reconciler:
             self._drift(entity["id"], "subscription", None, entity.get("status"))
         if self.dry_run:
             return
-        with collapsed(UNLINKED_WARNINGS):  # counted below, reported once at the end
-            row = locate_subscription(
-                self.session,
-                entity["id"],
-                customer_id=entity.get("customer_id"),
-                custom_data=entity.get("custom_data"),
-                status=entity.get("status", "pending"),
-            )
+        row = locate_subscription(
+            self.session,
+            entity["id"],
+            customer_id=entity.get("customer_id"),
+            custom_data=entity.get("custom_data"),
+            status=entity.get("status", "pending"),
+            report_unlinked=False,  # counted below, reported once at the end of the run
+        )
         apply_snapshot(self.session, row, entity, occurred_at=version or utcnow(), plans=self.plans)
         if row.account_id is None:
             self.counts.unlinked += 1

@@ -264,8 +264,11 @@ def locate_subscription(
     customer_id: str | None,
     custom_data: Any,
     status: str = "pending",
+    report_unlinked: bool = True,
 ) -> Subscription:
     """The row for this Paddle subscription, locked; created (linked if we can) if new.
+    A new row kept unlinked is logged at WARNING unless the caller counts them itself
+    (`report_unlinked=False`: the reconciler reports one count).
 
     Linked by Paddle subscription id, else by our `app_subscription_id` in `custom_data`,
     else to the account named in `custom_data` or owning the Paddle customer. A subscription
@@ -295,7 +298,9 @@ def locate_subscription(
         custom_data=custom_data if isinstance(custom_data, dict) else None,
         items=[],  # known empty: no query to load them later
     )
-    subscription.account_id = _owner(session, account_id, customer_id, subscription)
+    subscription.account_id = _owner(
+        session, account_id, customer_id, subscription, report=report_unlinked
+    )
     try:
         with session.begin_nested():
             session.add(subscription)
@@ -311,17 +316,25 @@ def locate_subscription(
 
 
 def _owner(
-    session: Session, account_id: str | None, customer_id: str | None, subscription: Subscription
+    session: Session,
+    account_id: str | None,
+    customer_id: str | None,
+    subscription: Subscription,
+    *,
+    report: bool,
 ) -> str | None:
+    level = logging.WARNING if report else logging.DEBUG
     account = claimed_owner(session, account_id, customer_id, subscription.paddle_subscription_id)
     if account is None:
-        log.warning(
+        log.log(
+            level,
             "paddle subscription %s has no known account; kept unlinked",
             subscription.paddle_subscription_id,
         )
         return None
     if not can_hold(session, account.id, subscription):
-        log.warning(
+        log.log(
+            level,
             "account %s already has a live subscription; paddle subscription %s kept unlinked",
             account.id,
             subscription.paddle_subscription_id,

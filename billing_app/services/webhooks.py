@@ -309,21 +309,6 @@ def accept(session: Session, notification: Notification, raw_body: bytes) -> str
     return "accepted"
 
 
-def receive(
-    session: Session,
-    notification: Notification,
-    raw_body: bytes,
-    *,
-    max_attempts: int = MAX_ATTEMPTS,
-) -> str:
-    """Record and apply one notification at once, as a worker would: for tests and tools
-    that want the outcome in one call. Returns the outcome for the ledger."""
-    entry = record(session, notification, raw_body)
-    if entry is None:
-        return "duplicate"
-    return apply_event(session, entry, notification, delivered=True, max_attempts=max_attempts)
-
-
 def events_to_replay(
     session: Session,
     *,

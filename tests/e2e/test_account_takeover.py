@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import requests
 from sqlalchemy import select
 
 from billing_app.models import Account, Subscription
-from tests.e2e.test_lifecycle import STARTER, Sim, eventually
-from tests.factories import make_plan, user_token
+from tests.e2e.test_lifecycle import STARTER, Api, Sim, eventually
+from tests.factories import make_plan
 
 BOB_EMAIL = "bob@example.com"
 
@@ -19,26 +18,11 @@ def read(session, statement) -> list[tuple]:
     return rows
 
 
-class Caller:
-    def __init__(self, stack, account_id: str, *, email: str, verified: bool):
-        self.base = f"{stack.service}/api/v1"
-        token = user_token(account_id, email=email, email_verified=verified)
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def get(self, path):
-        return requests.get(f"{self.base}{path}", headers=self.headers, timeout=10)
-
-    def post(self, path, body=None):
-        return requests.post(
-            f"{self.base}{path}", json=body or {}, headers=self.headers, timeout=30
-        )
-
-
 def test_an_unverified_email_never_reaches_the_customer_of_its_owner(e2e, session):
     make_plan(session, slug="starter", price_id=STARTER, amount="1900")
     sim = Sim(e2e)
-    mallory = Caller(e2e, "acct_mallory", email=BOB_EMAIL, verified=False)
-    bob = Caller(e2e, "acct_bob", email=BOB_EMAIL, verified=True)
+    mallory = Api(e2e, "acct_mallory", email=BOB_EMAIL, email_verified=False)
+    bob = Api(e2e, "acct_bob", email=BOB_EMAIL, email_verified=True)
 
     # Mallory signs in with Bob's (unverified) address and checks out first.
     hers = mallory.post("/checkout", {"plan": "starter"})

@@ -18,9 +18,9 @@ DAY = 86400
 class Api:
     """The frontend: a user token and the service's HTTP API."""
 
-    def __init__(self, stack, account_id: str = "acct_e2e"):
+    def __init__(self, stack, account_id: str = "acct_e2e", **claims):
         self.base = f"{stack.service}/api/v1"
-        self.headers = {"Authorization": f"Bearer {user_token(account_id)}"}
+        self.headers = {"Authorization": f"Bearer {user_token(account_id, **claims)}"}
 
     def get(self, path):
         return requests.get(f"{self.base}{path}", headers=self.headers, timeout=10)

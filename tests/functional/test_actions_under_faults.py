@@ -14,37 +14,24 @@ from sqlalchemy import select
 
 from billing_app.models import Subscription
 from tests.factories import (
+    SAMPLE_SUBSCRIPTION,
     auth,
     body_of,
     envelope,
-    make_account,
-    make_plan,
-    make_subscription,
+    make_active_subscription,
     paddle_subscription,
     post_webhook,
 )
 
 BASE = "https://paddle.test"
-SUB = "sub_01hp463gxfvndqjjyqn2n7tkth"
-CUSTOMER = "ctm_01hp462x4578nc20acj9g956yy"
+SUB = SAMPLE_SUBSCRIPTION
 SCHEDULED_PAUSE = {"action": "pause", "effective_at": "2024-03-08T11:02:03Z", "resume_at": None}
 
 
 @pytest.fixture
 def active(session):
-    plan = make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
-    return make_subscription(
-        session,
-        account_id="acct_1",
-        status="active",
-        plan_id=plan.id,
-        price_id=plan.price_id,
-        quantity=10,
-        paddle_subscription_id=SUB,
-        paddle_customer_id=CUSTOMER,
-        last_event_at=datetime(2024, 2, 8, tzinfo=UTC),
-    )
+    """acct_1 with an active subscription on the starter plan, known to Paddle."""
+    return make_active_subscription(session)
 
 
 def stored(session) -> Subscription:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from billing_app.models import Account, Subscription
 from tests.conftest import sample
-from tests.factories import auth, make_account, make_plan, make_subscription
+from tests.factories import auth, make_account, make_plan, make_subscription, paddle_error_body
 
 BASE = "https://paddle.test"
 
@@ -331,15 +331,10 @@ def test_a_verified_email_does_not_adopt_another_accounts_customer(client, sessi
     paddle.post(
         f"{BASE}/customers",
         status=409,
-        json={
-            "error": {
-                "type": "request_error",
-                "code": "customer_already_exists",
-                "detail": "customer email conflicts with customer of id "
-                "ctm_01hv6y1jedq4p1n0yqn5ba3ky4",
-            },
-            "meta": {"request_id": "r"},
-        },
+        json=paddle_error_body(
+            "customer_already_exists",
+            "customer email conflicts with customer of id ctm_01hv6y1jedq4p1n0yqn5ba3ky4",
+        ),
     )
     paddle.get(
         f"{BASE}/customers/ctm_01hv6y1jedq4p1n0yqn5ba3ky4",

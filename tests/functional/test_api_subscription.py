@@ -14,9 +14,8 @@ from tests.factories import (
     body_of,
     deliver,
     envelope,
-    make_account,
+    make_active_subscription,
     make_plan,
-    make_subscription,
     paddle_subscription,
 )
 
@@ -35,19 +34,7 @@ def paddle():
 @pytest.fixture
 def active(session):
     """acct_1 with an active subscription on the starter plan, known to Paddle."""
-    plan = make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id="ctm_01hp462x4578nc20acj9g956yy")
-    return make_subscription(
-        session,
-        account_id="acct_1",
-        status="active",
-        plan_id=plan.id,
-        price_id=plan.price_id,
-        quantity=10,
-        paddle_subscription_id=SUB,
-        paddle_customer_id="ctm_01hp462x4578nc20acj9g956yy",
-        last_event_at=datetime(2024, 2, 8, tzinfo=UTC),
-    )
+    return make_active_subscription(session)
 
 
 def row(session):

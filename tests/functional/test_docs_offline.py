@@ -2,11 +2,7 @@
 host but this one blocked: the page must list the operations from what we serve alone."""
 
 import shutil
-import threading
 from urllib.parse import urlparse
-
-import pytest
-from werkzeug.serving import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine's notes advise: no background traffic, no sandbox as root, a fresh profile.
@@ -19,15 +15,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture
-def served(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def test_the_docs_page_lists_the_operations_with_other_hosts_blocked(served):

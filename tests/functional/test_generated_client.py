@@ -6,23 +6,18 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
 
 import pytest
 import responses
-from werkzeug.serving import make_server
 
 from tests.factories import (
-    make_account,
-    make_plan,
-    make_subscription,
+    SAMPLE_SUBSCRIPTION,
+    make_active_subscription,
     paddle_subscription,
     user_token,
 )
 
-SUB = "sub_01hp463gxfvndqjjyqn2n7tkth"
-CUSTOMER = "ctm_01hp462x4578nc20acj9g956yy"
 PACKAGE = "billing_client"
 
 
@@ -56,30 +51,10 @@ def generated_client(app, tmp_path):
             del sys.modules[name]
 
 
-@pytest.fixture
-def served(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
 def test_a_generated_client_gets_a_typed_subscription_and_typed_errors(
     generated_client, served, session
 ):
-    plan = make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
-    make_subscription(
-        session,
-        account_id="acct_1",
-        status="active",
-        plan_id=plan.id,
-        price_id=plan.price_id,
-        paddle_subscription_id=SUB,
-        paddle_customer_id=CUSTOMER,
-        last_event_at=datetime(2024, 2, 8, tzinfo=UTC),
-    )
+    make_active_subscription(session)
     cancel = importlib.import_module(f"{PACKAGE}.api.subscription.cancel_subscription")
     get = importlib.import_module(f"{PACKAGE}.api.subscription.get_subscription")
     models = importlib.import_module(f"{PACKAGE}.models")
@@ -88,7 +63,7 @@ def test_a_generated_client_gets_a_typed_subscription_and_typed_errors(
     scheduled = {"action": "cancel", "effective_at": "2099-03-08T11:02:03Z", "resume_at": None}
     answer = paddle_subscription(scheduled_change=scheduled, updated_at="2024-02-09T00:00:00Z")
     with responses.RequestsMock() as paddle:
-        paddle.post(f"https://paddle.test/subscriptions/{SUB}/cancel", json=answer)
+        paddle.post(f"https://paddle.test/subscriptions/{SAMPLE_SUBSCRIPTION}/cancel", json=answer)
         body = models.CancelRequest(
             effective_from=models.CancelRequestEffectiveFrom.NEXT_BILLING_PERIOD
         )

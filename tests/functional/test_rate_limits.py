@@ -12,7 +12,7 @@ import requests
 import responses
 
 from tests.conftest import JWT_SECRET, SERVICE_TOKEN, sample
-from tests.factories import auth, make_account, make_plan, make_subscription, user_token
+from tests.factories import SAMPLE_SUBSCRIPTION, auth, make_active_subscription, user_token
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -65,21 +65,11 @@ def test_webhooks_are_not_limited(make_app):
 
 
 def test_user_requests_share_a_budget_of_calls_to_paddle(make_app, session):
-    plan = make_plan(session)
-    make_account(session, "acct_1", paddle_customer_id="ctm_1")
-    make_subscription(
-        session,
-        account_id="acct_1",
-        status="active",
-        plan_id=plan.id,
-        price_id=plan.price_id,
-        paddle_subscription_id="sub_1",
-        paddle_customer_id="ctm_1",
-    )
+    make_active_subscription(session)
     client = make_app(PADDLE_USER_REQUESTS_PER_MINUTE=2).test_client()
     with responses.RequestsMock() as paddle:
         paddle.patch(
-            "https://paddle.test/subscriptions/sub_1/preview",
+            f"https://paddle.test/subscriptions/{SAMPLE_SUBSCRIPTION}/preview",
             json=sample("api-subscription-preview-update.json"),
         )
         answers = [

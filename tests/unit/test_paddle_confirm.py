@@ -7,6 +7,7 @@ import responses
 from paddle_client import ApiError, Client, RetryPolicy, Unavailable
 from paddle_client.confirm import confirmed_write
 from tests.conftest import sample
+from tests.factories import paddle_error_body
 
 BASE = "https://paddle.test"
 PAUSE = f"{BASE}/subscriptions/sub_1/pause"
@@ -23,14 +24,7 @@ def entity(**changes):
     return {"data": {**sample("api-subscription-get.json")["data"], **changes}}
 
 
-LOCKED = {
-    "error": {
-        "type": "request_error",
-        "code": "subscription_locked_pending_changes",
-        "detail": "Subscription has pending changes",
-    },
-    "meta": {"request_id": "req_1"},
-}
+LOCKED = paddle_error_body("subscription_locked_pending_changes", "pending changes")
 
 SCHEDULED_PAUSE = {"action": "pause", "effective_at": "2026-06-01T00:00:00Z", "resume_at": None}
 

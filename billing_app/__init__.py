@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from billing_app.api.docs import SWAGGER_UI_SETTINGS
 from billing_app.config import load_config
+from billing_app.db import ping_idle_connections
 
 
 def migrations_dir() -> Path:
@@ -61,13 +62,15 @@ def default_sqlite_url(app: Flask) -> str:
     return f"sqlite:///{Path(app.instance_path) / 'billing.db'}"
 
 
+POOL_PING_IDLE_SECONDS = 1.0
+
+
 def engine_options(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    # Pre-ping: a connection that died while idle (a database restart, a failover) is
-    # replaced before a request uses it, so a restart costs no request. It costs one
-    # round trip per checkout from the pool.
-    return {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800, "pool_pre_ping": True}
+    # No pre-ping on every checkout (a round trip each): `ping_idle_connections` pings only
+    # connections that sat idle, see `register_extensions`.
+    return {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800}
 
 
 def _is_sqlite(dbapi_connection) -> bool:
@@ -109,6 +112,9 @@ def register_extensions(app: Flask) -> None:
     from billing_app.extensions import db, migrate
 
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            ping_idle_connections(db.engine, POOL_PING_IDLE_SECONDS)
     migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
 
     @app.teardown_request

@@ -260,21 +260,26 @@ def list_webhooks_command(statuses, event_types, since, limit) -> None:
 
 @billing_cli.command("worker")
 @click.option("--batch", type=int, default=50, show_default=True, help="rows claimed at a time")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=1, show_default=True, help="threads"
+)
 @click.option("--once", is_flag=True, help="apply what is due now, then exit")
 @with_appcontext
-def worker_command(batch: int, once: bool) -> None:
-    """Apply due webhook events (failed ones whose backoff has passed) in the foreground.
-    SIGTERM or Ctrl-C: finish the batch, then exit."""
-    from billing_app.worker import Worker
+def worker_command(batch: int, concurrency: int, once: bool) -> None:
+    """Apply webhook events as they arrive (and failed ones once their backoff has passed)
+    in the foreground. SIGTERM or Ctrl-C: finish the batch, then exit."""
+    from billing_app.worker import run_workers
 
-    worker = Worker(current_app._get_current_object(), batch=batch)
+    app = current_app._get_current_object()
     if once:
-        outcomes = worker.run_once()
+        from billing_app.worker import Worker
+
+        outcomes = Worker(app, batch=batch).run_once()
         click.echo(f"Applied {sum(outcomes.values())} event(s): {outcomes or 'nothing due'}.")
         return
     stop = threading.Event()
     with stop_on_signals(stop):
-        worker.run(stop)
+        run_workers(app, stop, batch=batch, concurrency=concurrency)
 
 
 @billing_cli.command("reconcile")

@@ -51,7 +51,15 @@ def post_webhook(
     client, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp=None, apply: bool = True
 ):
     """Deliver a signed notification as Paddle does, then (unless `apply` is False) let the
-    worker apply what is due, as the service's own worker would a moment later."""
+    worker apply what is due, as the service's own worker would a moment later. Both use
+    connections of their own, so the test's session first commits what it holds open
+    (on SQLite an open transaction would keep them waiting for its write lock)."""
+    from flask import has_app_context
+
+    from billing_app.extensions import db
+
+    if has_app_context():
+        db.session.commit()
     header = sign(body, secret, timestamp=timestamp)
     response = client.post(
         "/webhooks/paddle",
@@ -78,7 +86,7 @@ def deliver(client, body: bytes) -> str:
     """Deliver and apply one notification; the outcome the ledger recorded for it."""
     from sqlalchemy import select
 
-    from billing_app.db import read_only
+    from billing_app.db import single_statement
     from billing_app.models import WebhookEvent
 
     response = post_webhook(client, body)
@@ -87,7 +95,7 @@ def deliver(client, body: bytes) -> str:
     with client.application.app_context():
         from billing_app.extensions import db
 
-        with read_only(db.engine) as connection:
+        with single_statement(db.engine) as connection:
             return connection.execute(
                 select(WebhookEvent.status).where(WebhookEvent.event_id == event_id)
             ).scalar_one()

@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from billing_app.api.common import SERVICE, USER, USER_READ, access_policy, operation
 from billing_app.api.schemas import EntitlementsSchema
 from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.db import read_only, utcnow
+from billing_app.db import single_statement, utcnow
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.services.entitlements import account_entitlements
@@ -27,7 +27,7 @@ class OwnEntitlements(MethodView):
     def get(self):
         """The caller's access, plan, features and limits."""
         caller = current_user()
-        with read_only(db.engine) as connection:
+        with single_statement(db.engine) as connection:
             return account_entitlements(connection, caller.account_id, utcnow(), access_policy())
 
 
@@ -43,5 +43,5 @@ class AccountEntitlements(MethodView):
             raise ValidationFailed(
                 "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
             )
-        with read_only(db.engine) as connection:
+        with single_statement(db.engine) as connection:
             return account_entitlements(connection, account_id, utcnow(), access_policy())

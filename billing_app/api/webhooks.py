@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from billing_app.api.common import operation
+from billing_app.db import single_statement
 from billing_app.errors import (
     InvalidNotification,
     WebhookRejected,
@@ -101,8 +102,8 @@ class PaddleWebhook(MethodView):
             db.session.commit()
             raise InvalidNotification(f"Not a Paddle notification: {error}") from None
 
-        outcome = webhook_service.accept(db.session, notification, raw_body)
-        db.session.commit()
+        with single_statement(db.engine) as connection:
+            outcome = webhook_service.accept(connection, notification, raw_body)
         wake_worker()
         log.info(
             "webhook event_id=%s type=%s outcome=%s duration_ms=%.1f",

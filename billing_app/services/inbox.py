@@ -146,6 +146,17 @@ def settle_batch(
     return outcomes
 
 
+def release_claims(session: Session, worker: str) -> int:
+    """Let go of `worker`'s claims on rows it did not settle; how many. Commits."""
+    released = session.execute(
+        update(_LEDGER)
+        .where(_LEDGER.c.claimed_by == worker, _LEDGER.c.status.in_(UNSETTLED))
+        .values(claimed_by=None, claimed_until=None)
+    ).rowcount
+    session.commit()
+    return released
+
+
 def backlog(session: Session) -> tuple[int, float | None]:
     """How many rows wait to be applied, and the age in seconds of the oldest."""
     count, oldest = session.execute(

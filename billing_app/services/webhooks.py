@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,29 +70,11 @@ _COUNT_REPLAY = (
     )
 )
 
-_COUNT_DELIVERY = (
-    update(_LEDGER)
-    .where(_LEDGER.c.id == bindparam("entry_id"))
-    .values(deliveries=_LEDGER.c.deliveries + 1)
-)
 
-_FIND_FOR_UPDATE = (
-    select(_LEDGER.c.id, _LEDGER.c.status)
-    .where(_LEDGER.c.event_id == bindparam("wanted_event_id"))
-    .with_for_update()
-)
-
-
-def _insert(session: Session):
+def _insert(connection: Connection | Session):
     """The dialect's INSERT, the one that knows ON CONFLICT."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-@cache
-def _insert_once(insert):
-    """`INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING id`."""
-    statement = insert(_LEDGER).on_conflict_do_nothing(index_elements=["event_id"])
-    return statement.returning(_LEDGER.c.id)
+    bind = connection.get_bind() if hasattr(connection, "get_bind") else connection  # a Session
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
 
 
 def _ledger_values(notification: Notification, raw_body: bytes, now: datetime) -> dict:
@@ -164,30 +146,6 @@ class LedgerEntry:
     def settled(self) -> bool:
         """Applied (or judged stale, ignored) already: a replay must not rewrite that."""
         return self.status not in ("received", "dead", *RETRYABLE)
-
-
-def record(session: Session, notification: Notification, raw_body: bytes) -> LedgerEntry | None:
-    """Store the notification in the ledger; None when it was already handled.
-
-    The unique `event_id` decides between concurrent copies: the second waits for the
-    first's transaction and then finds its row. A copy of an event that failed is applied
-    again (that is Paddle's retry doing its job).
-    """
-    values = _ledger_values(notification, raw_body, utcnow())
-    created = session.execute(_insert_once(_insert(session)), values).scalar()
-    if created is not None:
-        return LedgerEntry(
-            created, notification.event_id, notification.event_type, values["payload"]
-        )
-    existing_id, status = session.execute(
-        _FIND_FOR_UPDATE, {"wanted_event_id": notification.event_id}
-    ).one()
-    session.execute(_COUNT_DELIVERY, {"entry_id": existing_id})
-    if status not in RETRYABLE:
-        return None
-    return LedgerEntry(
-        existing_id, notification.event_id, notification.event_type, values["payload"], status
-    )
 
 
 def record_failure(
@@ -289,24 +247,30 @@ def _count_replay(session: Session, entry: LedgerEntry, outcome: str) -> None:
     )
 
 
-_MAKE_DUE = (
-    update(_LEDGER)
-    .where(_LEDGER.c.id == bindparam("entry_id"), _LEDGER.c.status == "failed")
-    .values(next_attempt_at=bindparam("due_at"))
-)
+@cache
+def _accept_once(insert):
+    """`INSERT ... ON CONFLICT (event_id) DO UPDATE` counting the delivery (and making a
+    failed event due now), `RETURNING deliveries`: 1 for a new event. One statement, so a
+    delivery costs one round trip; the unique index decides between concurrent copies."""
+    statement = insert(_LEDGER)
+    make_due = case(
+        (_LEDGER.c.status == "failed", statement.excluded.received_at),
+        else_=_LEDGER.c.next_attempt_at,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["event_id"],
+        set_={"deliveries": _LEDGER.c.deliveries + 1, "next_attempt_at": make_due},
+    ).returning(_LEDGER.c.deliveries)
 
 
-def accept(session: Session, notification: Notification, raw_body: bytes) -> str:
+def accept(connection: Connection | Session, notification: Notification, raw_body: bytes) -> str:
     """Keep a verified notification for the workers: `accepted`, or `duplicate` for a copy
     of one already kept (counted; a copy of a failed one makes it due now: Paddle's retry
-    is a good moment for ours). The caller commits."""
-    entry = record(session, notification, raw_body)
-    if entry is None:
-        return "duplicate"
-    if entry.status == "failed":
-        session.execute(_MAKE_DUE, {"entry_id": entry.id, "due_at": utcnow()})
-        return "duplicate"
-    return "accepted"
+    is a good moment for ours). The caller commits, unless `connection` autocommits."""
+    statement = _accept_once(_insert(connection))
+    values = _ledger_values(notification, raw_body, utcnow())
+    deliveries = connection.execute(statement, values).scalar_one()
+    return "accepted" if deliveries == 1 else "duplicate"
 
 
 def events_to_replay(

@@ -74,27 +74,31 @@ class Stack:
                 WEBHOOK_SECRET,
             ],
         )
-        service = self._spawn(
-            "service",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.service_port}",
-                "wsgi:app",
-            ],
-        )
         wait_until_up(f"{self.sim}/_sim/clock", sim)
-        wait_until_up(f"{self.service}/health", service)
+        self.start_service()
         return self
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+    def start_service(self, workers: int = 2, threads: int = 1) -> None:
+        """The service under gunicorn, `workers` processes of `threads` threads."""
+        command = ["gunicorn", "--workers", str(workers), "--threads", str(threads)]
+        command += ["--bind", f"127.0.0.1:{self.service_port}", "wsgi:app"]
+        service = self._spawn("service", [sys.executable, "-m", *command])
+        wait_until_up(f"{self.service}/health", service)
+
+    def start_webhook_workers(self, count: int) -> None:
+        """`billing worker` processes; web processes started after them apply nothing."""
+        self.env["WEBHOOK_WORKER_IN_PROCESS"] = "false"
+        for n in range(count):
+            command = ["-m", "flask", "--app", "wsgi", "billing", "worker"]
+            env = {**self.env, "LOG_LEVEL": "INFO"}  # each batch applied is logged
+            self._spawn(f"worker-{n}", [sys.executable, *command], env)
+
+    def _spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         with (self.log_dir / f"{name}.log").open("w") as log:  # the child keeps its own copy
             process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT
             )
         self.processes.append(process)
         return process

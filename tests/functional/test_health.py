@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from openapi_spec_validator import validate
 
@@ -105,9 +107,8 @@ def test_the_api_answers_503_with_retry_after_when_the_database_is_down(make_app
         assert "nobody" not in response.get_data(as_text=True)
 
 
-@pytest.mark.postgres
-def test_a_database_restart_while_idle_costs_no_request(app, client):
-    """Every pooled connection dies (as in a restart); the next requests all succeed."""
+def _restart_the_database_connections(app, client) -> None:
+    """Every pooled connection dies, as in a database restart."""
     from sqlalchemy import create_engine, text
 
     from billing_app.extensions import db
@@ -125,8 +126,32 @@ def test_a_database_restart_while_idle_costs_no_request(app, client):
         ).scalar()
     killer.dispose()
     assert killed >= 1
+
+
+@pytest.mark.postgres
+def test_a_database_restart_while_idle_costs_no_request(app, client):
+    """Connections idle in the pool are pinged before use: a dead one is replaced."""
+    from billing_app import POOL_PING_IDLE_SECONDS
+    from tests.factories import auth
+
+    _restart_the_database_connections(app, client)
+    time.sleep(POOL_PING_IDLE_SECONDS + 0.1)
     answers = [client.get("/api/v1/subscription", headers=auth()).status_code for _ in range(4)]
     assert answers == [200] * 4
+
+
+@pytest.mark.postgres
+def test_a_database_restart_under_load_costs_one_request_at_most(app, client):
+    """A busy connection is not pinged: the first request on a dead one answers 503 (and
+    the disconnect empties the pool), every later one succeeds."""
+    from tests.factories import auth
+
+    _restart_the_database_connections(app, client)
+    responses = [client.get("/api/v1/subscription", headers=auth()) for _ in range(4)]
+    assert [r.status_code for r in responses[1:]] == [200] * 3
+    assert responses[0].status_code in (200, 503)
+    if responses[0].status_code == 503:
+        assert responses[0].json["error"] == "database_unavailable"
 
 
 def test_a_405_says_which_methods_are_allowed(client):

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, exc, select
 
 from billing_app import jobs
-from billing_app.db import read_only
+from billing_app.db import single_statement
 from billing_app.extensions import db
 from billing_app.models import JobLease, ReconcileRun, Subscription
 from tests.paddle_fake import paddle_entity, slow_paddle
@@ -60,12 +60,12 @@ def reconcile_process(database_url, paddle_url) -> subprocess.Popen:
 def runs(session):
     """The runs as stored, read without a transaction: on SQLite even a read transaction
     would hold the write lock the process under test needs."""
-    with read_only(db.engine) as connection:
+    with single_statement(db.engine) as connection:
         return connection.execute(select(ReconcileRun).order_by(ReconcileRun.id)).all()
 
 
 def lease_holders():
-    with read_only(db.engine) as connection:
+    with single_statement(db.engine) as connection:
         return connection.execute(select(JobLease.holder)).scalars().all()
 
 
@@ -109,7 +109,7 @@ def test_after_kill_9_the_next_run_starts_within_the_lease_and_finishes(
     last = runs(session)[-1]
     assert last.seen == SUBSCRIPTIONS
     assert last.missing_locally + last.in_sync == SUBSCRIPTIONS  # the dead run's pages kept
-    with read_only(db.engine) as connection:
+    with single_statement(db.engine) as connection:
         assert len(connection.execute(select(Subscription.id)).all()) == SUBSCRIPTIONS
     assert lease_holders() == []
     # Started within the ttl (plus one command's start-up), where it used to be 10 minutes.
@@ -138,7 +138,7 @@ def test_sigterm_finishes_the_page_records_interrupted_and_frees_the_lease(
     assert run.finished_at is not None
     assert 0 < run.seen < SUBSCRIPTIONS
     assert run.seen % PER_PAGE == 0  # whole pages only
-    with read_only(db.engine) as connection:
+    with single_statement(db.engine) as connection:
         kept = connection.execute(select(Subscription.id)).all()
     assert len(kept) == run.seen  # the pages it finished are kept
     assert lease_holders() == []  # the next run may start at once

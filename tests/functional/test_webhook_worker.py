@@ -185,7 +185,7 @@ def test_a_worker_killed_mid_batch_leaves_its_rows_to_another_and_none_applies_t
 
     from sqlalchemy import create_engine, text
 
-    from billing_app.db import read_only
+    from billing_app.db import single_statement
 
     for n in range(10):
         waiting(session, snapshot(f"sub_k{n:02d}", "active", n))
@@ -211,7 +211,7 @@ def test_a_worker_killed_mid_batch_leaves_its_rows_to_another_and_none_applies_t
         claimed_by = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(claimed_by) < 10:
-            with read_only(db.engine) as connection:
+            with single_statement(db.engine) as connection:
                 claimed_by = connection.execute(
                     select(WebhookEvent.claimed_by).where(WebhookEvent.claimed_by.is_not(None))
                 ).all()

@@ -1,0 +1,82 @@
+"""LISTEN/NOTIFY on PostgreSQL: workers wake when any process commits a delivery, and the
+listener says when its connection goes and comes back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from billing_app.db import single_statement
+from billing_app.extensions import db
+from billing_app.models import WebhookEvent
+from billing_app.notifications import Listener, conninfo
+from billing_app.worker import Worker, listen_for_deliveries
+from tests.factories import body_of, envelope, post_webhook, subscription_data
+
+pytestmark = pytest.mark.postgres
+
+
+def wait_for(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def status_of(event_id: str) -> str | None:
+    with single_statement(db.engine) as connection:
+        return connection.execute(
+            select(WebhookEvent.status).where(WebhookEvent.event_id == event_id)
+        ).scalar()
+
+
+def terminate(backend_pid: int) -> None:
+    killer = create_engine(db.engine.url)
+    with killer.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
+    killer.dispose()
+
+
+def test_a_waiting_worker_wakes_at_once_when_a_delivery_commits(app, client):
+    wake, stop = threading.Event(), threading.Event()
+    listener = listen_for_deliveries(app, wake)
+    listener.ensure_running()
+    assert listener.connected.wait(5)
+    worker = Worker(app, idle_wait=60, listener=listener)  # it would poll once a minute
+    thread = threading.Thread(target=worker.run, args=(stop, wake))
+    thread.start()
+    try:
+        time.sleep(0.3)  # it found nothing due, and waits
+        notification = envelope("subscription.created", subscription_data(id="sub_wake"))
+        accepted_at = time.monotonic()
+        assert post_webhook(client, body_of(notification), apply=False).status_code == 200
+        assert wait_for(lambda: status_of(notification["event_id"]) == "processed", 2.0)
+        assert time.monotonic() - accepted_at < 2.0
+    finally:
+        stop.set()
+        wake.set()
+        thread.join(10)
+        listener.stop()
+
+
+def test_the_listener_reports_a_lost_connection_and_listens_again(app):
+    payloads: list[str] = []
+    states: list[bool] = []
+    listener = Listener(conninfo(db.engine.url), reconnect_wait=0.1)
+    listener.subscribe("billing_test_channel", payloads.append)
+    listener.watch(states.append)
+    listener.ensure_running()
+    try:
+        assert listener.connected.wait(5)
+        terminate(listener.backend_pid)
+        assert wait_for(lambda: states == [True, False, True]), states
+        with single_statement(db.engine) as connection:
+            connection.execute(text("SELECT pg_notify('billing_test_channel', 'after')"))
+        assert wait_for(lambda: payloads == ["after"]), payloads
+    finally:
+        listener.stop()

@@ -44,6 +44,9 @@ def _is_service_read() -> bool:
     return "account_id" in (request.view_args or {})
 
 
+UNLIMITED_BLUEPRINTS = ("webhooks", "health")
+
+
 def register_rate_limits(app: Flask) -> Limiter:
     """A limiter of this app's own (its settings and counters), and the limits on the
     blueprints it serves."""
@@ -56,6 +59,13 @@ def register_rate_limits(app: Flask) -> Limiter:
         RATELIMIT_SWALLOW_ERRORS=True,  # a broken limiter store must not take the API down
     )
     limiter = Limiter(key_func=caller_or_address, app=app)
+
+    @limiter.request_filter
+    def unlimited() -> bool:
+        # Paddle's deliveries (signed; refused before any work when not) and the load
+        # balancer's probes: skipped before the limiter looks at anything else.
+        return request.blueprint in UNLIMITED_BLUEPRINTS
+
     actions = limiter.shared_limit(
         lambda: current_app.config["RATE_LIMIT_ACTIONS"], scope="user-actions", methods=["POST"]
     )

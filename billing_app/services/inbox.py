@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _LEDGER = WebhookEvent.__table__
 UNSETTLED = ("received", "failed")
+SNAPSHOTS_PER_SUBSCRIPTION = 20  # at most this many rows claimed per row of a batch
 VISIBILITY = timedelta(minutes=5)
 
 
@@ -63,11 +64,31 @@ def claim_due(
         or_(_LEDGER.c.next_attempt_at.is_(None), _LEDGER.c.next_attempt_at <= now),
         or_(_LEDGER.c.claimed_until.is_(None), _LEDGER.c.claimed_until < now),
     )
-    pick = (
-        select(_LEDGER.c.id)
+    oldest = (
+        select(_LEDGER.c.id, _LEDGER.c.entity_id, _LEDGER.c.event_type)
         .where(*due)
         .order_by(_LEDGER.c.occurred_at, _LEDGER.c.event_id)
         .limit(limit)
+        .subquery()
+    )
+    # With the oldest due rows come the other due snapshots of their subscriptions: of
+    # those only the newest needs applying (`newest_per_subscription`), so the deeper the
+    # backlog, the less work each event costs.
+    snapshot = _LEDGER.c.event_type.like("subscription.%")
+    their_subscriptions = select(oldest.c.entity_id).where(
+        oldest.c.event_type.like("subscription.%")
+    )
+    pick = (
+        select(_LEDGER.c.id)
+        .where(
+            *due,
+            or_(
+                _LEDGER.c.id.in_(select(oldest.c.id)),
+                and_(snapshot, _LEDGER.c.entity_id.in_(their_subscriptions)),
+            ),
+        )
+        .order_by(_LEDGER.c.occurred_at, _LEDGER.c.event_id)
+        .limit(limit * SNAPSHOTS_PER_SUBSCRIPTION)
     )
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -102,18 +123,21 @@ def _subscription_of(item: Claimed) -> str | None:
     return item.entity_id if item.entry.event_type.startswith("subscription.") else None
 
 
-def newest_per_subscription(batch: list[Claimed]) -> tuple[list[Claimed], list[Claimed]]:
+def newest_per_subscription(batch: list[Claimed]) -> tuple[list[Claimed], dict[int, list[int]]]:
     """(to apply, superseded): of several snapshots of one subscription in a batch only the
-    newest needs applying; the stale guard would turn the older ones into `stale` anyway."""
-    newest = {}
+    newest needs applying; the older ones' ledger ids are listed under the newest one's.
+    The stale guard would turn them into `stale` anyway."""
+    newest: dict[str, Claimed] = {}
     for item in batch:  # in (occurred_at, event_id) order: the last one seen is the newest
         if subscription := _subscription_of(item):
             newest[subscription] = item
-    to_apply, superseded = [], []
+    to_apply, superseded = [], {}
     for item in batch:
         subscription = _subscription_of(item)
-        older = subscription is not None and newest[subscription] is not item
-        (superseded if older else to_apply).append(item)
+        if subscription is None or newest[subscription] is item:
+            to_apply.append(item)
+        else:
+            superseded.setdefault(newest[subscription].entry.id, []).append(item.entry.id)
     return to_apply, superseded
 
 
@@ -125,17 +149,24 @@ def _still_ours(session: Session, entry_id: int, worker: str) -> bool:
     return row is not None and row.status in UNSETTLED and row.claimed_by == worker
 
 
+def _ours(worker: str, entry_ids: list[int]):
+    return update(_LEDGER).where(
+        _LEDGER.c.id.in_(entry_ids),
+        _LEDGER.c.claimed_by == worker,
+        _LEDGER.c.status.in_(UNSETTLED),
+    )
+
+
 def settle_batch(
     session: Session, worker: str, batch: list[Claimed], *, max_attempts: int
 ) -> dict[str, int]:
-    """Apply a claimed batch, a row per transaction; return the outcomes counted."""
+    """Apply a claimed batch, a row per transaction; return the outcomes counted.
+
+    The snapshots a row supersedes are settled `stale` once it has applied. If it failed,
+    they are handed back instead, to be applied on their own meanwhile: a newest snapshot
+    that can never be applied must not keep its subscription from the older ones."""
     outcomes: dict[str, int] = {}
     to_apply, superseded = newest_per_subscription(batch)
-    for item in superseded:
-        if _still_ours(session, item.entry.id, worker):
-            webhook_service.settle(session, item.entry.id, "stale")
-            outcomes["stale"] = outcomes.get("stale", 0) + 1
-        session.commit()
     for item in to_apply:
         if not _still_ours(session, item.entry.id, worker):
             session.commit()  # a delivery or another worker settled it meanwhile
@@ -143,6 +174,14 @@ def settle_batch(
         outcome = webhook_service.apply_event(session, item.entry, max_attempts=max_attempts)
         session.commit()
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if older := superseded.get(item.entry.id):
+            if outcome == "failed":
+                session.execute(_ours(worker, older).values(claimed_by=None, claimed_until=None))
+            else:
+                settled = {**webhook_service.SETTLED, "status": "stale", "processed_at": utcnow()}
+                stale = session.execute(_ours(worker, older).values(**settled)).rowcount
+                outcomes["stale"] = outcomes.get("stale", 0) + stale
+            session.commit()
     return outcomes
 
 

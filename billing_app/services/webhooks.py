@@ -46,18 +46,19 @@ _LEDGER = WebhookEvent.__table__
 # The statements every delivery runs are built once, on the table rather than the mapped
 # class: executed with plain parameters they skip the ORM's per-call statement building.
 
+# What settling a row writes, beside its outcome and when.
+SETTLED = {
+    "error": None,
+    "next_attempt_at": None,
+    "attempts": _LEDGER.c.attempts + 1,
+    "claimed_by": None,
+    "claimed_until": None,
+}
+
 _SETTLE = (
     update(_LEDGER)
     .where(_LEDGER.c.id == bindparam("entry_id"))
-    .values(
-        status=bindparam("outcome"),
-        error=None,
-        next_attempt_at=None,
-        processed_at=bindparam("settled_at"),
-        attempts=_LEDGER.c.attempts + 1,
-        claimed_by=None,
-        claimed_until=None,
-    )
+    .values(status=bindparam("outcome"), processed_at=bindparam("settled_at"), **SETTLED)
 )
 
 _COUNT_REPLAY = (

@@ -75,6 +75,44 @@ def test_snapshots_of_one_subscription_in_a_batch_settle_as_one(app, session):
     assert (row.status, row.last_event_id) == ("active", events[-1]["event_id"])
 
 
+def test_a_claim_brings_the_other_due_snapshots_of_its_subscriptions(app, session):
+    oldest = waiting(session, snapshot("sub_g1", "active", 1))
+    elsewhere = waiting(session, snapshot("sub_g2", "active", 2))
+    newer = [
+        waiting(session, snapshot("sub_g1", s, 10 + n)) for n, s in enumerate(["paused", "active"])
+    ]
+    claimed = inbox.claim_due(db.session, "worker-a", limit=1)
+    wanted = [oldest.event_id, *(row.event_id for row in newer)]
+    assert [item.entry.event_id for item in claimed] == wanted
+    assert elsewhere.event_id not in {item.entry.event_id for item in claimed}
+    assert inbox.settle_batch(db.session, "worker-a", claimed, max_attempts=12) == {
+        "processed": 1,
+        "stale": 2,
+    }
+
+
+def test_when_the_newest_snapshot_fails_the_older_ones_are_applied_on_their_own(
+    app, session, failing_item_writes
+):
+    event.remove(db.engine, "before_cursor_execute", failing_item_writes)
+    waiting(session, snapshot("sub_f1", "active", 1))
+    assert Worker(app).run_once() == {"processed": 1}
+    event.listen(db.engine, "before_cursor_execute", failing_item_writes)
+    paused = waiting(session, snapshot("sub_f1", "paused", 2))
+    broken = snapshot("sub_f1", "active", 3)  # a new price: its item cannot be written
+    broken["data"]["items"][0]["price"]["id"] = "pri_never_written"
+    waiting(session, broken)
+
+    assert Worker(app).run_once() == {"failed": 1}  # the older one was handed back, not stale
+    assert Worker(app).run_once() == {"processed": 1}
+    rows = ledger(session)
+    assert (rows[paused.event_id].status, rows[broken["event_id"]].status) == (
+        "processed",
+        "failed",
+    )
+    assert session.scalars(select(Subscription)).one().status == "paused"
+
+
 def test_a_dead_workers_claims_are_taken_over_after_the_visibility_timeout(app, session):
     for n in range(3):
         waiting(session, snapshot(f"sub_v{n}", "active", n))

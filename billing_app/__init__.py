@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_rate_limits(app)
     register_cli(app)
     register_scheduler(app)
+    register_entitlement_cache(app)
     register_webhook_worker(app)
     return app
 
@@ -146,6 +147,32 @@ def register_scheduler(app: Flask) -> None:
         from billing_app.scheduler import start_in_background
 
         app.extensions["billing_scheduler"] = start_in_background(app)
+
+
+def register_entitlement_cache(app: Flask) -> None:
+    """Each process caches what entitlement reads need, and learns of changes from the
+    database: PostgreSQL's announcements (a listener thread per process; tests start it
+    themselves, and until it listens the cache is bypassed), or SQLite's data version."""
+    from billing_app.extensions import db
+    from billing_app.notifications import listener_of
+    from billing_app.services import entitlement_cache as caching
+
+    cache = caching.EntitlementCache(
+        app.config["ENTITLEMENTS_CACHE_SIZE"], app.config["ENTITLEMENTS_CACHE_TTL_SECONDS"]
+    )
+    with app.app_context():
+        engine = db.engine
+    change_check = None
+    if engine.dialect.name == "postgresql":
+        listener = listener_of(app)
+        caching.listen_for_changes(listener, cache)
+        if not app.config.get("TESTING"):
+            app.before_request(listener.ensure_running)
+    elif engine.url.database and engine.url.database != ":memory:":
+        change_check = caching.SqliteChangeCheck(engine.url.database, cache)
+    else:
+        cache.suspend()  # an in-memory database: no other connection sees it anyway
+    app.extensions["billing_entitlements"] = caching.CachedAccessFacts(engine, cache, change_check)
 
 
 def register_webhook_worker(app: Flask) -> None:

@@ -40,8 +40,12 @@ def caller_or_address() -> str:
         return f"ip:{get_remote_address()}"
 
 
-def _is_service_read() -> bool:
-    return "account_id" in (request.view_args or {})
+def _is_service_call() -> bool:
+    """A backend service's read (an account in the path, or the batch): never limited."""
+    return "account_id" in (request.view_args or {}) or request.endpoint in SERVICE_ENDPOINTS
+
+
+SERVICE_ENDPOINTS = ("entitlements.BatchEntitlements",)
 
 
 UNLIMITED_BLUEPRINTS = ("webhooks", "health")
@@ -67,13 +71,16 @@ def register_rate_limits(app: Flask) -> Limiter:
         return request.blueprint in UNLIMITED_BLUEPRINTS
 
     actions = limiter.shared_limit(
-        lambda: current_app.config["RATE_LIMIT_ACTIONS"], scope="user-actions", methods=["POST"]
+        lambda: current_app.config["RATE_LIMIT_ACTIONS"],
+        scope="user-actions",
+        methods=["POST"],
+        exempt_when=_is_service_call,
     )
     reads = limiter.shared_limit(
         lambda: current_app.config["RATE_LIMIT_READS"],
         scope="user-reads",
         methods=["GET"],
-        exempt_when=_is_service_read,
+        exempt_when=_is_service_call,
     )
     for blueprint in (checkout.blp, subscription.blp, portal.blp, entitlements.blp):
         actions(blueprint)

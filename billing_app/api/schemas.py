@@ -161,3 +161,25 @@ class EntitlementsSchema(ma.Schema):
     status = fields.String(required=True)
     features = fields.List(fields.String(), required=True)
     limits = fields.Dict(keys=fields.String(), required=True)
+
+
+class AccountEntitlementsSchema(EntitlementsSchema):
+    account_id = fields.String(required=True)
+
+
+def printable(value: str) -> None:
+    if not value.isprintable():
+        raise ma.ValidationError("must be printable")
+
+
+class EntitlementsBatchRequestSchema(ma.Schema):
+    account_ids = fields.List(
+        fields.String(validate=[validate.Length(min=1, max=128), printable]),
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "at most 500 account ids"},
+    )
+
+
+class EntitlementsBatchSchema(ma.Schema):
+    entitlements = fields.List(fields.Nested(AccountEntitlementsSchema), required=True)

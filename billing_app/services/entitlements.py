@@ -1,56 +1,115 @@
-"""May this account use the product now? Answered from our table alone, in one query.
+"""May this account use the product now? Answered from our table alone.
 
-This is the read every other service makes on every request, so it reads only the columns
-the access rule needs, in one round trip, without building ORM objects.
+This is the read every other service makes on every request. What the access rule needs
+of an account (its current subscription's state and plan: its `AccessFacts`) is read in one
+round trip without building ORM objects, and kept in each process's `EntitlementCache`;
+the answer itself is computed at every read against the clock, so a scheduled cancellation
+or the end of a grace period takes effect on time without any event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, select
+from sqlalchemy import Connection, bindparam, case, func, select
 
 from billing_app.models import Plan, Subscription
 from billing_app.services.access import AccessPolicy, Entitlements, entitlements_for
 
 
 @dataclass(frozen=True)
-class _Grant:
+class Grant:
     slug: str
-    features: list[str]
+    features: tuple[str, ...]
     limits: dict[str, Any]
 
 
-# The account's live subscription, else its latest one, with its plan.
+@dataclass(frozen=True)
+class CurrentSubscription:
+    status: str
+    current_period_start: datetime | None
+    scheduled_action: str | None
+    scheduled_effective_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AccessFacts:
+    """What the access rule reads of one account: its current subscription (none: free)
+    and that subscription's plan."""
+
+    subscription: CurrentSubscription | None
+    plan: Grant | None
+
+
+NO_SUBSCRIPTION = AccessFacts(None, None)
+
+_COLUMNS = (
+    Subscription.status,
+    Subscription.current_period_start,
+    Subscription.scheduled_action,
+    Subscription.scheduled_effective_at,
+    Plan.slug,
+    Plan.features,
+    Plan.limits,
+)
+
+# The account's live subscription, else its latest one. (Only `canceled` is not live; an
+# equality keeps the statement free of an expanding IN list, rebuilt on every execution.)
+_CURRENT_FIRST = (
+    case((Subscription.status == "canceled", 1), else_=0),
+    Subscription.created_at.desc(),
+)
+
 _CURRENT = (
-    select(
-        Subscription.status,
-        Subscription.current_period_start,
-        Subscription.scheduled_action,
-        Subscription.scheduled_effective_at,
-        Plan.slug,
-        Plan.features,
-        Plan.limits,
-    )
+    select(*_COLUMNS)
     .outerjoin(Plan, Plan.id == Subscription.plan_id)
     .where(Subscription.account_id == bindparam("account_id"))
-    .order_by(
-        # Live first. (Only `canceled` is not live; an equality keeps the statement free of
-        # an expanding IN list, which would be rebuilt on every execution.)
-        case((Subscription.status == "canceled", 1), else_=0),
-        Subscription.created_at.desc(),
-    )
+    .order_by(*_CURRENT_FIRST)
     .limit(1)
 )
+
+
+def _ranked(account_ids: list[str]):
+    rank = func.row_number().over(partition_by=Subscription.account_id, order_by=_CURRENT_FIRST)
+    ranked = (
+        select(Subscription.account_id, *_COLUMNS, rank.label("rank"))
+        .outerjoin(Plan, Plan.id == Subscription.plan_id)
+        .where(Subscription.account_id.in_(account_ids))
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.rank == 1)
+
+
+def _facts(row) -> AccessFacts:
+    subscription = CurrentSubscription(
+        row.status, row.current_period_start, row.scheduled_action, row.scheduled_effective_at
+    )
+    plan = Grant(row.slug, tuple(row.features or ()), dict(row.limits or {})) if row.slug else None
+    return AccessFacts(subscription, plan)
+
+
+def read_access_facts(connection: Connection, account_id: str) -> AccessFacts:
+    row = connection.execute(_CURRENT, {"account_id": account_id}).first()
+    return NO_SUBSCRIPTION if row is None else _facts(row)
+
+
+def read_many_access_facts(
+    connection: Connection, account_ids: Iterable[str]
+) -> dict[str, AccessFacts]:
+    """Each account's facts, in one statement (the same choice of subscription)."""
+    wanted = list(dict.fromkeys(account_ids))
+    found = {row.account_id: _facts(row) for row in connection.execute(_ranked(wanted))}
+    return {account_id: found.get(account_id, NO_SUBSCRIPTION) for account_id in wanted}
+
+
+def entitlements_of(facts: AccessFacts, now: datetime, policy: AccessPolicy) -> Entitlements:
+    return entitlements_for(facts.subscription, facts.plan, now, policy)
 
 
 def account_entitlements(
     connection: Connection, account_id: str, now: datetime, policy: AccessPolicy
 ) -> Entitlements:
-    row = connection.execute(_CURRENT, {"account_id": account_id}).first()
-    if row is None:
-        return entitlements_for(None, None, now, policy)
-    plan = _Grant(row.slug, row.features or [], row.limits or {}) if row.slug else None
-    return entitlements_for(row, plan, now, policy)
+    return entitlements_of(read_access_facts(connection, account_id), now, policy)

@@ -121,7 +121,9 @@ def register_extensions(app: Flask) -> None:
     @app.teardown_request
     def discard_uncommitted(exception: BaseException | None) -> None:
         # A request that failed leaves nothing behind, even inside a longer app context.
-        db.session.rollback()
+        # (A request that never used the ORM session, the hot reads, has none to roll back.)
+        if db.session.registry.has():
+            db.session.rollback()
 
 
 def register_rate_limits(app: Flask) -> None:

@@ -9,9 +9,11 @@ or the end of a grace period takes effect on time without any event.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, select
@@ -20,14 +22,14 @@ from billing_app.models import Plan, Subscription
 from billing_app.services.access import AccessPolicy, Entitlements, entitlements_for
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Grant:
     slug: str
     features: tuple[str, ...]
     limits: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CurrentSubscription:
     status: str
     current_period_start: datetime | None
@@ -35,7 +37,7 @@ class CurrentSubscription:
     scheduled_effective_at: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccessFacts:
     """What the access rule reads of one account: its current subscription (none: free)
     and that subscription's plan."""
@@ -83,12 +85,21 @@ def _ranked(account_ids: list[str]):
     return select(ranked).where(ranked.c.rank == 1)
 
 
+@lru_cache(maxsize=1024)
+def _grant(slug: str, features: tuple[str, ...], limits: str) -> Grant:
+    """One `Grant` per plan, shared by every cached account on it (a cache of 100,000
+    accounts on three plans holds three)."""
+    return Grant(slug, features, json.loads(limits))
+
+
 def _facts(row) -> AccessFacts:
     subscription = CurrentSubscription(
         row.status, row.current_period_start, row.scheduled_action, row.scheduled_effective_at
     )
-    plan = Grant(row.slug, tuple(row.features or ()), dict(row.limits or {})) if row.slug else None
-    return AccessFacts(subscription, plan)
+    if row.slug is None:
+        return AccessFacts(subscription, None)
+    limits = json.dumps(row.limits or {}, sort_keys=True)
+    return AccessFacts(subscription, _grant(row.slug, tuple(row.features or ()), limits))
 
 
 def read_access_facts(connection: Connection, account_id: str) -> AccessFacts:

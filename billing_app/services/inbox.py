@@ -69,8 +69,11 @@ def claim_due(
         .where(*due)
         .order_by(_LEDGER.c.occurred_at, _LEDGER.c.event_id)
         .limit(limit)
-        .subquery()
     )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:  # rows another worker is claiming right now are passed over, not waited for
+        oldest = oldest.with_for_update(skip_locked=True)
+    oldest = oldest.subquery()
     # With the oldest due rows come the other due snapshots of their subscriptions: of
     # those only the newest needs applying (`newest_per_subscription`), so the deeper the
     # backlog, the less work each event costs.
@@ -90,7 +93,7 @@ def claim_due(
         .order_by(_LEDGER.c.occurred_at, _LEDGER.c.event_id)
         .limit(limit * SNAPSHOTS_PER_SUBSCRIPTION)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         pick = pick.with_for_update(skip_locked=True)
     claim = (
         update(_LEDGER)

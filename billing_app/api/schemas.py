@@ -11,11 +11,21 @@ from paddle_client.resources.subscriptions import PRORATION_MODES
 EFFECTIVE_FROM = ("next_billing_period", "immediately")
 
 
+class MeterSchema(ma.Schema):
+    included = fields.Integer(required=True, metadata={"description": "per billing period"})
+    hard_limit = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "null: no cap"}
+    )
+    overage_price_id = fields.String(allow_none=True)
+    overage_unit = fields.Integer()
+
+
 class PlanSchema(ma.Schema):
     slug = fields.String(required=True)
     name = fields.String(required=True)
     description = fields.String(allow_none=True)
-    price_id = fields.String(required=True)
+    free = fields.Boolean(required=True, metadata={"description": "the free tier: no price"})
+    price_id = fields.String(required=True, allow_none=True)
     amount = fields.String(
         required=True,
         allow_none=True,
@@ -26,6 +36,7 @@ class PlanSchema(ma.Schema):
     interval_count = fields.Integer(required=True)
     features = fields.List(fields.String(), required=True)
     limits = fields.Dict(keys=fields.String(), required=True)
+    meters = fields.Dict(keys=fields.String(), values=fields.Nested(MeterSchema), required=True)
 
 
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="not a plan slug")

@@ -10,6 +10,7 @@ from billing_app.models.subscription import (
     Subscription,
     SubscriptionItem,
 )
+from billing_app.models.usage import UsageCounter, UsageEvent
 from billing_app.models.webhook_event import WEBHOOK_EVENT_STATUSES, WebhookEvent
 
 __all__ = [
@@ -23,5 +24,7 @@ __all__ = [
     "ReconcileRun",
     "Subscription",
     "SubscriptionItem",
+    "UsageCounter",
+    "UsageEvent",
     "WebhookEvent",
 ]

@@ -11,19 +11,24 @@ BILLING_INTERVALS = ("day", "week", "month", "year")
 
 
 class Plan(Base):
-    """A plan the product sells: one Paddle price, and what it entitles an account to."""
+    """A plan the product sells: one Paddle price, and what it entitles an account to.
+
+    The free plan (`free`, at most one, no price) is what every account without a live
+    subscription gets. `meters` holds, per meter name, what a billing period includes
+    (`billing_app.services.meters`)."""
 
     __tablename__ = "plans"
     __table_args__ = (
         one_of("interval", BILLING_INTERVALS, "interval"),
         CheckConstraint("interval_count >= 1", name="interval_count_positive"),
+        CheckConstraint("free OR price_id IS NOT NULL", name="paid_plan_has_price"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
-    price_id: Mapped[str] = mapped_column(String(64), unique=True)
+    price_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The price's facts, copied from Paddle (empty until `plans import` or `plans sync` has
     # read them there, unless the plans file gave them). Minor units as Paddle sends them:
     # a string of digits, never a float.
@@ -33,6 +38,8 @@ class Plan(Base):
     interval_count: Mapped[int] = mapped_column(Integer, default=1)
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    meters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    free: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

@@ -46,8 +46,8 @@ class CheckoutStarted:
 
 
 def find_plan(session: Session, *, slug: str | None = None, price_id: str | None = None) -> Plan:
-    """An active plan by slug or Paddle price id."""
-    query = select(Plan).where(Plan.active.is_(True))
+    """An active plan on sale, by slug or Paddle price id (the free plan is not on sale)."""
+    query = select(Plan).where(Plan.active.is_(True), Plan.free.is_(False))
     query = query.where(Plan.slug == slug) if slug else query.where(Plan.price_id == price_id)
     plan = session.scalars(query).first()
     if plan is None:

@@ -34,6 +34,31 @@ class MinorUnits(ma.fields.Field):
         return None if value is None else str(value)
 
 
+PRICE_ID = ma.validate.Regexp(r"^pri_[a-z0-9]+$", error="not a Paddle price id (pri_...)")
+METER_NAME = ma.validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{0,63}$", error="not a meter name")
+
+
+class MeterSchema(ma.Schema):
+    """A meter of a plan: `included` per billing period, a `hard_limit` (null: none), and
+    how overage is billed (`overage_price_id`, a one-time price; `overage_unit` units per
+    charged quantity)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    included = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(min=0))
+    hard_limit = ma.fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(min=1)
+    )
+    overage_price_id = ma.fields.String(load_default=None, allow_none=True, validate=PRICE_ID)
+    overage_unit = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(min=1))
+
+    @ma.validates_schema
+    def cap_covers_included(self, data, **kwargs):
+        if data.get("hard_limit") is not None and data["hard_limit"] < data["included"]:
+            raise ma.ValidationError("must be at least `included`", "hard_limit")
+
+
 class PlanFileEntrySchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -41,7 +66,9 @@ class PlanFileEntrySchema(ma.Schema):
     slug = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z0-9][a-z0-9_-]*$"))
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(load_default=None, allow_none=True)
-    price_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^pri_[a-z0-9]+$"))
+    # The free plan (at most one) has no price; every other plan has one.
+    free = ma.fields.Boolean(load_default=False)
+    price_id = ma.fields.String(validate=PRICE_ID)
     # The price's facts are Paddle's: optional here, a file that gives them wins.
     amount = MinorUnits()
     currency = ma.fields.String(
@@ -51,7 +78,21 @@ class PlanFileEntrySchema(ma.Schema):
     interval_count = ma.fields.Integer(validate=ma.validate.Range(min=1))
     features = ma.fields.List(ma.fields.String(), load_default=list)
     limits = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    meters = ma.fields.Dict(
+        keys=ma.fields.String(validate=METER_NAME),
+        values=ma.fields.Nested(MeterSchema),
+        load_default=dict,
+    )
     active = ma.fields.Boolean(load_default=True)
+
+    @ma.validates_schema
+    def priced_unless_free(self, data, **kwargs):
+        if data.get("free"):
+            for field in ("price_id", *PRICE_FACTS):
+                if field in data:
+                    raise ma.ValidationError("the free plan has no price", field)
+        elif "price_id" not in data:
+            raise ma.ValidationError("Missing data for required field.", "price_id")
 
 
 PRICE_FACTS = ("amount", "currency", "interval", "interval_count")
@@ -79,6 +120,7 @@ def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
     plans: list[dict[str, Any]] = []
     seen_slugs: dict[str, int] = {}
     seen_prices: dict[str, int] = {}
+    seen_free: dict[bool, int] = {}
     for index, entry in enumerate(entries):
         where = _describe(index, entry)
         if not isinstance(entry, Mapping):
@@ -89,19 +131,35 @@ def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
         except ma.ValidationError as error:
             problems[where] = error.messages
             continue
-        for key, seen in (("slug", seen_slugs), ("price_id", seen_prices)):
+        for key, seen in (("slug", seen_slugs), ("price_id", seen_prices), ("free", seen_free)):
+            if key not in plan or plan[key] in (None, False):
+                continue
             if plan[key] in seen:
                 problems[where] = {key: [f"repeats entry {seen[plan[key]] + 1}"]}
             seen[plan[key]] = index
         plans.append(plan)
     if problems:
         lines = [
-            f"{where}: {field}: {'; '.join(map(str, messages))}"
+            f"{where}: {field}: {message}"
             for where, fields in problems.items()
-            for field, messages in fields.items()
+            for field, message in _flatten(fields)
         ]
         raise ValidationFailed("Invalid plans file:\n" + "\n".join(lines), errors=problems)
     return plans
+
+
+def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
+    """marshmallow's nested messages as (dotted field, message): `meters.api_calls.hard_limit`
+    (a dict's value adds no step of its own)."""
+    if isinstance(messages, Mapping):
+        flat = []
+        for key, inner in messages.items():
+            step = path if key == "value" else f"{path}.{key}" if path else str(key)
+            flat.extend(_flatten(inner, step))
+        return flat
+    if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
+        return [(path, "; ".join(messages))]
+    return [(path, str(messages))]
 
 
 def price_facts(price: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +179,8 @@ def missing_price_facts(plans: list[dict[str, Any]]) -> list[str]:
     return [
         plan["price_id"]
         for plan in plans
-        if any(plan.get(key) is None for key in ("amount", "currency", "interval"))
+        if not plan["free"]
+        and any(plan.get(key) is None for key in ("amount", "currency", "interval"))
     ]
 
 
@@ -138,7 +197,8 @@ def import_plans(
     _refuse_shared_prices(existing, plans)
     created, updated, unchanged = [], [], []
     for values in plans:
-        paddles = price_facts(prices[values["price_id"]]) if values["price_id"] in prices else {}
+        price_id = values.get("price_id")
+        paddles = price_facts(prices[price_id]) if price_id in prices else {}
         wanted = {
             **paddles,
             **{key: value for key, value in values.items() if value is not None},
@@ -158,29 +218,39 @@ def import_plans(
     incomplete = [
         plan.slug
         for plan in session.scalars(select(Plan).where(Plan.slug.in_([p["slug"] for p in plans])))
-        if None in (plan.amount, plan.currency, plan.interval)
+        if not plan.free and None in (plan.amount, plan.currency, plan.interval)
     ]
     return ImportResult(created, updated, unchanged, incomplete)
 
 
 def _refuse_shared_prices(existing: dict[str, Plan], plans: list[dict[str, Any]]) -> None:
-    """After the import, each price may still belong to one plan only."""
-    final = {slug: plan.price_id for slug, plan in existing.items()}
-    final.update({plan["slug"]: plan["price_id"] for plan in plans})
+    """After the import, each price may still belong to one plan only, and one plan at
+    most may be the free plan."""
+    final = {slug: (plan.price_id, plan.free) for slug, plan in existing.items()}
+    final.update({plan["slug"]: (plan.get("price_id"), plan["free"]) for plan in plans})
     owners: dict[str, list[str]] = {}
-    for slug, price_id in final.items():
-        owners.setdefault(price_id, []).append(slug)
+    for slug, (price_id, _free) in final.items():
+        if price_id is not None:
+            owners.setdefault(price_id, []).append(slug)
     lines = [
         f"plan {slugs[-1]!r}: price_id: {price_id} would also belong to plan {slugs[0]!r}"
         for price_id, slugs in owners.items()
         if len(slugs) > 1
     ]
+    free = [slug for slug, (_price, is_free) in final.items() if is_free]
+    if len(free) > 1:
+        lines.append(f"plan {free[-1]!r}: free: plan {free[0]!r} is the free plan already")
     if lines:
         raise ValidationFailed("Invalid plans file:\n" + "\n".join(lines))
 
 
 def active_plans(session: Session) -> Iterable[Plan]:
     return session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.id))
+
+
+def free_plan(session: Session) -> Plan | None:
+    """The plan of every account without a live subscription, if the catalogue has one."""
+    return session.scalars(select(Plan).where(Plan.free.is_(True), Plan.active.is_(True))).first()
 
 
 @dataclass(frozen=True)
@@ -200,7 +270,7 @@ def sync_from_paddle(session: Session, prices: list[dict[str, Any]]) -> SyncResu
     """Refresh each plan's price facts (amount, currency, interval, active) from Paddle's
     active `prices`. Names, features and limits are ours and stay as imported; a plan whose
     price Paddle no longer sells is deactivated; a price with no plan is reported."""
-    plans = {plan.price_id: plan for plan in session.scalars(select(Plan))}
+    plans = {plan.price_id: plan for plan in session.scalars(select(Plan)) if not plan.free}
     updated, seen, not_imported = [], set(), []
     for price in prices:
         plan = plans.get(price["id"])

@@ -43,6 +43,8 @@ def test_plans_lists_active_plans_with_etag_and_cache_headers(client, session):
             "interval_count": 1,
             "features": ["projects"],
             "limits": {"projects": 3},
+            "free": False,
+            "meters": {},
         }
     ]
     assert response.headers["Cache-Control"] == "public, max-age=60"

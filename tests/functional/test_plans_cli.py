@@ -224,3 +224,63 @@ def test_sync_with_a_wrong_key_is_one_clear_line(app):
         result = app.test_cli_runner().invoke(args=["billing", "plans", "sync"])
     assert result.exit_code == 1
     assert "refused the API key" in result.output
+
+
+def test_a_plans_file_carries_meters_and_one_free_plan(app, session):
+    result = run_import(app, PLANS / "metered.yaml")
+    assert result.exit_code == 0, result.output
+    free = session.query(Plan).filter_by(slug="free").one()
+    assert (free.free, free.price_id, free.meters["api_calls"]["included"]) == (True, None, 1000)
+    pro = session.query(Plan).filter_by(slug="pro").one()
+    assert pro.meters["api_calls"] == {
+        "included": 100000,
+        "hard_limit": 150000,
+        "overage_price_id": "pri_01gsz98e27ak2tyhexptwc58yk",
+        "overage_unit": 1000,
+    }
+    assert "still without" not in result.output  # the free plan needs no price facts
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ('{"included": -1}', "api_calls"),
+        ('{"included": 10, "hard_limit": 5}', "hard_limit"),
+        ('{"included": 10, "overage_price_id": "price_1"}', "overage_price_id"),
+        ('{"included": 10, "overage_unit": 0}', "overage_unit"),
+        ('{"included": 10, "surprise": 1}', "surprise"),
+    ],
+)
+def test_a_bad_meter_names_its_plan_and_field_and_changes_nothing(
+    app, session, tmp_path, entry, named
+):
+    bad = tmp_path / "plans.json"
+    bad.write_text(
+        '[{"slug": "pro", "name": "Pro", "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke",'
+        f' "meters": {{"api_calls": {entry}}}}}]'
+    )
+    result = run_import(app, bad)
+    assert result.exit_code != 0
+    assert "plan 'pro'" in result.output and named in result.output, result.output
+    assert session.query(Plan).count() == 0
+
+
+def test_the_free_plan_has_no_price_and_there_is_one_at_most(app, session, tmp_path):
+    priced = tmp_path / "priced.json"
+    priced.write_text(
+        '[{"slug": "free", "name": "Free", "free": true,'
+        ' "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke"}]'
+    )
+    result = run_import(app, priced)
+    assert result.exit_code != 0 and "the free plan has no price" in result.output
+    two = tmp_path / "two.json"
+    two.write_text(
+        '[{"slug": "a", "name": "A", "free": true}, {"slug": "b", "name": "B", "free": true}]'
+    )
+    result = run_import(app, two)
+    assert result.exit_code != 0 and "plan 'b'" in result.output, result.output
+    assert run_import(app, PLANS / "metered.yaml").exit_code == 0
+    other = tmp_path / "other.json"
+    other.write_text('[{"slug": "basic", "name": "Basic", "free": true}]')
+    result = run_import(app, other)
+    assert result.exit_code != 0 and "is the free plan already" in result.output, result.output

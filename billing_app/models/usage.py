@@ -1,0 +1,48 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing_app.db import Base, UTCDateTime
+from billing_app.models._columns import created_at_column, updated_at_column
+
+
+class UsageEvent(Base):
+    """One usage report, kept for audit and disputes, with the answer it was given (a
+    repeat of its idempotency key gets that answer again)."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (CheckConstraint("quantity >= 1", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    account_id: Mapped[str] = mapped_column(String(128), index=True)
+    meter: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = created_at_column()
+
+
+class UsageCounter(Base):
+    """What an account used of a meter in one billing period: the sum of the usage events
+    admitted into it, kept in the same transactions as they are."""
+
+    __tablename__ = "usage_counters"
+    __table_args__ = (
+        UniqueConstraint("account_id", "meter", "period_start"),
+        CheckConstraint("used >= 0", name="used_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128))
+    meter: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    plan_id: Mapped[int | None] = mapped_column(Integer)
+    paddle_subscription_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = updated_at_column()

@@ -1,0 +1,46 @@
+"""Meters: what a plan includes per billing period, its hard cap, and how overage is
+billed; and the arithmetic of a period's usage against them (one implementation, used by
+recording, reading and billing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    name: str
+    included: int
+    hard_limit: int | None = None  # None: no cap
+    overage_price_id: str | None = None  # a one-time Paddle price; None: overage not billed
+    overage_unit: int = 1  # units one charged quantity of that price covers
+
+    @classmethod
+    def of(cls, name: str, values: dict[str, Any]) -> Meter:
+        return cls(
+            name,
+            int(values.get("included", 0)),
+            values.get("hard_limit"),
+            values.get("overage_price_id"),
+            int(values.get("overage_unit") or 1),
+        )
+
+    def admits(self, used: int, quantity: int) -> bool:
+        """May `quantity` more be recorded on top of `used`? All of it or none."""
+        return self.hard_limit is None or used + quantity <= self.hard_limit
+
+    def remaining(self, used: int) -> int | None:
+        return None if self.hard_limit is None else max(0, self.hard_limit - used)
+
+    def overage(self, used: int) -> int:
+        return max(0, used - self.included)
+
+    def charge_quantity(self, used: int) -> int:
+        """How many of the overage price a period with `used` is billed: whole units,
+        rounded up (1,001 calls over, at 1,000 a unit, is 2)."""
+        return -(-self.overage(used) // self.overage_unit)
+
+
+def plan_meters(meters: dict[str, Any] | None) -> dict[str, Meter]:
+    return {name: Meter.of(name, values) for name, values in (meters or {}).items()}

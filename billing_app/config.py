@@ -77,6 +77,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_WORKER_IN_PROCESS", _boolean, True),
     Setting("WEBHOOK_CLAIM_SECONDS", _integer, 300),
     Setting("WEBHOOK_WORKER_POLL_SECONDS", _seconds, 0.2),
+    Setting("USAGE_LATE_SECONDS", _integer, 3600),
     Setting("ENTITLEMENTS_CACHE_SIZE", _integer, 100_000),
     Setting("ENTITLEMENTS_CACHE_TTL_SECONDS", _seconds, 60.0),
     Setting("RATE_LIMIT_ENABLED", _boolean, True),

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, String, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 # Alembic needs named constraints to alter them (SQLite batch migrations above all).
@@ -52,6 +53,12 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def upsert_insert(connection: Connection | Session):
+    """The dialect's INSERT, the one that knows ON CONFLICT (PostgreSQL's or SQLite's)."""
+    bind = connection.get_bind() if hasattr(connection, "get_bind") else connection  # a Session
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
 
 
 def utcnow() -> datetime:

@@ -59,6 +59,24 @@ class PlanNotFound(BillingError):
     default_message = "No active plan matches."
 
 
+class QuotaExceeded(BillingError):
+    code = "quota_exceeded"
+    status = 402
+    default_message = "The meter's hard limit for this billing period would be passed."
+
+
+class IdempotencyKeyConflict(BillingError):
+    code = "idempotency_key_conflict"
+    status = 409
+    default_message = "This idempotency key was used for a different report."
+
+
+class PeriodClosed(BillingError):
+    code = "period_closed"
+    status = 409
+    default_message = "That billing period no longer takes usage."
+
+
 class NoSubscription(BillingError):
     code = "no_subscription"
     status = 404

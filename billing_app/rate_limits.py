@@ -54,7 +54,7 @@ UNLIMITED_BLUEPRINTS = ("webhooks", "health")
 def register_rate_limits(app: Flask) -> Limiter:
     """A limiter of this app's own (its settings and counters), and the limits on the
     blueprints it serves."""
-    from billing_app.api import checkout, entitlements, plans, portal, subscription
+    from billing_app.api import checkout, entitlements, plans, portal, subscription, usage
 
     app.config.update(
         RATELIMIT_ENABLED=app.config["RATE_LIMIT_ENABLED"],
@@ -82,7 +82,7 @@ def register_rate_limits(app: Flask) -> Limiter:
         methods=["GET"],
         exempt_when=_is_service_call,
     )
-    for blueprint in (checkout.blp, subscription.blp, portal.blp, entitlements.blp):
+    for blueprint in (checkout.blp, subscription.blp, portal.blp, entitlements.blp, usage.blp):
         actions(blueprint)
         reads(blueprint)
     limiter.shared_limit(

@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
         plans,
         portal,
         subscription,
+        usage,
         webhooks,
     )
     from billing_app.api.openapi import state_request_rules
@@ -23,6 +24,6 @@ def register_blueprints(app: Flask) -> None:
         "serviceToken",
         {"type": "http", "scheme": "bearer", "description": "BILLING_SERVICE_TOKEN"},
     )
-    for module in (health, plans, checkout, subscription, portal, entitlements, webhooks):
+    for module in (health, plans, checkout, subscription, portal, entitlements, usage, webhooks):
         api.register_blueprint(module.blp)
     state_request_rules(api.spec)

@@ -194,3 +194,38 @@ class EntitlementsBatchRequestSchema(ma.Schema):
 
 class EntitlementsBatchSchema(ma.Schema):
     entitlements = fields.List(fields.Nested(AccountEntitlementsSchema), required=True)
+
+
+METER_NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{0,63}$", error="not a meter name")
+
+
+class UsageReportSchema(ma.Schema):
+    meter = fields.String(required=True, validate=METER_NAME)
+    quantity = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=1_000_000_000)
+    )
+    idempotency_key = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=128), printable],
+        metadata={"description": "the same key again gets the first answer, counted once"},
+    )
+    occurred_at = fields.AwareDateTime(
+        metadata={"description": "when the usage happened (default now): picks the period"}
+    )
+
+
+class MeterUsageSchema(ma.Schema):
+    meter = fields.String(required=True)
+    period_start = fields.AwareDateTime(required=True)
+    period_end = fields.AwareDateTime(required=True)
+    used = fields.Integer(required=True)
+    included = fields.Integer(required=True)
+    hard_limit = fields.Integer(required=True, allow_none=True)
+    remaining = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "null: no hard limit"}
+    )
+    overage = fields.Integer(required=True, metadata={"description": "used beyond included"})
+
+
+class UsageSchema(ma.Schema):
+    meters = fields.List(fields.Nested(MeterUsageSchema), required=True)

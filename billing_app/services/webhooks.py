@@ -19,10 +19,9 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import Connection, bindparam, case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from billing_app.db import utcnow
+from billing_app.db import upsert_insert, utcnow
 from billing_app.models import WebhookEvent
 from billing_app.webhooks.handlers import HANDLERS
 from paddle_client.webhooks import Notification, parse_notification
@@ -72,12 +71,6 @@ _COUNT_REPLAY = (
 )
 
 
-def _insert(connection: Connection | Session):
-    """The dialect's INSERT, the one that knows ON CONFLICT."""
-    bind = connection.get_bind() if hasattr(connection, "get_bind") else connection  # a Session
-    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
-
-
 def _ledger_values(notification: Notification, raw_body: bytes, now: datetime) -> dict:
     return {
         "event_id": notification.event_id,
@@ -120,7 +113,7 @@ def record_rejected(session: Session, raw_body: bytes, reason: str) -> None:
         "received_at": now,
     }
     statement = (
-        _insert(session)(_LEDGER)
+        upsert_insert(session)(_LEDGER)
         .values(**values)
         .on_conflict_do_update(
             index_elements=["event_id"], set_={"deliveries": _LEDGER.c.deliveries + 1}
@@ -165,7 +158,7 @@ def record_failure(
     message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
     failed = {"status": "failed", "error": message, "processed_at": None}
     statement = (
-        _insert(session)(_LEDGER)
+        upsert_insert(session)(_LEDGER)
         .values(**{**_ledger_values(notification, raw_body, now), **failed, "attempts": 1})
         .on_conflict_do_update(
             index_elements=["event_id"],
@@ -268,7 +261,7 @@ def accept(connection: Connection | Session, notification: Notification, raw_bod
     """Keep a verified notification for the workers: `accepted`, or `duplicate` for a copy
     of one already kept (counted; a copy of a failed one makes it due now: Paddle's retry
     is a good moment for ours). The caller commits, unless `connection` autocommits."""
-    statement = _accept_once(_insert(connection))
+    statement = _accept_once(upsert_insert(connection))
     values = _ledger_values(notification, raw_body, utcnow())
     deliveries = connection.execute(statement, values).scalar_one()
     return "accepted" if deliveries == 1 else "duplicate"

@@ -1,0 +1,94 @@
+"""Usage metering: backend services report usage; users and services read the period's
+figures. Past a meter's hard limit a report is refused whole (402 `quota_exceeded`)."""
+
+from datetime import timedelta
+
+from flask import current_app, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from billing_app.api.common import SERVICE, USER, USER_READ, access_policy, operation
+from billing_app.api.schemas import MeterUsageSchema, UsageReportSchema, UsageSchema
+from billing_app.auth import current_user, is_account_id, require_service_token
+from billing_app.db import utcnow
+from billing_app.errors import ValidationFailed
+from billing_app.extensions import db
+from billing_app.services import usage as usage_service
+
+blp = Blueprint(
+    "usage",
+    __name__,
+    url_prefix="/api/v1",
+    description="Usage metering: quotas per billing period, overage billed through Paddle",
+)
+
+USAGE_CODES = {
+    402: ("quota_exceeded",),
+    409: ("idempotency_key_conflict", "period_closed"),
+}
+
+
+@blp.before_request
+def service_token_before_the_body() -> None:
+    # Another account's usage is for backend services: a 401 whatever the body says.
+    if request.view_args and "account_id" in request.view_args:
+        require_service_token()
+
+
+def _account(account_id: str) -> str:
+    if not is_account_id(account_id):
+        raise ValidationFailed(
+            "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
+        )
+    return account_id
+
+
+def _figures(account_id: str) -> dict:
+    usage = usage_service.current_usage(db.session, account_id, utcnow(), access_policy())
+    db.session.commit()
+    return {"meters": [meter.answer() for meter in usage]}
+
+
+@blp.route("/usage")
+class OwnUsage(MethodView):
+    @blp.doc(security=USER)
+    @blp.response(200, UsageSchema)
+    @operation(blp, "getUsage", *USER_READ)
+    def get(self):
+        """The caller's usage of each meter of its plan in the current billing period."""
+        return _figures(current_user().account_id)
+
+
+@blp.route("/accounts/<string:account_id>/usage")
+class AccountUsage(MethodView):
+    @blp.doc(security=SERVICE)
+    @blp.response(200, UsageSchema)
+    @operation(blp, "getAccountUsage", 401, 422, 503)
+    def get(self, account_id):
+        """Any account's usage in the current billing period (service token)."""
+        return _figures(_account(account_id))
+
+    @blp.doc(security=SERVICE)
+    @blp.arguments(UsageReportSchema)
+    @blp.response(200, MeterUsageSchema)
+    @operation(blp, "recordUsage", 400, 401, 402, 409, 413, 422, 503, codes=USAGE_CODES)
+    def post(self, body, account_id):
+        """Count usage in the billing period that holds `occurred_at` (default now).
+
+        All of `quantity` or none: past the meter's hard limit nothing is recorded (402).
+        The same `idempotency_key` again answers as the first time and counts once; under
+        another account, meter or quantity it is a 409. A period takes late reports for
+        USAGE_LATE_SECONDS after it ends, then answers 409 `period_closed`."""
+        now = utcnow()
+        report = usage_service.Report(
+            account_id=_account(account_id),
+            meter=body["meter"],
+            quantity=body["quantity"],
+            idempotency_key=body["idempotency_key"],
+            occurred_at=body.get("occurred_at", now),
+        )
+        late = timedelta(seconds=current_app.config["USAGE_LATE_SECONDS"])
+        usage = usage_service.record_usage(db.session, report, now, access_policy(), late)
+        answer = usage.answer()
+        db.session.commit()
+        return answer

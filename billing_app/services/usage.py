@@ -1,0 +1,232 @@
+"""Usage: recording what an account used of a meter, against its plan's quota, exactly once
+per idempotency key; and reading a period's figures.
+
+Recording is one transaction: the usage event (its idempotency key unique), then the
+period's counter raised by one `INSERT ... ON CONFLICT DO UPDATE ... WHERE used + quantity
+<= hard_limit`. The database decides at the counter's row: concurrent reports against a
+hard limit admit exactly as many as fit, and a refused report leaves nothing behind (its
+event rolls back with it). A repeat of a key waits for the first to commit and is then
+answered as the first was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from billing_app.db import upsert_insert
+from billing_app.errors import IdempotencyKeyConflict, QuotaExceeded, ValidationFailed
+from billing_app.models import Plan, Subscription, UsageCounter, UsageEvent
+from billing_app.services.access import AccessPolicy, has_access
+from billing_app.services.meters import Meter, plan_meters
+from billing_app.services.plans import free_plan
+from billing_app.services.subscriptions import subscription_for
+from billing_app.services.usage_periods import Period, billing_period, calendar_month, checked
+
+_COUNTERS = UsageCounter.__table__
+_EVENTS = UsageEvent.__table__
+
+
+@dataclass(frozen=True)
+class MeterUsage:
+    """A meter's figures for one period: what was used, against what the plan gives."""
+
+    meter: Meter
+    period: Period
+    used: int
+
+    @property
+    def remaining(self) -> int | None:
+        return self.meter.remaining(self.used)
+
+    @property
+    def overage(self) -> int:
+        return self.meter.overage(self.used)
+
+    def answer(self) -> dict:
+        return {
+            "meter": self.meter.name,
+            "period_start": self.period.start,
+            "period_end": self.period.end,
+            "used": self.used,
+            "included": self.meter.included,
+            "hard_limit": self.meter.hard_limit,
+            "remaining": self.remaining,
+            "overage": self.overage,
+        }
+
+
+@dataclass(frozen=True)
+class Metering:
+    """Whose meters an account's usage counts against, and in which periods."""
+
+    plan: Plan
+    subscription: Subscription | None  # None: the free plan, by calendar month
+
+    def period_of(self, moment: datetime) -> Period:
+        subscription = self.subscription
+        if subscription is None or None in (
+            subscription.current_period_start,
+            subscription.current_period_end,
+        ):
+            return calendar_month(moment)
+        current = Period(subscription.current_period_start, subscription.current_period_end)
+        return billing_period(
+            current, self.plan.interval or "month", self.plan.interval_count, moment
+        )
+
+
+def metering_for(
+    session: Session, account_id: str, now: datetime, policy: AccessPolicy
+) -> Metering | None:
+    """The paid plan while the account's subscription gives access, else the free plan
+    (if the catalogue has one): the same choice as its entitlements."""
+    subscription = subscription_for(session, account_id)
+    if subscription is not None and subscription.plan and has_access(subscription, now, policy):
+        return Metering(subscription.plan, subscription)
+    free = free_plan(session)
+    return Metering(free, None) if free is not None else None
+
+
+@dataclass(frozen=True)
+class Report:
+    account_id: str
+    meter: str
+    quantity: int
+    idempotency_key: str
+    occurred_at: datetime
+
+
+def record_usage(
+    session: Session, report: Report, now: datetime, policy: AccessPolicy, late: timedelta
+) -> MeterUsage:
+    """Count `report` in its period, or refuse it whole; the caller commits."""
+    earlier = _answer_for_key(session, report)
+    if earlier is not None:
+        return earlier
+    metering = metering_for(session, report.account_id, now, policy)
+    meter = plan_meters(metering.plan.meters).get(report.meter) if metering else None
+    if meter is None:
+        on = f"plan {metering.plan.slug!r}" if metering else "the account's plan (it has none)"
+        raise ValidationFailed(
+            f"No meter {report.meter!r} on {on}.", errors={"meter": ["not a meter of the plan"]}
+        )
+    period = checked(metering.period_of(report.occurred_at), report.occurred_at, now, late)
+    if not meter.admits(0, report.quantity):
+        raise QuotaExceeded(_refusal(meter, report))
+
+    inserted = session.execute(
+        upsert_insert(session)(_EVENTS)
+        .values(
+            idempotency_key=report.idempotency_key,
+            account_id=report.account_id,
+            meter=report.meter,
+            quantity=report.quantity,
+            occurred_at=report.occurred_at,
+            period_start=period.start,
+            period_end=period.end,
+            recorded_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_EVENTS.c.id)
+    ).scalar()
+    if inserted is None:  # the same key, committed by a concurrent request meanwhile
+        return _answer_for_key(session, report)
+
+    used = session.execute(
+        _raise_counter(session, meter),
+        {
+            "account_id": report.account_id,
+            "meter": report.meter,
+            "period_start": period.start,
+            "period_end": period.end,
+            "used": report.quantity,
+            "plan_id": metering.plan.id,
+            "paddle_subscription_id": (
+                metering.subscription.paddle_subscription_id if metering.subscription else None
+            ),
+            "updated_at": now,
+        },
+    ).scalar()
+    if used is None:
+        session.rollback()  # the event goes with it: nothing of a refused report is kept
+        raise QuotaExceeded(_refusal(meter, report))
+    usage = MeterUsage(meter, period, used)
+    session.execute(
+        update(_EVENTS)
+        .where(_EVENTS.c.id == inserted)
+        .values(answer={"used": used, "meter": _meter_values(meter)})
+    )
+    return usage
+
+
+def _refusal(meter: Meter, report: Report) -> str:
+    return (
+        f"{report.quantity} more {meter.name} would pass the hard limit of {meter.hard_limit}"
+        " for this billing period; nothing was recorded."
+    )
+
+
+def _raise_counter(session: Session, meter: Meter):
+    insert = upsert_insert(session)(_COUNTERS)
+    raised = _COUNTERS.c.used + insert.excluded.used
+    fits = raised <= meter.hard_limit if meter.hard_limit is not None else None
+    return insert.on_conflict_do_update(
+        index_elements=["account_id", "meter", "period_start"],
+        set_={"used": raised, "updated_at": insert.excluded.updated_at},
+        where=fits,
+    ).returning(_COUNTERS.c.used)
+
+
+def _meter_values(meter: Meter) -> dict:
+    return {
+        "included": meter.included,
+        "hard_limit": meter.hard_limit,
+        "overage_price_id": meter.overage_price_id,
+        "overage_unit": meter.overage_unit,
+    }
+
+
+def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
+    """The answer the first report with this key got; a different report under the same
+    key is a conflict."""
+    event = session.scalars(
+        select(UsageEvent).where(UsageEvent.idempotency_key == report.idempotency_key)
+    ).first()
+    if event is None:
+        return None
+    same = (event.account_id, event.meter, event.quantity) == (
+        report.account_id,
+        report.meter,
+        report.quantity,
+    )
+    if not same or event.answer is None:
+        raise IdempotencyKeyConflict(
+            "This idempotency key was used for another account, meter or quantity."
+        )
+    meter = Meter.of(event.meter, event.answer["meter"])
+    return MeterUsage(meter, Period(event.period_start, event.period_end), event.answer["used"])
+
+
+def current_usage(
+    session: Session, account_id: str, now: datetime, policy: AccessPolicy
+) -> list[MeterUsage]:
+    """Every meter of the account's plan, for the period that holds `now`."""
+    metering = metering_for(session, account_id, now, policy)
+    if metering is None:
+        return []
+    period = metering.period_of(now)
+    used = dict(
+        session.execute(
+            select(UsageCounter.meter, UsageCounter.used).where(
+                UsageCounter.account_id == account_id, UsageCounter.period_start == period.start
+            )
+        ).all()
+    )
+    return [
+        MeterUsage(meter, period, used.get(name, 0))
+        for name, meter in sorted(plan_meters(metering.plan.meters).items())
+    ]

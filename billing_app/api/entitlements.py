@@ -16,10 +16,11 @@ from billing_app.api.schemas import (
     EntitlementsSchema,
 )
 from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.db import utcnow
+from billing_app.db import single_statement, utcnow
 from billing_app.errors import ValidationFailed
-from billing_app.services.access import Entitlements
+from billing_app.extensions import db
 from billing_app.services.entitlements import entitlements_of
+from billing_app.services.usage import metering_of, usage_figures
 
 blp = Blueprint(
     "entitlements",
@@ -36,10 +37,25 @@ def service_token_before_the_body() -> None:
         require_service_token()
 
 
-def entitlements_of_accounts(account_ids: list[str]) -> dict[str, Entitlements]:
-    facts = current_app.extensions["billing_entitlements"].of(account_ids)
+def entitlements_of_accounts(account_ids: list[str]) -> dict[str, dict]:
+    """Each account's entitlements, with its meters' figures for the current period (read
+    from the counters, for plans that have meters)."""
+    source = current_app.extensions["billing_entitlements"]
+    facts = source.of(account_ids)
+    free = source.free_plan()
     now, policy = utcnow(), access_policy()
-    return {account_id: entitlements_of(facts[account_id], now, policy) for account_id in facts}
+    answers = {}
+    for account_id, held in facts.items():
+        metering = metering_of(held, free, now, policy)
+        meters = []
+        if metering is not None and metering.meters:
+            with single_statement(db.engine) as connection:
+                meters = usage_figures(connection, account_id, metering, now)
+        answers[account_id] = {
+            **vars(entitlements_of(held, now, policy, free)),
+            "meters": [usage.answer() for usage in meters],
+        }
+    return answers
 
 
 @blp.route("/entitlements")
@@ -83,7 +99,6 @@ class BatchEntitlements(MethodView):
         answers = entitlements_of_accounts(account_ids)
         return {
             "entitlements": [
-                {"account_id": account_id, **vars(answers[account_id])}
-                for account_id in account_ids
+                {"account_id": account_id, **answers[account_id]} for account_id in account_ids
             ]
         }

@@ -167,11 +167,21 @@ class PortalSessionSchema(ma.Schema):
 
 
 class EntitlementsSchema(ma.Schema):
-    access = fields.Boolean(required=True)
-    plan = fields.String(allow_none=True)
+    access = fields.Boolean(
+        required=True, metadata={"description": "paid access now (false on the free plan)"}
+    )
+    plan = fields.String(allow_none=True, metadata={"description": "the plan in effect"})
     status = fields.String(required=True)
     features = fields.List(fields.String(), required=True)
     limits = fields.Dict(keys=fields.String(), required=True)
+    seats = fields.Integer(
+        allow_none=True, metadata={"description": "the subscription's quantity, while paid"}
+    )
+    meters = fields.List(
+        fields.Nested(lambda: MeterUsageSchema()),
+        required=True,
+        metadata={"description": "each meter of the plan in effect, this period"},
+    )
 
 
 class AccountEntitlementsSchema(EntitlementsSchema):

@@ -31,6 +31,7 @@ from billing_app.paddle import paddle
 from billing_app.services import subscriptions as subscription_service
 from billing_app.services.access import has_access
 from billing_app.services.checkout import find_plan
+from billing_app.services.plans import free_plan
 
 blp = Blueprint(
     "subscription",
@@ -82,9 +83,14 @@ class CurrentSubscription(MethodView):
     @blp.response(200, SubscriptionSchema)
     @operation(blp, "getSubscription", *USER_READ)
     def get(self):
-        """The caller's subscription from our table (never a live Paddle call); `free` if none."""
+        """The caller's subscription from our table (never a live Paddle call); if none,
+        status `free`, with `plan` the free plan when the catalogue has one."""
         caller = current_user()
-        return present(subscription_service.subscription_for(db.session, caller.account_id))
+        subscription = subscription_service.subscription_for(db.session, caller.account_id)
+        if subscription is None:
+            free = free_plan(db.session)
+            return {**FREE, "plan": free.slug if free else None}
+        return present(subscription)
 
 
 @blp.route("/pause")

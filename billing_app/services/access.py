@@ -67,6 +67,7 @@ class Entitlements:
     status: str
     features: list[str] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
+    seats: int | None = None
 
 
 def entitlements_for(
@@ -74,15 +75,24 @@ def entitlements_for(
     plan: PlanGrant | None,
     now: datetime,
     policy: AccessPolicy,
+    free: PlanGrant | None = None,
 ) -> Entitlements:
-    """What the account may use: the plan's features and limits while it has access."""
+    """What the account may use: the plan's features and limits while it has access; else
+    the free plan's, if there is one (`access` stays false: it says paid access)."""
     if subscription is None:
+        if free is not None:
+            return Entitlements(False, free.slug, "free", list(free.features), dict(free.limits))
         return Entitlements(access=False, plan=None, status="free")
     access = has_access(subscription, now, policy)
+    if not access and free is not None:
+        return Entitlements(
+            False, free.slug, subscription.status, list(free.features), dict(free.limits)
+        )
     return Entitlements(
         access=access,
         plan=plan.slug if plan else None,
         status=subscription.status,
         features=list(plan.features or []) if plan and access else [],
         limits=dict(plan.limits or {}) if plan and access else {},
+        seats=getattr(subscription, "quantity", None) if access else None,
     )

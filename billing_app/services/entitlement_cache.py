@@ -32,9 +32,15 @@ from sqlalchemy import Engine
 from billing_app.db import single_statement
 from billing_app.services.entitlements import (
     AccessFacts,
+    Grant,
     read_access_facts,
+    read_free_plan,
     read_many_access_facts,
 )
+
+# The free plan is kept beside the accounts, under a key no account id can be (they are
+# printable), so that it ages, and is evicted on a plan change, as they are.
+FREE_PLAN_KEY = "\x00free-plan"
 
 ACCOUNTS_CHANNEL = "billing_entitlements_accounts"  # payload: an account id
 ALL_CHANNEL = "billing_entitlements_all"  # a plan changed: every account's facts may have
@@ -147,6 +153,17 @@ class CachedAccessFacts:
         self.engine = engine
         self.cache = cache
         self.change_check = change_check
+
+    def free_plan(self) -> Grant | None:
+        """The free plan, if the catalogue has one (call after `of`, which checks for
+        changes first)."""
+        kept = self.cache.get(FREE_PLAN_KEY)
+        if kept is None:
+            ticket = self.cache.ticket()
+            with single_statement(self.engine) as connection:
+                kept = AccessFacts(None, read_free_plan(connection))
+            self.cache.put(FREE_PLAN_KEY, kept, ticket)
+        return kept.plan
 
     def of(self, account_ids: list[str]) -> dict[str, AccessFacts]:
         if self.change_check is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -20,13 +20,19 @@ from sqlalchemy import Connection, bindparam, case, func, select
 
 from billing_app.models import Plan, Subscription
 from billing_app.services.access import AccessPolicy, Entitlements, entitlements_for
+from billing_app.services.meters import Meter, plan_meters
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
+    """A plan as the access rule and the meters see it."""
+
     slug: str
     features: tuple[str, ...]
     limits: dict[str, Any]
+    meters: dict[str, Meter] = field(default_factory=dict)
+    interval: str | None = None
+    interval_count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,8 @@ class CurrentSubscription:
     current_period_start: datetime | None
     scheduled_action: str | None
     scheduled_effective_at: datetime | None
+    current_period_end: datetime | None = None
+    quantity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +56,24 @@ class AccessFacts:
 
 NO_SUBSCRIPTION = AccessFacts(None, None)
 
+_PLAN_COLUMNS = (
+    Plan.slug,
+    Plan.features,
+    Plan.limits,
+    Plan.meters,
+    Plan.interval,
+    Plan.interval_count,
+)
 _COLUMNS = (
     Subscription.status,
     Subscription.current_period_start,
     Subscription.scheduled_action,
     Subscription.scheduled_effective_at,
-    Plan.slug,
-    Plan.features,
-    Plan.limits,
+    Subscription.current_period_end,
+    Subscription.quantity,
+    *_PLAN_COLUMNS,
 )
+_FREE_PLAN = select(*_PLAN_COLUMNS).where(Plan.free.is_(True), Plan.active.is_(True)).limit(1)
 
 # The account's live subscription, else its latest one. (Only `canceled` is not live; an
 # equality keeps the statement free of an expanding IN list, rebuilt on every execution.)
@@ -86,20 +103,43 @@ def _ranked(account_ids: list[str]):
 
 
 @lru_cache(maxsize=1024)
-def _grant(slug: str, features: tuple[str, ...], limits: str) -> Grant:
+def _interned_grant(
+    slug: str, features: tuple[str, ...], limits: str, meters: str, interval, count: int
+) -> Grant:
     """One `Grant` per plan, shared by every cached account on it (a cache of 100,000
     accounts on three plans holds three)."""
-    return Grant(slug, features, json.loads(limits))
+    return Grant(
+        slug, features, json.loads(limits), plan_meters(json.loads(meters)), interval, count
+    )
+
+
+def grant_of(row) -> Grant:
+    """A plan's row (`_PLAN_COLUMNS`) as its `Grant`."""
+    return _interned_grant(
+        row.slug,
+        tuple(row.features or ()),
+        json.dumps(row.limits or {}, sort_keys=True),
+        json.dumps(row.meters or {}, sort_keys=True),
+        row.interval,
+        row.interval_count or 1,
+    )
 
 
 def _facts(row) -> AccessFacts:
     subscription = CurrentSubscription(
-        row.status, row.current_period_start, row.scheduled_action, row.scheduled_effective_at
+        row.status,
+        row.current_period_start,
+        row.scheduled_action,
+        row.scheduled_effective_at,
+        row.current_period_end,
+        row.quantity,
     )
-    if row.slug is None:
-        return AccessFacts(subscription, None)
-    limits = json.dumps(row.limits or {}, sort_keys=True)
-    return AccessFacts(subscription, _grant(row.slug, tuple(row.features or ()), limits))
+    return AccessFacts(subscription, grant_of(row) if row.slug is not None else None)
+
+
+def read_free_plan(connection: Connection) -> Grant | None:
+    row = connection.execute(_FREE_PLAN).first()
+    return grant_of(row) if row is not None else None
 
 
 def read_access_facts(connection: Connection, account_id: str) -> AccessFacts:
@@ -116,11 +156,7 @@ def read_many_access_facts(
     return {account_id: found.get(account_id, NO_SUBSCRIPTION) for account_id in wanted}
 
 
-def entitlements_of(facts: AccessFacts, now: datetime, policy: AccessPolicy) -> Entitlements:
-    return entitlements_for(facts.subscription, facts.plan, now, policy)
-
-
-def account_entitlements(
-    connection: Connection, account_id: str, now: datetime, policy: AccessPolicy
+def entitlements_of(
+    facts: AccessFacts, now: datetime, policy: AccessPolicy, free: Grant | None = None
 ) -> Entitlements:
-    return entitlements_of(read_access_facts(connection, account_id), now, policy)
+    return entitlements_for(facts.subscription, facts.plan, now, policy, free)

@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert
 from billing_app.errors import IdempotencyKeyConflict, QuotaExceeded, ValidationFailed
-from billing_app.models import Plan, Subscription, UsageCounter, UsageEvent
+from billing_app.models import UsageCounter, UsageEvent
 from billing_app.services.access import AccessPolicy, has_access
+from billing_app.services.entitlements import AccessFacts, Grant
 from billing_app.services.meters import Meter, plan_meters
 from billing_app.services.plans import free_plan
 from billing_app.services.subscriptions import subscription_for
@@ -61,34 +62,61 @@ class MeterUsage:
 
 @dataclass(frozen=True)
 class Metering:
-    """Whose meters an account's usage counts against, and in which periods."""
+    """Whose meters an account's usage counts against, and in which periods: a paid
+    plan's, by the subscription's billing periods; or the free plan's, by calendar month."""
 
-    plan: Plan
-    subscription: Subscription | None  # None: the free plan, by calendar month
+    meters: dict[str, Meter]
+    interval: str | None = None
+    interval_count: int = 1
+    current: Period | None = None  # the subscription's current period; None: calendar months
+    plan_slug: str | None = None
+    plan_id: int | None = None
+    paddle_subscription_id: str | None = None
 
     def period_of(self, moment: datetime) -> Period:
-        subscription = self.subscription
-        if subscription is None or None in (
-            subscription.current_period_start,
-            subscription.current_period_end,
-        ):
+        if self.current is None:
             return calendar_month(moment)
-        current = Period(subscription.current_period_start, subscription.current_period_end)
-        return billing_period(
-            current, self.plan.interval or "month", self.plan.interval_count, moment
-        )
+        return billing_period(self.current, self.interval or "month", self.interval_count, moment)
+
+
+def _current_period(start: datetime | None, end: datetime | None) -> Period | None:
+    return Period(start, end) if start is not None and end is not None else None
 
 
 def metering_for(
     session: Session, account_id: str, now: datetime, policy: AccessPolicy
 ) -> Metering | None:
     """The paid plan while the account's subscription gives access, else the free plan
-    (if the catalogue has one): the same choice as its entitlements."""
+    (if the catalogue has one): the same choice as its entitlements (`metering_of`)."""
     subscription = subscription_for(session, account_id)
     if subscription is not None and subscription.plan and has_access(subscription, now, policy):
-        return Metering(subscription.plan, subscription)
+        plan = subscription.plan
+        return Metering(
+            plan_meters(plan.meters),
+            plan.interval,
+            plan.interval_count,
+            _current_period(subscription.current_period_start, subscription.current_period_end),
+            plan.slug,
+            plan.id,
+            subscription.paddle_subscription_id,
+        )
     free = free_plan(session)
-    return Metering(free, None) if free is not None else None
+    if free is None:
+        return None
+    return Metering(plan_meters(free.meters), plan_slug=free.slug, plan_id=free.id)
+
+
+def metering_of(
+    facts: AccessFacts, free: Grant | None, now: datetime, policy: AccessPolicy
+) -> Metering | None:
+    """`metering_for`, from an entitlement read's cached facts."""
+    subscription, plan = facts.subscription, facts.plan
+    if subscription is not None and plan is not None and has_access(subscription, now, policy):
+        current = _current_period(
+            subscription.current_period_start, subscription.current_period_end
+        )
+        return Metering(plan.meters, plan.interval, plan.interval_count, current, plan.slug)
+    return Metering(free.meters, plan_slug=free.slug) if free is not None else None
 
 
 @dataclass(frozen=True)
@@ -108,9 +136,9 @@ def record_usage(
     if earlier is not None:
         return earlier
     metering = metering_for(session, report.account_id, now, policy)
-    meter = plan_meters(metering.plan.meters).get(report.meter) if metering else None
+    meter = metering.meters.get(report.meter) if metering else None
     if meter is None:
-        on = f"plan {metering.plan.slug!r}" if metering else "the account's plan (it has none)"
+        on = f"plan {metering.plan_slug!r}" if metering else "the account's plan (it has none)"
         raise ValidationFailed(
             f"No meter {report.meter!r} on {on}.", errors={"meter": ["not a meter of the plan"]}
         )
@@ -144,10 +172,8 @@ def record_usage(
             "period_start": period.start,
             "period_end": period.end,
             "used": report.quantity,
-            "plan_id": metering.plan.id,
-            "paddle_subscription_id": (
-                metering.subscription.paddle_subscription_id if metering.subscription else None
-            ),
+            "plan_id": metering.plan_id,
+            "paddle_subscription_id": metering.paddle_subscription_id,
             "updated_at": now,
         },
     ).scalar()
@@ -215,12 +241,19 @@ def current_usage(
     session: Session, account_id: str, now: datetime, policy: AccessPolicy
 ) -> list[MeterUsage]:
     """Every meter of the account's plan, for the period that holds `now`."""
-    metering = metering_for(session, account_id, now, policy)
-    if metering is None:
+    return usage_figures(session, account_id, metering_for(session, account_id, now, policy), now)
+
+
+def usage_figures(
+    executor: Session | Connection, account_id: str, metering: Metering | None, now: datetime
+) -> list[MeterUsage]:
+    """Each meter of `metering` with what the account used of it in the period of `now`:
+    one read, none when the plan has no meters."""
+    if metering is None or not metering.meters:
         return []
     period = metering.period_of(now)
     used = dict(
-        session.execute(
+        executor.execute(
             select(UsageCounter.meter, UsageCounter.used).where(
                 UsageCounter.account_id == account_id, UsageCounter.period_start == period.start
             )
@@ -228,5 +261,5 @@ def current_usage(
     )
     return [
         MeterUsage(meter, period, used.get(name, 0))
-        for name, meter in sorted(plan_meters(metering.plan.meters).items())
+        for name, meter in sorted(metering.meters.items())
     ]

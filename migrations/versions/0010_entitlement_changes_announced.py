@@ -17,8 +17,8 @@ depends_on = None
 # The columns the entitlement read takes from `subscriptions` (and how it picks the
 # account's current one): a change to anything else announces nothing.
 READ = (
-    "account_id, status, plan_id, current_period_start, scheduled_action,"
-    " scheduled_effective_at, created_at"
+    "account_id, status, plan_id, quantity, current_period_start, current_period_end,"
+    " scheduled_action, scheduled_effective_at, created_at"
 )
 
 

@@ -99,6 +99,8 @@ def test_checkout_pause_resume_cancel_and_time_travel(e2e, session):
         "status": "active",
         "features": ["projects"],
         "limits": {"projects": 3},
+        "seats": 1,
+        "meters": [],
     }
 
     paused = api.post("/subscription/pause", {"effective_from": "next_billing_period"})

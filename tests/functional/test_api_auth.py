@@ -146,6 +146,8 @@ def test_the_service_token_reads_any_accounts_entitlements(client, session):
         "status": "active",
         "features": ["projects", "exports"],
         "limits": {"projects": 3},
+        "seats": 1,  # the subscription's quantity
+        "meters": [],
     }
 
 

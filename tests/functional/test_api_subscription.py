@@ -295,6 +295,8 @@ def test_entitlements(client, session, active):
         "status": "active",
         "features": ["projects", "exports"],
         "limits": {"projects": 3},
+        "seats": 10,
+        "meters": [],
     }
 
 

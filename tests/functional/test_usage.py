@@ -156,3 +156,52 @@ def test_concurrent_reports_admit_exactly_what_fits(client, session, served, dup
         assert (statuses.count(200), counted, events) == (200, 150, 101)
     else:
         assert (statuses.count(200), statuses.count(402), counted, events) == (100, 100, 150, 101)
+
+
+def entitlements(client, account="acct_1") -> dict:
+    response = client.get("/api/v1/entitlements", headers=auth(account))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_the_free_plan_then_the_paid_one_then_the_free_one_again(client, session):
+    from sqlalchemy import update
+
+    from billing_app.extensions import db
+    from billing_app.models import Subscription
+
+    pro = metered_plans(session)
+    free = entitlements(client)
+    assert (free["access"], free["plan"], free["status"], free["features"]) == (
+        False,
+        "free",
+        "free",
+        ["projects"],
+    )
+    assert [(m["meter"], m["included"], m["used"]) for m in free["meters"]] == [
+        ("api_calls", 10, 0)
+    ]
+    assert client.get("/api/v1/subscription", headers=auth()).json["plan"] == "free"
+
+    subscribe(session, pro)  # checked out
+    report(client, 120, key="paid")
+    paid = entitlements(client)
+    assert (paid["access"], paid["plan"], paid["seats"], paid["features"]) == (
+        True,
+        "pro",
+        10,
+        ["projects", "exports"],
+    )
+    assert [(m["used"], m["remaining"], m["overage"]) for m in paid["meters"]] == [(120, 30, 20)]
+
+    with db.engine.begin() as connection:  # the cancellation took effect
+        connection.execute(update(Subscription).values(status="canceled"))
+    after = entitlements(client)
+    assert (after["access"], after["plan"], after["status"], after["seats"]) == (
+        False,
+        "free",
+        "canceled",
+        None,
+    )
+    assert [(m["included"], m["used"]) for m in after["meters"]] == [(10, 0)]  # a new month's
+    assert report(client, 3, key="free-again").json["period_start"].endswith("T00:00:00+00:00")

@@ -22,13 +22,72 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import requests
+from psycopg.types.json import Json
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# Seeding
+
+
+def seed_subscribed_accounts(database_url: str, accounts: int, meters: dict | None = None) -> None:
+    """One plan (`pro`, with `meters`); accounts `acct_000000`... each with an active
+    subscription on it, in its first day of a 30-day period (bulk, with COPY)."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    now = datetime.now(UTC) - timedelta(hours=1)
+    with psycopg.connect(url) as connection:
+        plan_id = connection.execute(
+            "INSERT INTO plans (slug, name, price_id, amount, currency, interval, interval_count,"
+            " features, limits, meters, active, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (
+                "pro",
+                "Pro",
+                "pri_bench",
+                "1900",
+                "USD",
+                "month",
+                1,
+                Json(["projects", "sso"]),
+                Json({"seats": 10}),
+                Json(meters or {}),
+                True,
+                now,
+                now,
+            ),
+        ).fetchone()[0]
+        with connection.cursor().copy(
+            "COPY accounts (id, email, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for n in range(accounts):
+                copy.write_row((f"acct_{n:06d}", f"user{n}@example.com", now, now))
+        columns = (
+            "id, account_id, status, plan_id, price_id, quantity, current_period_start,"
+            " current_period_end, created_at, updated_at"
+        )
+        with connection.cursor().copy(f"COPY subscriptions ({columns}) FROM STDIN") as copy:
+            for n in range(accounts):
+                copy.write_row(
+                    (
+                        uuid.uuid4(),
+                        f"acct_{n:06d}",
+                        "active",
+                        plan_id,
+                        "pri_bench",
+                        1,
+                        now,
+                        now + timedelta(days=30),
+                        now,
+                        now,
+                    )
+                )
+        connection.execute("ANALYZE")
 
 
 # Load generation

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from billing_app.api.common import SERVICE, USER, USER_READ, access_policy, operation
 from billing_app.api.schemas import MeterUsageSchema, UsageReportSchema, UsageSchema
 from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.db import utcnow
+from billing_app.db import single_statement, utcnow
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.services import usage as usage_service
@@ -43,10 +43,24 @@ def _account(account_id: str) -> str:
     return account_id
 
 
+def metering_now(account_id: str, now) -> usage_service.Metering | None:
+    """The account's plan and periods, from the facts its entitlements are read from."""
+    source = current_app.extensions["billing_entitlements"]
+    facts = source.of([account_id])[account_id]
+    return usage_service.metering_of(facts, source.free_plan(), now, access_policy())
+
+
+def usage_now(account_id: str, metering: usage_service.Metering | None, now) -> list[dict]:
+    if metering is None or not metering.meters:
+        return []
+    with single_statement(db.engine) as connection:
+        usage = usage_service.usage_figures(connection, account_id, metering, now)
+    return [meter.answer() for meter in usage]
+
+
 def _figures(account_id: str) -> dict:
-    usage = usage_service.current_usage(db.session, account_id, utcnow(), access_policy())
-    db.session.commit()
-    return {"meters": [meter.answer() for meter in usage]}
+    now = utcnow()
+    return {"meters": usage_now(account_id, metering_now(account_id, now), now)}
 
 
 @blp.route("/usage")
@@ -88,7 +102,8 @@ class AccountUsage(MethodView):
             occurred_at=body.get("occurred_at", now),
         )
         late = timedelta(seconds=current_app.config["USAGE_LATE_SECONDS"])
-        usage = usage_service.record_usage(db.session, report, now, access_policy(), late)
+        metering = metering_now(report.account_id, now)
+        usage = usage_service.record_usage(db.session, report, metering, now, late)
         answer = usage.answer()
         db.session.commit()
         return answer

@@ -33,6 +33,7 @@ class Grant:
     meters: dict[str, Meter] = field(default_factory=dict)
     interval: str | None = None
     interval_count: int = 1
+    id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class CurrentSubscription:
     scheduled_effective_at: datetime | None
     current_period_end: datetime | None = None
     quantity: int | None = None
+    paddle_subscription_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class AccessFacts:
 NO_SUBSCRIPTION = AccessFacts(None, None)
 
 _PLAN_COLUMNS = (
+    Plan.id.label("plan_id"),
     Plan.slug,
     Plan.features,
     Plan.limits,
@@ -71,6 +74,7 @@ _COLUMNS = (
     Subscription.scheduled_effective_at,
     Subscription.current_period_end,
     Subscription.quantity,
+    Subscription.paddle_subscription_id,
     *_PLAN_COLUMNS,
 )
 _FREE_PLAN = select(*_PLAN_COLUMNS).where(Plan.free.is_(True), Plan.active.is_(True)).limit(1)
@@ -104,12 +108,12 @@ def _ranked(account_ids: list[str]):
 
 @lru_cache(maxsize=1024)
 def _interned_grant(
-    slug: str, features: tuple[str, ...], limits: str, meters: str, interval, count: int
+    slug: str, features: tuple[str, ...], limits: str, meters: str, interval, count: int, id
 ) -> Grant:
     """One `Grant` per plan, shared by every cached account on it (a cache of 100,000
     accounts on three plans holds three)."""
     return Grant(
-        slug, features, json.loads(limits), plan_meters(json.loads(meters)), interval, count
+        slug, features, json.loads(limits), plan_meters(json.loads(meters)), interval, count, id
     )
 
 
@@ -122,6 +126,7 @@ def grant_of(row) -> Grant:
         json.dumps(row.meters or {}, sort_keys=True),
         row.interval,
         row.interval_count or 1,
+        row.plan_id,
     )
 
 
@@ -133,6 +138,7 @@ def _facts(row) -> AccessFacts:
         row.scheduled_effective_at,
         row.current_period_end,
         row.quantity,
+        row.paddle_subscription_id,
     )
     return AccessFacts(subscription, grant_of(row) if row.slug is not None else None)
 

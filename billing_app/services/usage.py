@@ -1,30 +1,33 @@
 """Usage: recording what an account used of a meter, against its plan's quota, exactly once
 per idempotency key; and reading a period's figures.
 
-Recording is one transaction: the usage event (its idempotency key unique), then the
-period's counter raised by one `INSERT ... ON CONFLICT DO UPDATE ... WHERE used + quantity
-<= hard_limit`. The database decides at the counter's row: concurrent reports against a
-hard limit admit exactly as many as fit, and a refused report leaves nothing behind (its
-event rolls back with it). A repeat of a key waits for the first to commit and is then
-answered as the first was.
-"""
+Recording is one transaction: the period's counter raised by one `INSERT ... ON CONFLICT
+DO UPDATE ... WHERE used + quantity <= hard_limit`, then the usage event with its unique
+idempotency key. The database decides at the counter's row: concurrent reports against a
+hard limit admit exactly as many as fit, and a refused report leaves nothing behind. A
+repeat of a key finds the first one's event, rolls its own count back, and is answered as
+the first was. Which plan and period a report counts in comes from the same facts the
+account's entitlements are read from (`metering_of`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert
-from billing_app.errors import IdempotencyKeyConflict, QuotaExceeded, ValidationFailed
+from billing_app.errors import (
+    IdempotencyKeyConflict,
+    PeriodClosed,
+    QuotaExceeded,
+    ValidationFailed,
+)
 from billing_app.models import UsageCounter, UsageEvent
 from billing_app.services.access import AccessPolicy, has_access
 from billing_app.services.entitlements import AccessFacts, Grant
-from billing_app.services.meters import Meter, plan_meters
-from billing_app.services.plans import free_plan
-from billing_app.services.subscriptions import subscription_for
+from billing_app.services.meters import Meter
 from billing_app.services.usage_periods import Period, billing_period, calendar_month, checked
 
 _COUNTERS = UsageCounter.__table__
@@ -83,16 +86,15 @@ def _current_period(start: datetime | None, end: datetime | None) -> Period | No
     return Period(start, end) if start is not None and end is not None else None
 
 
-def metering_for(
-    session: Session, account_id: str, now: datetime, policy: AccessPolicy
+def metering_of(
+    facts: AccessFacts, free: Grant | None, now: datetime, policy: AccessPolicy
 ) -> Metering | None:
-    """The paid plan while the account's subscription gives access, else the free plan
-    (if the catalogue has one): the same choice as its entitlements (`metering_of`)."""
-    subscription = subscription_for(session, account_id)
-    if subscription is not None and subscription.plan and has_access(subscription, now, policy):
-        plan = subscription.plan
+    """The account's metering, from the facts its entitlements are read from: the paid
+    plan's while the subscription gives access, else the free plan's (if any)."""
+    subscription, plan = facts.subscription, facts.plan
+    if subscription is not None and plan is not None and has_access(subscription, now, policy):
         return Metering(
-            plan_meters(plan.meters),
+            plan.meters,
             plan.interval,
             plan.interval_count,
             _current_period(subscription.current_period_start, subscription.current_period_end),
@@ -100,23 +102,9 @@ def metering_for(
             plan.id,
             subscription.paddle_subscription_id,
         )
-    free = free_plan(session)
     if free is None:
         return None
-    return Metering(plan_meters(free.meters), plan_slug=free.slug, plan_id=free.id)
-
-
-def metering_of(
-    facts: AccessFacts, free: Grant | None, now: datetime, policy: AccessPolicy
-) -> Metering | None:
-    """`metering_for`, from an entitlement read's cached facts."""
-    subscription, plan = facts.subscription, facts.plan
-    if subscription is not None and plan is not None and has_access(subscription, now, policy):
-        current = _current_period(
-            subscription.current_period_start, subscription.current_period_end
-        )
-        return Metering(plan.meters, plan.interval, plan.interval_count, current, plan.slug)
-    return Metering(free.meters, plan_slug=free.slug) if free is not None else None
+    return Metering(free.meters, plan_slug=free.slug, plan_id=free.id)
 
 
 @dataclass(frozen=True)
@@ -129,13 +117,27 @@ class Report:
 
 
 def record_usage(
-    session: Session, report: Report, now: datetime, policy: AccessPolicy, late: timedelta
+    session: Session,
+    report: Report,
+    metering: Metering | None,
+    now: datetime,
+    late: timedelta,
 ) -> MeterUsage:
-    """Count `report` in its period, or refuse it whole; the caller commits."""
-    earlier = _answer_for_key(session, report)
-    if earlier is not None:
+    """Count `report` in its period, or refuse it whole; the caller commits. A report whose
+    key was recorded before gets that first answer, whatever has changed since."""
+    try:
+        return _record(session, report, metering, now, late)
+    except (QuotaExceeded, PeriodClosed, ValidationFailed):
+        session.rollback()
+        earlier = _answer_for_key(session, report)
+        if earlier is None:
+            raise
         return earlier
-    metering = metering_for(session, report.account_id, now, policy)
+
+
+def _record(
+    session: Session, report: Report, metering: Metering | None, now: datetime, late: timedelta
+) -> MeterUsage:
     meter = metering.meters.get(report.meter) if metering else None
     if meter is None:
         on = f"plan {metering.plan_slug!r}" if metering else "the account's plan (it has none)"
@@ -145,25 +147,6 @@ def record_usage(
     period = checked(metering.period_of(report.occurred_at), report.occurred_at, now, late)
     if not meter.admits(0, report.quantity):
         raise QuotaExceeded(_refusal(meter, report))
-
-    inserted = session.execute(
-        upsert_insert(session)(_EVENTS)
-        .values(
-            idempotency_key=report.idempotency_key,
-            account_id=report.account_id,
-            meter=report.meter,
-            quantity=report.quantity,
-            occurred_at=report.occurred_at,
-            period_start=period.start,
-            period_end=period.end,
-            recorded_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(_EVENTS.c.id)
-    ).scalar()
-    if inserted is None:  # the same key, committed by a concurrent request meanwhile
-        return _answer_for_key(session, report)
-
     used = session.execute(
         _raise_counter(session, meter),
         {
@@ -178,15 +161,29 @@ def record_usage(
         },
     ).scalar()
     if used is None:
-        session.rollback()  # the event goes with it: nothing of a refused report is kept
         raise QuotaExceeded(_refusal(meter, report))
-    usage = MeterUsage(meter, period, used)
-    session.execute(
-        update(_EVENTS)
-        .where(_EVENTS.c.id == inserted)
-        .values(answer={"used": used, "meter": _meter_values(meter)})
-    )
-    return usage
+    # The key last: a concurrent report with the same key holds the counter's row until it
+    # commits, and then this insert finds its key, undoes the count, and answers as it did.
+    kept = session.execute(
+        upsert_insert(session)(_EVENTS)
+        .values(
+            idempotency_key=report.idempotency_key,
+            account_id=report.account_id,
+            meter=report.meter,
+            quantity=report.quantity,
+            occurred_at=report.occurred_at,
+            period_start=period.start,
+            period_end=period.end,
+            answer={"used": used, "meter": _meter_values(meter)},
+            recorded_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_EVENTS.c.id)
+    ).scalar()
+    if kept is None:
+        session.rollback()
+        return _answer_for_key(session, report)
+    return MeterUsage(meter, period, used)
 
 
 def _refusal(meter: Meter, report: Report) -> str:
@@ -235,13 +232,6 @@ def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
         )
     meter = Meter.of(event.meter, event.answer["meter"])
     return MeterUsage(meter, Period(event.period_start, event.period_end), event.answer["used"])
-
-
-def current_usage(
-    session: Session, account_id: str, now: datetime, policy: AccessPolicy
-) -> list[MeterUsage]:
-    """Every meter of the account's plan, for the period that holds `now`."""
-    return usage_figures(session, account_id, metering_for(session, account_id, now, policy), now)
 
 
 def usage_figures(

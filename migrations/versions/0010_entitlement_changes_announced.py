@@ -18,7 +18,7 @@ depends_on = None
 # account's current one): a change to anything else announces nothing.
 READ = (
     "account_id, status, plan_id, quantity, current_period_start, current_period_end,"
-    " scheduled_action, scheduled_effective_at, created_at"
+    " scheduled_action, scheduled_effective_at, created_at, paddle_subscription_id"
 )
 
 

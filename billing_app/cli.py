@@ -15,12 +15,13 @@ import click
 import yaml
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from billing_app import jobs
 from billing_app.errors import PaddleNotConfigured, ValidationFailed
 from billing_app.extensions import db
-from billing_app.models import WEBHOOK_EVENT_STATUSES, ReconcileRun
+from billing_app.models import CHARGE_STATUSES, WEBHOOK_EVENT_STATUSES, ReconcileRun, UsageCharge
 from billing_app.paddle import paddle
 from billing_app.services import accounts as account_service
 from billing_app.services import plans as plan_service
@@ -256,6 +257,46 @@ def list_webhooks_command(statuses, event_types, since, limit) -> None:
         )
     click.echo(f"{len(events)} event(s).")
     db.session.close()
+
+
+@billing_cli.group("usage")
+def usage_cli() -> None:
+    """Usage metering: overage charges."""
+
+
+@usage_cli.command("charges")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(CHARGE_STATUSES))
+@click.option("--limit", type=int, default=50, show_default=True)
+@with_appcontext
+def list_charges_command(statuses, limit) -> None:
+    """The newest overage charges, with their status, attempts and error."""
+    query = select(UsageCharge).order_by(UsageCharge.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(UsageCharge.status.in_(statuses))
+    charges = db.session.scalars(query).all()
+    for charge in charges:
+        error = f"  {charge.error[:80]}" if charge.error else ""
+        click.echo(
+            f"{charge.period_start:%Y-%m-%d}..{charge.period_end:%Y-%m-%d} "
+            f"{charge.paddle_subscription_id} {charge.meter} used {charge.used}: "
+            f"{charge.quantity} x {charge.price_id} {charge.status} "
+            f"attempts {charge.attempts}{error}"
+        )
+    click.echo(f"{len(charges)} charge(s).")
+    db.session.close()
+
+
+@usage_cli.command("bill")
+@click.option("--dry-run", is_flag=True, help="Count the charges it would open; send nothing.")
+@with_appcontext
+def bill_usage_command(dry_run: bool) -> None:
+    """Charge the overage of closed billing periods through Paddle (once across processes).
+    Exit status 75 when another run holds the lease."""
+    outcomes = jobs.bill_overage(current_app._get_current_object(), dry_run=dry_run)
+    if outcomes is None:
+        click.echo("Another overage billing run holds the lease; skipped.")
+        sys.exit(75)
+    click.echo(f"Overage billing: {outcomes}.")
 
 
 @billing_cli.command("worker")

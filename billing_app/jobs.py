@@ -140,3 +140,43 @@ def prune_webhook_ledger(app: Flask) -> int | None:
             return None
         finally:
             db.session.remove()
+
+
+def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
+    """Open a charge for each closed period with overage, then send what is due (or find
+    at Paddle what a lost answer left unknown); the outcomes counted. Once across processes
+    (a lease); None when another holds it. `dry_run`: count the charges it would open."""
+    from collections import Counter
+
+    from billing_app.services import overage
+
+    with app.app_context():
+        try:
+            with held(db.engine, "usage-billing", lease_ttl(app)), closing_session():
+                now = utcnow()
+                late = timedelta(seconds=app.config["USAGE_LATE_SECONDS"])
+                opened = overage.open_charges(
+                    db.session, now, late, app.config["USAGE_OVERAGE_EFFECTIVE_FROM"]
+                )
+                if dry_run:
+                    db.session.rollback()
+                    return {"would_open": opened}
+                db.session.commit()
+                due = overage.due_charges(db.session, now)
+                outcomes = Counter({"opened": opened})
+                if due:
+                    paddle = build_client(app.config)
+                    for charge in due:
+                        outcome = overage.send_charge(
+                            db.session,
+                            paddle,
+                            charge,
+                            max_attempts=app.config["USAGE_CHARGE_MAX_ATTEMPTS"],
+                        )
+                        outcomes[outcome] += 1
+                return dict(outcomes)
+        except LeaseHeld as held_elsewhere:
+            log.warning("overage billing not started: %s", held_elsewhere)
+            return None
+        finally:
+            db.session.remove()

@@ -124,6 +124,13 @@ def configure(
         **common,
     )
     scheduler.add_job(
+        logged(jobs.bill_overage),
+        IntervalTrigger(minutes=app.config["USAGE_BILLING_MINUTES"], timezone=UTC),
+        args=[app],
+        id="usage-billing",
+        **common,
+    )
+    scheduler.add_job(
         logged(jobs.prune_webhook_ledger),
         CronTrigger(timezone=UTC, **PRUNE_AT),
         args=[app],

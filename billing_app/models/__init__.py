@@ -10,10 +10,11 @@ from billing_app.models.subscription import (
     Subscription,
     SubscriptionItem,
 )
-from billing_app.models.usage import UsageCounter, UsageEvent
+from billing_app.models.usage import CHARGE_STATUSES, UsageCharge, UsageCounter, UsageEvent
 from billing_app.models.webhook_event import WEBHOOK_EVENT_STATUSES, WebhookEvent
 
 __all__ = [
+    "CHARGE_STATUSES",
     "LIVE_STATUSES",
     "SUBSCRIPTION_STATUSES",
     "WEBHOOK_EVENT_STATUSES",
@@ -24,6 +25,7 @@ __all__ = [
     "ReconcileRun",
     "Subscription",
     "SubscriptionItem",
+    "UsageCharge",
     "UsageCounter",
     "UsageEvent",
     "WebhookEvent",

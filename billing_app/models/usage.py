@@ -1,11 +1,11 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing_app.db import Base, UTCDateTime
-from billing_app.models._columns import created_at_column, updated_at_column
+from billing_app.models._columns import created_at_column, one_of, updated_at_column
 
 
 class UsageEvent(Base):
@@ -45,4 +45,41 @@ class UsageCounter(Base):
     used: Mapped[int] = mapped_column(BigInteger, default=0)
     plan_id: Mapped[int | None] = mapped_column(Integer)
     paddle_subscription_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+CHARGE_STATUSES = ("pending", "submitting", "confirmed", "failed", "dead")
+
+
+class UsageCharge(Base):
+    """One overage charge: a (subscription, meter, closed period) billed once through Paddle.
+
+    pending -> submitting (the request is on its way; if its answer is lost, Paddle is asked
+    what it holds before anything is sent again) -> confirmed; or failed (Paddle refused; tried
+    again after a backoff) -> dead after USAGE_CHARGE_MAX_ATTEMPTS."""
+
+    __tablename__ = "usage_charges"
+    __table_args__ = (
+        UniqueConstraint("paddle_subscription_id", "meter", "period_start"),
+        one_of("status", CHARGE_STATUSES, "status"),
+        CheckConstraint("quantity >= 1", name="charge_quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128))
+    paddle_subscription_id: Mapped[str] = mapped_column(String(64))
+    meter: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    used: Mapped[int] = mapped_column(BigInteger)
+    price_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

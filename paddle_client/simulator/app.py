@@ -306,6 +306,10 @@ class SimulatorApp:
             return self._page(request, items, "/subscriptions", total=total)
 
     def subscriptions_get(self, request, body, subscription_id):
+        if "next_transaction" in request.args.get("include", ""):
+            return json_response(
+                envelope(self.state.subscription_with_next_transaction(subscription_id))
+            )
         return json_response(envelope(self.state.subscription(subscription_id)))
 
     def subscriptions_update(self, request, body, subscription_id):

@@ -115,6 +115,8 @@ class SimState:
             self.subscriptions: dict[str, dict] = {}
             self.subscription_order: list[str] = []  # ids, ascending (ids grow with time)
             self.fail_next_renewal: set[str] = set()
+            # One-time charges billed with the subscription's next renewal, by subscription.
+            self.next_period_charges: dict[str, list[dict]] = {}
             self._last_event_at: datetime | None = None
             self._load_catalog()
 
@@ -192,6 +194,26 @@ class SimState:
 
     def subscription(self, subscription_id: str) -> dict:
         return self._get(self.subscriptions, "subscription", subscription_id)
+
+    def subscription_with_next_transaction(self, subscription_id: str) -> dict:
+        """`GET /subscriptions/{id}?include=next_transaction`: what the next renewal bills,
+        its items and the one-time charges waiting for it."""
+        with self.lock:
+            subscription = copy.deepcopy(self.subscription(subscription_id))
+            lines = [
+                self._line(item["price"], item["quantity"]) for item in subscription["items"]
+            ] + copy.deepcopy(self.next_period_charges.get(subscription_id, []))
+            subscription["next_transaction"] = {
+                "billing_period": subscription["current_billing_period"],
+                "details": {
+                    "totals": self._totals(lines),
+                    "line_items": [
+                        {"price_id": line["price"]["id"], "quantity": line["quantity"]}
+                        for line in lines
+                    ],
+                },
+            }
+            return subscription
 
     def subscriptions_after(self, after: str | None, descending: bool = False) -> Iterable[dict]:
         order = self.subscription_order
@@ -789,7 +811,9 @@ class SimState:
                 lines.append(self._line(price, int(item.get("quantity", 1))))
             if not lines:
                 raise invalid_field("items", "at least one item is required")
-            if body["effective_from"] == "immediately":
+            if body["effective_from"] == "next_billing_period":
+                self.next_period_charges.setdefault(subscription_id, []).extend(lines)
+            else:
                 transaction = self._new_transaction(
                     lines,
                     origin="subscription_charge",
@@ -810,6 +834,8 @@ class SimState:
             {"price": copy.deepcopy(item["price"]), "quantity": item["quantity"], "proration": None}
             for item in subscription["items"]
         ]
+        if origin == "subscription_recurring":  # a renewal bills the charges waiting for it
+            lines += self.next_period_charges.pop(subscription["id"], [])
         transaction = self._new_transaction(
             lines,
             origin=origin,

@@ -279,3 +279,39 @@ def test_a_failed_delivery_is_retried_until_it_is_accepted():
             assert delivery.status == "delivered"
         finally:
             simulator.deliverer.stop()
+
+
+ONBOARDING = "pri_01hsim0onboarding0000000"  # the simulator's one-time price
+
+
+def test_a_charge_for_the_next_period_waits_for_the_renewal_and_an_immediate_one_bills_now(
+    sim, http
+):
+    subscription_id = checkout(http)["subscription_id"]
+    later = {
+        "effective_from": "next_billing_period",
+        "items": [{"price_id": ONBOARDING, "quantity": 3}],
+    }
+    assert (
+        http.post(f"/subscriptions/{subscription_id}/charge", json=later, headers=AUTH).status_code
+        == 201
+    )
+    upcoming = http.get(
+        f"/subscriptions/{subscription_id}?include=next_transaction", headers=AUTH
+    ).json["data"]["next_transaction"]["details"]["line_items"]
+    assert {"price_id": ONBOARDING, "quantity": 3} in upcoming
+    http.post("/_sim/clock/advance", json={"seconds": 32 * 86400})
+    renewal = [e for e in sim.events if e["event_type"] == "transaction.completed"][-1]["data"]
+    assert renewal["origin"] == "subscription_recurring"
+    assert [(i["price"]["id"], i["quantity"]) for i in renewal["items"]][-1] == (ONBOARDING, 3)
+    after = http.get(f"/subscriptions/{subscription_id}?include=next_transaction", headers=AUTH)
+    lines = after.json["data"]["next_transaction"]["details"]["line_items"]
+    assert ONBOARDING not in {line["price_id"] for line in lines}  # billed once
+
+    now = {"effective_from": "immediately", "items": [{"price_id": ONBOARDING, "quantity": 1}]}
+    http.post(f"/subscriptions/{subscription_id}/charge", json=now, headers=AUTH)
+    billed = [e for e in sim.events if e["event_type"] == "transaction.completed"][-1]["data"]
+    assert (billed["origin"], billed["items"][0]["price"]["id"]) == (
+        "subscription_charge",
+        ONBOARDING,
+    )

@@ -1,0 +1,151 @@
+"""Overage billed through Paddle once per (subscription, meter, closed period), even when
+Paddle's answer to the charge is lost. Paddle is faked at the HTTP edge."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+import responses
+from sqlalchemy import select
+
+from billing_app import jobs
+from billing_app.models import UsageCharge, UsageCounter
+from tests.factories import SAMPLE_SUBSCRIPTION, make_plan, paddle_error_body, paddle_subscription
+
+PADDLE = "https://paddle.test"
+CHARGE = f"{PADDLE}/subscriptions/{SAMPLE_SUBSCRIPTION}/charge"
+GET_WITH_NEXT = f"{PADDLE}/subscriptions/{SAMPLE_SUBSCRIPTION}"
+OVERAGE_PRICE = "pri_01overage"
+
+
+@pytest.fixture
+def paddle():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def closed_period_with(session, used: int, *, closed_ago=timedelta(hours=2)) -> UsageCounter:
+    """A counter of the pro plan (100 included, 10 calls per charged unit) for a period
+    that ended `closed_ago`."""
+    plan = make_plan(
+        session,
+        slug="pro",
+        price_id="pri_01pro",
+        meters={
+            "api_calls": {"included": 100, "overage_price_id": OVERAGE_PRICE, "overage_unit": 10}
+        },
+    )
+    end = datetime.now(UTC) - closed_ago
+    counter = UsageCounter(
+        account_id="acct_1",
+        meter="api_calls",
+        period_start=end - timedelta(days=30),
+        period_end=end,
+        used=used,
+        plan_id=plan.id,
+        paddle_subscription_id=SAMPLE_SUBSCRIPTION,
+    )
+    session.add(counter)
+    session.commit()
+    return counter
+
+
+def charges(session) -> list[UsageCharge]:
+    session.expire_all()
+    rows = list(session.scalars(select(UsageCharge)))
+    session.commit()
+    return rows
+
+
+def sent_charges(paddle) -> list[dict]:
+    return [json.loads(call.request.body) for call in paddle.calls if call.request.url == CHARGE]
+
+
+def with_next_transaction(*lines: tuple[str, int]) -> dict:
+    answer = paddle_subscription(id=SAMPLE_SUBSCRIPTION)
+    items = [{"price_id": price, "quantity": quantity} for price, quantity in lines]
+    answer["data"]["next_transaction"] = {"details": {"line_items": items}}
+    return answer
+
+
+def test_a_closed_periods_overage_is_charged_once(app, session, paddle):
+    closed_period_with(session, used=131)  # 31 over, 10 a unit: 4 units
+    paddle.post(CHARGE, json=paddle_subscription(id=SAMPLE_SUBSCRIPTION), status=201)
+    assert jobs.bill_overage(app) == {"opened": 1, "confirmed": 1}
+    assert sent_charges(paddle) == [
+        {
+            "effective_from": "next_billing_period",
+            "items": [{"price_id": OVERAGE_PRICE, "quantity": 4}],
+        }
+    ]
+    assert jobs.bill_overage(app) == {"opened": 0}  # nothing new: no second request
+    (charge,) = charges(session)
+    assert (charge.status, charge.quantity, charge.attempts) == ("confirmed", 4, 1)
+
+
+def test_nothing_is_charged_for_an_open_period_or_none_over(app, session, paddle):
+    closed_period_with(
+        session, used=500, closed_ago=timedelta(minutes=30)
+    )  # still takes late usage
+    assert jobs.bill_overage(app) == {"opened": 0}
+    session.execute(
+        UsageCounter.__table__.update().values(
+            used=100, period_end=datetime.now(UTC) - timedelta(days=1)
+        )
+    )
+    session.commit()
+    assert jobs.bill_overage(app) == {"opened": 0}
+    assert charges(session) == []
+
+
+def test_a_lost_answer_is_looked_for_at_paddle_before_anything_is_sent_again(app, session, paddle):
+    closed_period_with(session, used=101)
+    paddle.post(CHARGE, body=requests.exceptions.ReadTimeout("no answer"))  # applied, unseen
+    assert jobs.bill_overage(app) == {"opened": 1, "submitting": 1}
+    assert "answer lost" in charges(session)[0].error
+    paddle.get(GET_WITH_NEXT, json=with_next_transaction(("pri_01pro", 1), (OVERAGE_PRICE, 1)))
+    assert jobs.bill_overage(app) == {"opened": 0, "confirmed": 1}
+    assert len(sent_charges(paddle)) == 1  # never sent twice
+    assert charges(session)[0].status == "confirmed"
+
+
+def test_a_lost_answer_that_paddle_never_applied_is_sent_again(app, session, paddle):
+    closed_period_with(session, used=101)
+    paddle.post(CHARGE, body=requests.exceptions.ConnectionError("reset"))
+    assert jobs.bill_overage(app)["submitting"] == 1
+    paddle.get(GET_WITH_NEXT, json=with_next_transaction(("pri_01pro", 1)))
+    paddle.post(CHARGE, json=paddle_subscription(id=SAMPLE_SUBSCRIPTION), status=201)
+    assert jobs.bill_overage(app) == {"opened": 0, "confirmed": 1}
+    assert len(sent_charges(paddle)) == 2
+    assert charges(session)[0].attempts == 2
+
+
+def test_a_refused_charge_waits_for_its_backoff_then_is_dead_after_the_maximum(
+    app, session, paddle
+):
+    app.config["USAGE_CHARGE_MAX_ATTEMPTS"] = 2
+    closed_period_with(session, used=101)
+    refusal = paddle_error_body("subscription_locked_pending_changes", "locked")
+    paddle.post(CHARGE, json=refusal, status=400)
+    assert jobs.bill_overage(app) == {"opened": 1, "failed": 1}
+    charge = charges(session)[0]
+    assert charge.next_attempt_at > datetime.now(UTC) and "locked" in charge.error
+    assert jobs.bill_overage(app) == {"opened": 0}  # its backoff has not passed
+    session.execute(UsageCharge.__table__.update().values(next_attempt_at=datetime.now(UTC)))
+    session.commit()
+    assert jobs.bill_overage(app) == {"opened": 0, "dead": 1}
+
+
+def test_the_usage_commands_bill_and_list(app, session, paddle):
+    closed_period_with(session, used=111)
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["billing", "usage", "bill", "--dry-run"])
+    assert dry.exit_code == 0 and "would_open': 1" in dry.output, dry.output
+    assert charges(session) == []
+    paddle.post(CHARGE, json=paddle_subscription(id=SAMPLE_SUBSCRIPTION), status=201)
+    assert runner.invoke(args=["billing", "usage", "bill"]).exit_code == 0
+    listed = runner.invoke(args=["billing", "usage", "charges", "--status", "confirmed"])
+    assert f"2 x {OVERAGE_PRICE} confirmed" in listed.output, listed.output

@@ -68,27 +68,31 @@ def open_charges(session: Session, now: datetime, late: timedelta, effective_fro
         quantity = meter.charge_quantity(counter.used)
         if quantity == 0:
             continue
-        made += session.execute(
-            upsert_insert(session)(_CHARGES)
-            .values(
-                account_id=counter.account_id,
-                paddle_subscription_id=counter.paddle_subscription_id,
-                meter=counter.meter,
-                period_start=counter.period_start,
-                period_end=counter.period_end,
-                used=counter.used,
-                price_id=meter.overage_price_id,
-                quantity=quantity,
-                effective_from=effective_from,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(
-                index_elements=["paddle_subscription_id", "meter", "period_start"]
-            )
-        ).rowcount
+        made += (
+            session.execute(
+                upsert_insert(session)(_CHARGES)
+                .values(
+                    account_id=counter.account_id,
+                    paddle_subscription_id=counter.paddle_subscription_id,
+                    meter=counter.meter,
+                    period_start=counter.period_start,
+                    period_end=counter.period_end,
+                    used=counter.used,
+                    price_id=meter.overage_price_id,
+                    quantity=quantity,
+                    effective_from=effective_from,
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["paddle_subscription_id", "meter", "period_start"]
+                )
+                .returning(_CHARGES.c.id)
+            ).scalar()
+            is not None
+        )
     return made
 
 

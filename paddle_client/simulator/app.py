@@ -143,9 +143,14 @@ class SimulatorApp:
             body = request.get_json(silent=True) if request.data else {}
             if request.data and body is None:
                 raise invalid_field("body", "must be JSON")
-            return getattr(self, endpoint)(request, body or {}, **args)
+            answer = getattr(self, endpoint)(request, body or {}, **args)
         except SimError as error:
             return error_body(error.status, error.code, error.detail, error.errors)
+        faults = self.deliverer.faults
+        if not public and request.method != "GET" and faults.lose_answer_next > 0:
+            faults.lose_answer_next -= 1  # carried out, but the caller never hears so
+            return error_body(503, "service_unavailable", "Simulated lost answer.")
+        return answer
 
     def _refuse(self, request: Request) -> Response | None:
         header = request.headers.get("Authorization", "")

@@ -53,6 +53,7 @@ class Faults:
     drop_next: int = 0
     rate_limit_next: int = 0  # API answers (handled by the app), kept here with the rest
     fail_api_next: int = 0
+    lose_answer_next: int = 0  # writes carried out whose answer is replaced by a 503
 
     def update(self, values: dict[str, Any]) -> None:
         for key, value in values.items():

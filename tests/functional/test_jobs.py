@@ -47,7 +47,13 @@ def test_latest_slot_and_missed_slot(app):
 def test_the_schedule_has_every_job(app):
     scheduler = configure(BackgroundScheduler(timezone=UTC), app, now=NIGHT + timedelta(hours=2))
     jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
-    assert {"reconcile", "webhook-retry", "webhook-prune", "reconcile-catch-up"} <= set(jobs_by_id)
+    assert {
+        "reconcile",
+        "webhook-retry",
+        "webhook-prune",
+        "usage-billing",
+        "reconcile-catch-up",
+    } <= set(jobs_by_id)
     reconcile = jobs_by_id["reconcile"]
     assert reconcile.trigger.get_next_fire_time(
         None, NIGHT + timedelta(hours=2)

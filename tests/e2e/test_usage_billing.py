@@ -1,0 +1,81 @@
+"""Overage through the simulated Paddle: a closed period's overage is charged once, even when
+Paddle's answer to the charge is lost, and the next renewal bills it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import requests
+from sqlalchemy import select
+
+from billing_app.models import Plan, Subscription, UsageCharge, UsageCounter
+from tests.e2e.conftest import SIM_KEY
+from tests.e2e.test_lifecycle import DAY, Api, Sim, eventually, read, status_becomes
+from tests.factories import make_plan
+
+STARTER = "pri_01hsim0startermonth000000"
+ONE_TIME = "pri_01hsim0onboarding0000000"  # the simulator's one-time price
+AUTH = {"Authorization": f"Bearer {SIM_KEY}"}
+
+
+def test_a_lost_charge_answer_still_bills_the_overage_once_with_the_renewal(e2e, session):
+    api, sim = Api(e2e), Sim(e2e)
+    meters = {"api_calls": {"included": 100, "overage_price_id": ONE_TIME, "overage_unit": 10}}
+    make_plan(session, slug="starter", price_id=STARTER, amount="1900", meters=meters)
+    started = api.post("/checkout", {"plan": "starter"})
+    assert started.status_code == 201, started.text
+    sim.post(f"/transactions/{started.json()['transaction_id']}/complete")
+    assert status_becomes(api, "active")
+    used = api.get("/usage").json()["meters"]
+    assert [(m["meter"], m["used"], m["included"]) for m in used] == [("api_calls", 0, 100)]
+
+    # Plain values: an expired ORM attribute would open a transaction (on SQLite, the lock).
+    (paddle_id,) = read(session, select(Subscription.paddle_subscription_id))
+    (plan_id,) = read(session, select(Plan.id))
+    ended = datetime.now(UTC) - timedelta(days=1)  # a period that closed yesterday, 125 used
+    session.add(
+        UsageCounter(
+            account_id="acct_e2e",
+            meter="api_calls",
+            period_start=ended - timedelta(days=30),
+            period_end=ended,
+            used=125,
+            plan_id=plan_id,
+            paddle_subscription_id=paddle_id,
+        )
+    )
+    session.commit()
+
+    sim.post("/faults", {"lose_answer_next": 1})  # Paddle applies the charge; we hear a 503
+    first = e2e.cli("billing", "usage", "bill")
+    assert first.returncode == 0, first.stderr
+    assert "'submitting': 1" in first.stdout, first.stdout
+    second = e2e.cli("billing", "usage", "bill")
+    assert "'confirmed': 1" in second.stdout, second.stdout + second.stderr
+    charges = session.execute(
+        select(UsageCharge.status, UsageCharge.quantity, UsageCharge.attempts)
+    ).all()
+    session.commit()
+    assert [tuple(charge) for charge in charges] == [("confirmed", 3, 1)]
+
+    upcoming = requests.get(
+        f"{e2e.sim}/subscriptions/{paddle_id}?include=next_transaction",
+        headers=AUTH,
+        timeout=10,
+    ).json()["data"]["next_transaction"]["details"]["line_items"]
+    assert [line for line in upcoming if line["price_id"] == ONE_TIME] == [
+        {"price_id": ONE_TIME, "quantity": 3}
+    ]  # one charge, not two
+    sim.post("/clock/advance", {"seconds": 32 * DAY})
+    sim.settle()
+
+    def renewal_items():
+        renewals = requests.get(
+            f"{e2e.sim}/transactions",
+            params={"subscription_id": paddle_id, "origin": "subscription_recurring"},
+            headers=AUTH,
+            timeout=10,
+        ).json()["data"]
+        return renewals and [(i["price"]["id"], i["quantity"]) for i in renewals[-1]["items"]]
+
+    assert eventually(renewal_items) == [(STARTER, 1), (ONE_TIME, 3)]

@@ -81,6 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("USAGE_OVERAGE_EFFECTIVE_FROM", _text, "next_billing_period"),
     Setting("USAGE_BILLING_MINUTES", _integer, 10),
     Setting("USAGE_CHARGE_MAX_ATTEMPTS", _integer, 12),
+    Setting("USAGE_RETENTION_DAYS", _integer, 400),
     Setting("ENTITLEMENTS_CACHE_SIZE", _integer, 100_000),
     Setting("ENTITLEMENTS_CACHE_TTL_SECONDS", _seconds, 60.0),
     Setting("RATE_LIMIT_ENABLED", _boolean, True),

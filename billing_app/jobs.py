@@ -180,3 +180,33 @@ def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
             return None
         finally:
             db.session.remove()
+
+
+def prune_usage_events(app: Flask) -> int | None:
+    """Delete usage events older than USAGE_RETENTION_DAYS (by their period's end) whose
+    period is billed: no charge of theirs is still open. Counters and charges are kept."""
+    from sqlalchemy import and_, exists
+
+    from billing_app.models import UsageCharge, UsageEvent
+
+    cutoff = utcnow() - timedelta(days=app.config["USAGE_RETENTION_DAYS"])
+    open_charge = exists().where(
+        and_(
+            UsageCharge.account_id == UsageEvent.account_id,
+            UsageCharge.meter == UsageEvent.meter,
+            UsageCharge.period_start == UsageEvent.period_start,
+            UsageCharge.status.in_(("pending", "submitting", "failed")),
+        )
+    )
+    with app.app_context():
+        try:
+            with held(db.engine, "usage-prune", lease_ttl(app)), closing_session():
+                result = db.session.execute(
+                    delete(UsageEvent).where(UsageEvent.period_end < cutoff, ~open_charge)
+                )
+                db.session.commit()
+                return result.rowcount
+        except LeaseHeld:
+            return None
+        finally:
+            db.session.remove()

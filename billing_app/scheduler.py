@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 MISFIRE_GRACE = timedelta(hours=6)
 WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
 PRUNE_AT = {"hour": 4, "minute": 30}
+USAGE_PRUNE_AT = {"hour": 4, "minute": 45}
 
 
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -128,6 +129,13 @@ def configure(
         IntervalTrigger(minutes=app.config["USAGE_BILLING_MINUTES"], timezone=UTC),
         args=[app],
         id="usage-billing",
+        **common,
+    )
+    scheduler.add_job(
+        logged(jobs.prune_usage_events),
+        CronTrigger(timezone=UTC, **USAGE_PRUNE_AT),
+        args=[app],
+        id="usage-prune",
         **common,
     )
     scheduler.add_job(

@@ -52,6 +52,7 @@ def test_the_schedule_has_every_job(app):
         "webhook-retry",
         "webhook-prune",
         "usage-billing",
+        "usage-prune",
         "reconcile-catch-up",
     } <= set(jobs_by_id)
     reconcile = jobs_by_id["reconcile"]

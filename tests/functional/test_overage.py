@@ -149,3 +149,44 @@ def test_the_usage_commands_bill_and_list(app, session, paddle):
     assert runner.invoke(args=["billing", "usage", "bill"]).exit_code == 0
     listed = runner.invoke(args=["billing", "usage", "charges", "--status", "confirmed"])
     assert f"2 x {OVERAGE_PRICE} confirmed" in listed.output, listed.output
+
+
+def test_old_usage_events_go_once_their_period_is_billed(app, session):
+    from billing_app.models import UsageEvent
+
+    app.config["USAGE_RETENTION_DAYS"] = 30
+    old_end = datetime.now(UTC) - timedelta(days=40)
+
+    def event(key: str, period_end: datetime) -> UsageEvent:
+        return UsageEvent(
+            idempotency_key=key,
+            account_id="acct_1",
+            meter="api_calls",
+            quantity=1,
+            occurred_at=period_end - timedelta(days=1),
+            period_start=period_end - timedelta(days=30),
+            period_end=period_end,
+        )
+
+    session.add_all([event("billed", old_end), event("recent", datetime.now(UTC))])
+    unbilled_end = old_end - timedelta(days=30)
+    session.add(event("unbilled", unbilled_end))
+    session.add(
+        UsageCharge(
+            account_id="acct_1",
+            paddle_subscription_id=SAMPLE_SUBSCRIPTION,
+            meter="api_calls",
+            period_start=unbilled_end - timedelta(days=30),
+            period_end=unbilled_end,
+            used=200,
+            price_id=OVERAGE_PRICE,
+            quantity=10,
+            effective_from="next_billing_period",
+            status="failed",
+        )
+    )
+    session.commit()
+    assert jobs.prune_usage_events(app) == 1
+    session.expire_all()
+    kept = {row.idempotency_key for row in session.scalars(select(UsageEvent))}
+    assert kept == {"recent", "unbilled"}  # the unbilled period's events wait for its charge

@@ -112,6 +112,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         except ValueError as error:
             detail = "invalid value" if setting.secret else str(error)
             raise ConfigError(f"{setting.name}: {detail}") from None
-    if config["PADDLE_ENVIRONMENT"] not in {"sandbox", "live"}:
-        raise ConfigError("PADDLE_ENVIRONMENT must be 'sandbox' or 'live'")
+    for name, allowed in CHOICES.items():
+        if config[name] not in allowed:
+            raise ConfigError(f"{name} must be one of: {', '.join(allowed)}")
     return config
+
+
+CHOICES = {
+    "PADDLE_ENVIRONMENT": ("sandbox", "live"),
+    "USAGE_OVERAGE_EFFECTIVE_FROM": ("next_billing_period", "immediately"),
+}

@@ -54,3 +54,12 @@ def test_every_package_of_the_source_tree_ships():
     }
     assert found <= listed, found - listed
     assert {"billing_app.migrations", "billing_app.migrations.versions"} <= listed
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PADDLE_ENVIRONMENT", "production"), ("USAGE_OVERAGE_EFFECTIVE_FROM", "tomorrow")],
+)
+def test_a_setting_with_choices_refuses_anything_else(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_config({name: value})

@@ -101,11 +101,11 @@ def _sqlite_begin(connection) -> None:
 
 
 def register_logging(app: Flask) -> None:
-    logging.basicConfig(
-        level=app.config["LOG_LEVEL"],
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    from billing_app.request_log import configure_logging, register_request_log
+
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    register_request_log(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -91,6 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATE_LIMIT_PUBLIC", _text, "300/minute"),
     Setting("PADDLE_USER_REQUESTS_PER_MINUTE", _integer, 120),
     Setting("LOG_LEVEL", _text, "INFO"),
+    Setting("LOG_FORMAT", _text, "text"),
 )
 
 
@@ -121,4 +122,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 CHOICES = {
     "PADDLE_ENVIRONMENT": ("sandbox", "live"),
     "USAGE_OVERAGE_EFFECTIVE_FROM": ("next_billing_period", "immediately"),
+    "LOG_FORMAT": ("text", "json"),
 }

@@ -169,3 +169,12 @@ def from_paddle(error: Exception) -> BillingError:
             extra={"paddle_error_code": error.code},
         )
     raise TypeError(f"not a Paddle error: {error!r}")
+
+
+def describe_failure(error: BaseException, limit: int = 300) -> str:
+    """What went wrong, fit for logs and the ledger: the error's class and the first line
+    of its reason. A database error's text holds its statement's parameters (payloads,
+    emails); only its driver's first line is kept."""
+    reason = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
+    first_line = (str(reason).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first_line}"[:limit]

@@ -27,6 +27,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert, utcnow
+from billing_app.errors import describe_failure
 from billing_app.models import Plan, UsageCharge, UsageCounter
 from billing_app.services.meters import plan_meters
 from billing_app.services.webhooks import retry_delay
@@ -209,4 +210,4 @@ def send_charge(
 
 def _describe(error: Exception, context: str = "") -> str:
     prefix = f"{context}: " if context else ""
-    return f"{prefix}{type(error).__name__}: {error}"[:MAX_ERROR]
+    return prefix + describe_failure(error, MAX_ERROR - len(prefix))

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert, utcnow
+from billing_app.errors import describe_failure
 from billing_app.models import WebhookEvent
 from billing_app.webhooks.handlers import HANDLERS
 from paddle_client.webhooks import Notification, parse_notification
@@ -155,7 +156,7 @@ def record_failure(
     was rolled back, with everything the handler had changed): to be tried again after a
     backoff, or, once it has failed `max_attempts` times, parked as `dead`."""
     now = utcnow()
-    message = f"{type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
+    message = describe_failure(error, MAX_ERROR_LENGTH)
     failed = {"status": "failed", "error": message, "processed_at": None}
     statement = (
         upsert_insert(session)(_LEDGER)
@@ -213,7 +214,13 @@ def apply_event(
         else:
             settle(session, entry.id, outcome)
     except Exception as error:  # any failure must be kept on the ledger, not lost
-        log.exception("webhook %s (%s) failed", notification.event_id, notification.event_type)
+        log.error(
+            "webhook %s (%s) failed: %s",
+            notification.event_id,
+            notification.event_type,
+            describe_failure(error),
+        )
+        log.debug("webhook %s failed", notification.event_id, exc_info=True)
         session.rollback()
         if entry.settled:
             _count_replay(session, entry, "failed")

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from flask import Flask, current_app, g, has_request_context
 
 from billing_app.errors import PaddleNotConfigured
+from billing_app.metrics import observe_paddle
 from billing_app.rate_limits import spend_paddle_budget
 from paddle_client import Client, RetryPolicy
 
@@ -33,6 +34,7 @@ def build_client(
         retry=retry,
         requests_per_minute=requests_per_minute,
         before_send=before_send,
+        after_attempt=observe_paddle,
     )
 
 

@@ -17,6 +17,8 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 
+from billing_app.metrics import HTTP_REQUESTS, HTTP_SECONDS
+
 log = logging.getLogger("billing_app.requests")
 
 HEADER = "X-Request-ID"
@@ -94,6 +96,8 @@ def register_request_log(app: Flask) -> None:
             "account_id": getattr(caller, "account_id", None)
             or (request.view_args or {}).get("account_id"),
         }
+        HTTP_REQUESTS.labels(fields["route"], request.method, response.status_code).inc()
+        HTTP_SECONDS.labels(fields["route"], request.method).observe(fields["duration_ms"] / 1000)
         log.info(
             "%s %s %s %.1fms",
             fields["method"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from billing_app import jobs
 from billing_app.db import utcnow
+from billing_app.metrics import JOB_LAST_SUCCESS
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,9 @@ def logged(job):
     @functools.wraps(job)
     def run(*args, **kwargs):
         try:
-            return job(*args, **kwargs)
+            result = job(*args, **kwargs)
+            JOB_LAST_SUCCESS.labels(job.__name__).set(time.time())
+            return result
         except (jobs.JobFailed, SQLAlchemyError) as error:
             log.error("job %s failed: %s", job.__name__, error)
         except Exception:

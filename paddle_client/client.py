@@ -26,7 +26,8 @@ class Client:
     `base_url` overrides the environment (a simulator, tests). `session` is the seam for
     tests and connection pooling. `sleep` and `rand` make the retry schedule testable.
     `requests_per_minute` spaces requests evenly (bulk jobs; None means no pacing).
-    `before_send` runs before every attempt and may raise to refuse it (a shared budget).
+    `before_send` runs before every attempt and may raise to refuse it (a shared budget);
+    `after_attempt(method, operation, outcome, seconds)` after each (metrics).
     The API key is sent as a Bearer token and never appears in a repr, log or error.
     """
 
@@ -43,6 +44,7 @@ class Client:
         rand: Callable[[], float] = random.random,
         requests_per_minute: float | None = None,
         before_send: Callable[[], None] | None = None,
+        after_attempt: Callable[[str, str, str, float], None] | None = None,
     ) -> None:
         if base_url is None:
             if environment not in BASE_URLS:
@@ -58,6 +60,7 @@ class Client:
             rand=rand,
             requests_per_minute=requests_per_minute,
             before_send=before_send,
+            after_attempt=after_attempt,
         )
         self.products = Products(self.transport)
         self.prices = Prices(self.transport)

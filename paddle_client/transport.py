@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -103,6 +104,7 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
         requests_per_minute: float | None = None,
         before_send: Callable[[], None] | None = None,
+        after_attempt: Callable[[str, str, str, float], None] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("a Paddle API key is required")
@@ -119,6 +121,7 @@ class Transport:
         self._last_sent: float | None = None
         # Called before every attempt; may raise to refuse it (a shared budget, say).
         self._before_send = before_send
+        self._after_attempt = after_attempt
 
     def _keep_pace(self) -> None:
         if self.min_interval and self._last_sent is not None:
@@ -208,6 +211,15 @@ class Transport:
         if self._before_send is not None:
             self._before_send()
         self._keep_pace()
+        started = self._clock()
+        outcome = self._try(method, path, params, json, timeout)
+        if self._after_attempt is not None:
+            self._after_attempt(
+                method, operation_of(path), outcome_of(outcome), self._clock() - started
+            )
+        return outcome
+
+    def _try(self, method, path, params, json, timeout):
         try:
             response = self.session.request(
                 method,
@@ -261,6 +273,28 @@ class Transport:
             documentation_url=envelope.documentation_url,
         )
         return error, status, True, None
+
+
+_PADDLE_ID = re.compile(r"/[a-z]{2,4}_[0-9a-z]+")
+
+
+def operation_of(path: str) -> str:
+    """A request's path with Paddle's ids taken out: `/subscriptions/{id}/charge`."""
+    return _PADDLE_ID.sub("/{id}", path.split("?")[0])
+
+
+def outcome_of(attempt) -> str:
+    """`2xx`, `429`, `5xx`, `4xx:<Paddle's code>`, `timeout` or `unreachable`."""
+    if isinstance(attempt, dict):
+        return "2xx"
+    error, status = attempt[0], attempt[1]
+    if status is None:
+        return "timeout" if "in time" in str(error) else "unreachable"
+    if status == 429:
+        return "429"
+    if status >= 500:
+        return "5xx"
+    return f"4xx:{getattr(error, 'code', '') or status}"
 
 
 def _failed_before_sending(error: requests.exceptions.ConnectionError) -> bool:

@@ -8,6 +8,7 @@ def register_blueprints(app: Flask) -> None:
         checkout,
         entitlements,
         health,
+        metrics,
         plans,
         portal,
         subscription,
@@ -24,6 +25,16 @@ def register_blueprints(app: Flask) -> None:
         "serviceToken",
         {"type": "http", "scheme": "bearer", "description": "BILLING_SERVICE_TOKEN"},
     )
-    for module in (health, plans, checkout, subscription, portal, entitlements, usage, webhooks):
+    for module in (
+        health,
+        plans,
+        checkout,
+        subscription,
+        portal,
+        entitlements,
+        usage,
+        webhooks,
+        metrics,
+    ):
         api.register_blueprint(module.blp)
     state_request_rules(api.spec)

@@ -13,6 +13,7 @@ from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.db import single_statement, utcnow
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
+from billing_app.metrics import USAGE_REPORTS
 from billing_app.services import usage as usage_service
 
 blp = Blueprint(
@@ -26,6 +27,16 @@ USAGE_CODES = {
     402: ("quota_exceeded",),
     409: ("idempotency_key_conflict", "period_closed"),
 }
+
+
+USAGE_OUTCOMES = {200: "recorded", 402: "refused", 409: "conflict", 422: "invalid"}
+
+
+@blp.after_request
+def count_report(response):
+    if request.method == "POST":
+        USAGE_REPORTS.labels(USAGE_OUTCOMES.get(response.status_code, "error")).inc()
+    return response
 
 
 @blp.before_request

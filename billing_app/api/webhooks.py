@@ -19,6 +19,7 @@ from billing_app.errors import (
     WebhooksNotConfigured,
 )
 from billing_app.extensions import db
+from billing_app.metrics import WEBHOOKS_RECEIVED
 from billing_app.services import webhooks as webhook_service
 from billing_app.worker import wake_worker
 from paddle_client import webhooks as paddle_webhooks
@@ -54,6 +55,19 @@ def read_body(limit: int) -> bytes:
     if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
+
+
+REFUSALS = {400: "invalid_notification", 401: "invalid_signature", 413: "too_large"}
+
+
+@blp.after_request
+def count_delivery(response):
+    if response.status_code == 200:
+        outcome = (response.get_json(silent=True) or {}).get("status", "accepted")
+    else:
+        outcome = REFUSALS.get(response.status_code, "unavailable")
+    WEBHOOKS_RECEIVED.labels(outcome).inc()
+    return response
 
 
 @blp.route("/paddle")

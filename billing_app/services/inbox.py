@@ -26,6 +26,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
+from billing_app.metrics import WEBHOOKS_APPLIED
 from billing_app.models import WebhookEvent
 from billing_app.services import webhooks as webhook_service
 from billing_app.services.webhooks import LedgerEntry
@@ -177,6 +178,7 @@ def settle_batch(
         outcome = webhook_service.apply_event(session, item.entry, max_attempts=max_attempts)
         session.commit()
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        WEBHOOKS_APPLIED.labels(item.entry.event_type, outcome).inc()
         if older := superseded.get(item.entry.id):
             if outcome == "failed":
                 session.execute(_ours(worker, older).values(claimed_by=None, claimed_until=None))
@@ -184,6 +186,7 @@ def settle_batch(
                 settled = {**webhook_service.SETTLED, "status": "stale", "processed_at": utcnow()}
                 stale = session.execute(_ours(worker, older).values(**settled)).rowcount
                 outcomes["stale"] = outcomes.get("stale", 0) + stale
+                WEBHOOKS_APPLIED.labels(item.entry.event_type, "stale").inc(stale)
             session.commit()
     return outcomes
 

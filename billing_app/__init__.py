@@ -101,8 +101,10 @@ def _sqlite_begin(connection) -> None:
 
 
 def register_logging(app: Flask) -> None:
+    from billing_app.metrics import COUNTING
     from billing_app.request_log import configure_logging, register_request_log
 
+    COUNTING["per_request"] = app.config["METRICS_ENABLED"]
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     register_request_log(app)

@@ -92,6 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PADDLE_USER_REQUESTS_PER_MINUTE", _integer, 120),
     Setting("LOG_LEVEL", _text, "INFO"),
     Setting("LOG_FORMAT", _text, "text"),
+    Setting("METRICS_ENABLED", _boolean, True),
 )
 
 

@@ -70,6 +70,23 @@ JOB_LAST_SUCCESS = Gauge(
 )
 
 
+# METRICS_ENABLED=false stops the per-request counting (HTTP, the entitlement cache): what
+# `scripts/bench_entitlements` compares against, to tell what counting costs a read.
+COUNTING = {"per_request": True}
+
+
+def count_request(route: str, method: str, status: int, seconds: float) -> None:
+    if COUNTING["per_request"]:
+        HTTP_REQUESTS.labels(route, method, status).inc()
+        HTTP_SECONDS.labels(route, method).observe(seconds)
+
+
+def count_cache_lookups(hits: int, misses: int) -> None:
+    if COUNTING["per_request"]:
+        ENTITLEMENT_CACHE.labels("hit").inc(hits)
+        ENTITLEMENT_CACHE.labels("miss").inc(misses)
+
+
 def observe_paddle(method: str, operation: str, outcome: str, seconds: float) -> None:
     PADDLE_REQUESTS.labels(method, operation, outcome).inc()
     PADDLE_SECONDS.labels(method, operation).observe(seconds)

@@ -17,7 +17,7 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 
-from billing_app.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from billing_app.metrics import count_request
 
 log = logging.getLogger("billing_app.requests")
 
@@ -96,8 +96,9 @@ def register_request_log(app: Flask) -> None:
             "account_id": getattr(caller, "account_id", None)
             or (request.view_args or {}).get("account_id"),
         }
-        HTTP_REQUESTS.labels(fields["route"], request.method, response.status_code).inc()
-        HTTP_SECONDS.labels(fields["route"], request.method).observe(fields["duration_ms"] / 1000)
+        count_request(
+            fields["route"], request.method, response.status_code, fields["duration_ms"] / 1000
+        )
         log.info(
             "%s %s %s %.1fms",
             fields["method"],

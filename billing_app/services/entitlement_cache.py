@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Engine
 
 from billing_app.db import single_statement
-from billing_app.metrics import ENTITLEMENT_CACHE
+from billing_app.metrics import count_cache_lookups
 from billing_app.services.entitlements import (
     AccessFacts,
     Grant,
@@ -171,8 +171,7 @@ class CachedAccessFacts:
             self.change_check()
         found = {account_id: self.cache.get(account_id) for account_id in account_ids}
         missing = [account_id for account_id, facts in found.items() if facts is None]
-        ENTITLEMENT_CACHE.labels("hit").inc(len(found) - len(missing))
-        ENTITLEMENT_CACHE.labels("miss").inc(len(missing))
+        count_cache_lookups(len(found) - len(missing), len(missing))
         if missing:
             ticket = self.cache.ticket()
             with single_statement(self.engine) as connection:

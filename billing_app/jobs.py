@@ -126,14 +126,18 @@ def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int:
 def prune_webhook_ledger(app: Flask) -> int | None:
     """Delete settled ledger rows older than WEBHOOK_RETENTION_DAYS; failed ones are kept."""
     cutoff = utcnow() - timedelta(days=app.config["WEBHOOK_RETENTION_DAYS"])
+    statement = delete(WebhookEvent).where(
+        WebhookEvent.status.in_(PRUNABLE), WebhookEvent.received_at < cutoff
+    )
+    return _prune(app, "webhook-prune", statement)
+
+
+def _prune(app: Flask, job: str, statement) -> int | None:
+    """Run one DELETE under the job's lease; the rows deleted, None if another holds it."""
     with app.app_context():
         try:
-            with held(db.engine, "webhook-prune", lease_ttl(app)), closing_session():
-                result = db.session.execute(
-                    delete(WebhookEvent).where(
-                        WebhookEvent.status.in_(PRUNABLE), WebhookEvent.received_at < cutoff
-                    )
-                )
+            with held(db.engine, job, lease_ttl(app)), closing_session():
+                result = db.session.execute(statement)
                 db.session.commit()
                 return result.rowcount
         except LeaseHeld:
@@ -188,6 +192,7 @@ def prune_usage_events(app: Flask) -> int | None:
     from sqlalchemy import and_, exists
 
     from billing_app.models import UsageCharge, UsageEvent
+    from billing_app.models.usage import OPEN_CHARGE_STATUSES
 
     cutoff = utcnow() - timedelta(days=app.config["USAGE_RETENTION_DAYS"])
     open_charge = exists().where(
@@ -195,18 +200,8 @@ def prune_usage_events(app: Flask) -> int | None:
             UsageCharge.account_id == UsageEvent.account_id,
             UsageCharge.meter == UsageEvent.meter,
             UsageCharge.period_start == UsageEvent.period_start,
-            UsageCharge.status.in_(("pending", "submitting", "failed")),
+            UsageCharge.status.in_(OPEN_CHARGE_STATUSES),
         )
     )
-    with app.app_context():
-        try:
-            with held(db.engine, "usage-prune", lease_ttl(app)), closing_session():
-                result = db.session.execute(
-                    delete(UsageEvent).where(UsageEvent.period_end < cutoff, ~open_charge)
-                )
-                db.session.commit()
-                return result.rowcount
-        except LeaseHeld:
-            return None
-        finally:
-            db.session.remove()
+    statement = delete(UsageEvent).where(UsageEvent.period_end < cutoff, ~open_charge)
+    return _prune(app, "usage-prune", statement)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import calendar
+from datetime import UTC, datetime, timedelta
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
@@ -22,3 +23,17 @@ def format_timestamp(value: datetime | str) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime: give Paddle an aware UTC time")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def add_interval(moment: datetime, interval: str, count: int = 1) -> datetime:
+    """`moment` moved by `count` billing intervals (negative: back); a month from January 31
+    is the last day of February, as Paddle bills."""
+    if interval == "day":
+        return moment + timedelta(days=count)
+    if interval == "week":
+        return moment + timedelta(weeks=count)
+    months = count * (12 if interval == "year" else 1)
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -201,3 +202,13 @@ def paddle_subscription(**changes: Any) -> dict[str, Any]:
     data = copy.deepcopy(sample("api-subscription-get.json")["data"])
     data.update(changes)
     return {"data": data, "meta": {"request_id": "req-test"}}
+
+
+def eventually(check, timeout: float = 15.0, pause: float = 0.1):
+    """`check()`'s first truthy result within `timeout` seconds, else its last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(pause)

@@ -15,12 +15,12 @@ from billing_app.api.schemas import (
     EntitlementsBatchSchema,
     EntitlementsSchema,
 )
-from billing_app.api.usage import usage_now
 from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.db import utcnow
 from billing_app.errors import ValidationFailed
+from billing_app.extensions import db
 from billing_app.services.entitlements import entitlements_of
-from billing_app.services.usage import metering_of
+from billing_app.services.usage import metering_of, usage_figures
 
 blp = Blueprint(
     "entitlements",
@@ -49,7 +49,9 @@ def entitlements_of_accounts(account_ids: list[str]) -> dict[str, dict]:
         metering = metering_of(held, free, now, policy)
         answers[account_id] = {
             **vars(entitlements_of(held, now, policy, free)),
-            "meters": usage_now(account_id, metering, now),
+            "meters": [
+                usage.answer() for usage in usage_figures(db.engine, account_id, metering, now)
+            ],
         }
     return answers
 

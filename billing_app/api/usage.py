@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from billing_app.api.common import SERVICE, USER, USER_READ, access_policy, operation
 from billing_app.api.schemas import MeterUsageSchema, UsageReportSchema, UsageSchema
 from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.db import single_statement, utcnow
+from billing_app.db import utcnow
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.metrics import USAGE_REPORTS
@@ -61,17 +61,11 @@ def metering_now(account_id: str, now) -> usage_service.Metering | None:
     return usage_service.metering_of(facts, source.free_plan(), now, access_policy())
 
 
-def usage_now(account_id: str, metering: usage_service.Metering | None, now) -> list[dict]:
-    if metering is None or not metering.meters:
-        return []
-    with single_statement(db.engine) as connection:
-        usage = usage_service.usage_figures(connection, account_id, metering, now)
-    return [meter.answer() for meter in usage]
-
-
 def _figures(account_id: str) -> dict:
     now = utcnow()
-    return {"meters": usage_now(account_id, metering_now(account_id, now), now)}
+    metering = metering_now(account_id, now)
+    usage = usage_service.usage_figures(db.engine, account_id, metering, now)
+    return {"meters": [meter.answer() for meter in usage]}
 
 
 @blp.route("/usage")

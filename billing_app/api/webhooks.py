@@ -61,12 +61,9 @@ REFUSALS = {400: "invalid_notification", 401: "invalid_signature", 413: "too_lar
 
 
 @blp.after_request
-def count_delivery(response):
-    if response.status_code == 200:
-        outcome = (response.get_json(silent=True) or {}).get("status", "accepted")
-    else:
-        outcome = REFUSALS.get(response.status_code, "unavailable")
-    WEBHOOKS_RECEIVED.labels(outcome).inc()
+def count_refusal(response):
+    if response.status_code != 200:  # accepted and duplicate are counted by the view
+        WEBHOOKS_RECEIVED.labels(REFUSALS.get(response.status_code, "unavailable")).inc()
     return response
 
 
@@ -118,6 +115,7 @@ class PaddleWebhook(MethodView):
 
         with single_statement(db.engine) as connection:
             outcome = webhook_service.accept(connection, notification, raw_body)
+        WEBHOOKS_RECEIVED.labels(outcome).inc()
         wake_worker()
         log.info(
             "webhook event_id=%s type=%s outcome=%s duration_ms=%.1f",

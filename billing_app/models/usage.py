@@ -49,6 +49,7 @@ class UsageCounter(Base):
 
 
 CHARGE_STATUSES = ("pending", "submitting", "confirmed", "failed", "dead")
+OPEN_CHARGE_STATUSES = ("pending", "submitting", "failed")  # still to reach Paddle
 
 
 class UsageCharge(Base):

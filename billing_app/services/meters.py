@@ -26,6 +26,15 @@ class Meter:
             int(values.get("overage_unit") or 1),
         )
 
+    def values(self) -> dict[str, Any]:
+        """What `of` reads back: the meter as a plans file (and a stored answer) gives it."""
+        return {
+            "included": self.included,
+            "hard_limit": self.hard_limit,
+            "overage_price_id": self.overage_price_id,
+            "overage_unit": self.overage_unit,
+        }
+
     def admits(self, used: int, quantity: int) -> bool:
         """May `quantity` more be recorded on top of `used`? All of it or none."""
         return self.hard_limit is None or used + quantity <= self.hard_limit

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from billing_app.db import upsert_insert, utcnow
 from billing_app.errors import describe_failure
 from billing_app.models import Plan, UsageCharge, UsageCounter
+from billing_app.models.usage import OPEN_CHARGE_STATUSES
 from billing_app.services.meters import plan_meters
 from billing_app.services.webhooks import retry_delay
 from paddle_client import Client
@@ -106,6 +107,7 @@ class ChargeToSend:
     effective_from: str
     status: str
     submitted_at: datetime | None
+    attempts: int
 
 
 def due_charges(session: Session, now: datetime) -> list[ChargeToSend]:
@@ -113,7 +115,7 @@ def due_charges(session: Session, now: datetime) -> list[ChargeToSend]:
     rows = session.scalars(
         select(UsageCharge)
         .where(
-            UsageCharge.status.in_(("pending", "submitting", "failed")),
+            UsageCharge.status.in_(OPEN_CHARGE_STATUSES),
             (UsageCharge.next_attempt_at.is_(None)) | (UsageCharge.next_attempt_at <= now),
         )
         .order_by(UsageCharge.id)
@@ -127,6 +129,7 @@ def due_charges(session: Session, now: datetime) -> list[ChargeToSend]:
             row.effective_from,
             row.status,
             row.submitted_at,
+            row.attempts,
         )
         for row in rows
     ]
@@ -181,9 +184,8 @@ def send_charge(
             _update(session, charge.id, status="confirmed", confirmed_at=utcnow(), error=None)
             log.info("overage charge %s found at Paddle after a lost answer", charge.id)
             return "confirmed"
-    attempts = session.scalar(select(UsageCharge.attempts).where(UsageCharge.id == charge.id))
-    now = utcnow()
-    _update(session, charge.id, status="submitting", attempts=attempts + 1, submitted_at=now)
+    attempts = charge.attempts + 1
+    _update(session, charge.id, status="submitting", attempts=attempts, submitted_at=utcnow())
     try:
         paddle.subscriptions.charge(
             charge.paddle_subscription_id,
@@ -191,9 +193,9 @@ def send_charge(
             effective_from=charge.effective_from,
         )
     except ApiError as refused:
-        dead = attempts + 1 >= max_attempts
+        dead = attempts >= max_attempts
         status = "dead" if dead else "failed"
-        retry_at = None if dead else utcnow() + retry_delay(attempts + 1)
+        retry_at = None if dead else utcnow() + retry_delay(attempts)
         _update(
             session, charge.id, status=status, error=_describe(refused), next_attempt_at=retry_at
         )

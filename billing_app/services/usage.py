@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from billing_app.db import upsert_insert
+from billing_app.db import single_statement, upsert_insert
 from billing_app.errors import (
     IdempotencyKeyConflict,
     PeriodClosed,
@@ -174,7 +174,7 @@ def _record(
             occurred_at=report.occurred_at,
             period_start=period.start,
             period_end=period.end,
-            answer={"used": used, "meter": _meter_values(meter)},
+            answer={"used": used, "meter": meter.values()},
             recorded_at=now,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -204,15 +204,6 @@ def _raise_counter(session: Session, meter: Meter):
     ).returning(_COUNTERS.c.used)
 
 
-def _meter_values(meter: Meter) -> dict:
-    return {
-        "included": meter.included,
-        "hard_limit": meter.hard_limit,
-        "overage_price_id": meter.overage_price_id,
-        "overage_unit": meter.overage_unit,
-    }
-
-
 def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
     """The answer the first report with this key got; a different report under the same
     key is a conflict."""
@@ -235,20 +226,21 @@ def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
 
 
 def usage_figures(
-    executor: Session | Connection, account_id: str, metering: Metering | None, now: datetime
+    engine: Engine, account_id: str, metering: Metering | None, now: datetime
 ) -> list[MeterUsage]:
     """Each meter of `metering` with what the account used of it in the period of `now`:
     one read, none when the plan has no meters."""
     if metering is None or not metering.meters:
         return []
     period = metering.period_of(now)
-    used = dict(
-        executor.execute(
-            select(UsageCounter.meter, UsageCounter.used).where(
-                UsageCounter.account_id == account_id, UsageCounter.period_start == period.start
-            )
-        ).all()
-    )
+    with single_statement(engine) as connection:
+        used = dict(
+            connection.execute(
+                select(UsageCounter.meter, UsageCounter.used).where(
+                    UsageCounter.account_id == account_id, UsageCounter.period_start == period.start
+                )
+            ).all()
+        )
     return [
         MeterUsage(meter, period, used.get(name, 0))
         for name, meter in sorted(metering.meters.items())

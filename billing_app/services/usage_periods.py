@@ -9,11 +9,11 @@ then it is closed.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from billing_app.errors import PeriodClosed, ValidationFailed
+from paddle_client.timestamps import add_interval
 
 FUTURE_SKEW = timedelta(minutes=5)  # clocks disagree; a report from further ahead is refused
 STEPS = 12  # how many periods before or after the current one are looked for
@@ -26,20 +26,6 @@ class Period:
 
     def __contains__(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
-
-
-def add_interval(moment: datetime, interval: str, count: int) -> datetime:
-    """`moment` moved by `count` intervals (negative: back); a month from January 31 is
-    the last day of February, as Paddle bills."""
-    if interval == "day":
-        return moment + timedelta(days=count)
-    if interval == "week":
-        return moment + timedelta(weeks=count)
-    months = count * (12 if interval == "year" else 1)
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def calendar_month(moment: datetime) -> Period:

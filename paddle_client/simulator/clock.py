@@ -30,20 +30,3 @@ def stamp(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def add_interval(moment: datetime, interval: str, frequency: int = 1) -> datetime:
-    """One billing cycle later (months clamp to the last day, as billing systems do)."""
-    if interval == "day":
-        return moment + timedelta(days=frequency)
-    if interval == "week":
-        return moment + timedelta(weeks=frequency)
-    months = frequency * (12 if interval == "year" else 1)
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    for day in (moment.day, 30, 29, 28):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    raise ValueError("unreachable")

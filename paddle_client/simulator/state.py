@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from paddle_client.simulator.clock import SimClock, add_interval, stamp
-from paddle_client.timestamps import parse_timestamp
+from paddle_client.simulator.clock import SimClock, stamp
+from paddle_client.timestamps import add_interval, parse_timestamp
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 Emit = Callable[[str, dict[str, Any], datetime], None]

@@ -3,13 +3,11 @@ its webhooks, time travel, faults, and the reconciliation repairing lost webhook
 
 from __future__ import annotations
 
-import time
-
 import requests
 from sqlalchemy import select
 
 from billing_app.models import Subscription, WebhookEvent
-from tests.factories import make_plan, user_token
+from tests.factories import eventually, make_plan, user_token
 
 STARTER = "pri_01hsim0startermonth000000"
 DAY = 86400
@@ -61,15 +59,6 @@ def read(session, statement):
     rows = session.scalars(statement).all()
     session.commit()
     return rows
-
-
-def eventually(check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
 
 
 def status_becomes(api, status, timeout=15.0):

@@ -13,7 +13,13 @@ from billing_app.extensions import db
 from billing_app.models import Plan, Subscription
 from billing_app.notifications import listener_of
 from tests.conftest import SERVICE_TOKEN
-from tests.factories import auth, make_account, make_active_subscription, make_subscription
+from tests.factories import (
+    auth,
+    eventually,
+    make_account,
+    make_active_subscription,
+    make_subscription,
+)
 
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 
@@ -36,7 +42,7 @@ class Announcements:
         marker = f"m{len(self.seen)}"
         with db.engine.begin() as connection:
             connection.execute(text("SELECT pg_notify('billing_test_marker', :m)"), {"m": marker})
-        assert wait_for(lambda: marker in self.seen), "the listener never saw the marker"
+        assert eventually(lambda: marker in self.seen), "the listener never saw the marker"
 
 
 @pytest.fixture
@@ -71,15 +77,6 @@ def statements(app):
     event.remove(db.engine, "before_cursor_execute", count)
 
 
-def wait_for(condition, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def change_elsewhere(**values) -> None:
     """What another process does: update acct_1's subscription on a connection of its own."""
     with db.engine.begin() as connection:
@@ -111,7 +108,7 @@ def test_a_change_committed_by_another_connection_is_seen_by_the_next_read(clien
     assert access(client)
     change_elsewhere(status="canceled")
     # PostgreSQL: announced when it commits, evicted a moment later; SQLite: at once.
-    assert wait_for(lambda: not access(client))
+    assert eventually(lambda: not access(client))
 
 
 def test_a_scheduled_cancellation_ends_access_on_time_while_cached(
@@ -155,7 +152,7 @@ def test_a_plan_change_reaches_every_cached_account_on_it(app, client, session, 
         ]
         return all(a["features"] == ["projects", "exports", "sso"] for a in answers)
 
-    assert wait_for(everyone_sees_it)
+    assert eventually(everyone_sees_it)
 
 
 @pytest.mark.postgres
@@ -172,7 +169,7 @@ def test_while_the_listener_is_down_reads_go_to_the_database(
     with killer.connect() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener.backend_pid})
     killer.dispose()
-    assert wait_for(lambda: not listener.connected.is_set() or cache.enabled is False)
+    assert eventually(lambda: not listener.connected.is_set() or cache.enabled is False)
     change_elsewhere(status="canceled")  # it may or may not be announced: nobody listens
     assert not access(client)  # read from the database, not the cache
     assert listener.connected.wait(5)  # back (it reconnects every second)
@@ -192,7 +189,7 @@ def test_an_unchanged_answer_is_a_304_for_its_etag(client, session, cache):
     again = client.get("/api/v1/entitlements", headers={**auth(), "If-None-Match": etag})
     assert (again.status_code, again.get_data()) == (304, b"")
     change_elsewhere(status="canceled")
-    assert wait_for(
+    assert eventually(
         lambda: (
             client.get(
                 "/api/v1/entitlements", headers={**auth(), "If-None-Match": etag}

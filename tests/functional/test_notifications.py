@@ -14,18 +14,9 @@ from billing_app.extensions import db
 from billing_app.models import WebhookEvent
 from billing_app.notifications import Listener, conninfo
 from billing_app.worker import Worker, listen_for_deliveries
-from tests.factories import body_of, envelope, post_webhook, subscription_data
+from tests.factories import body_of, envelope, eventually, post_webhook, subscription_data
 
 pytestmark = pytest.mark.postgres
-
-
-def wait_for(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def status_of(event_id: str) -> str | None:
@@ -55,7 +46,7 @@ def test_a_waiting_worker_wakes_at_once_when_a_delivery_commits(app, client):
         notification = envelope("subscription.created", subscription_data(id="sub_wake"))
         accepted_at = time.monotonic()
         assert post_webhook(client, body_of(notification), apply=False).status_code == 200
-        assert wait_for(lambda: status_of(notification["event_id"]) == "processed", 2.0)
+        assert eventually(lambda: status_of(notification["event_id"]) == "processed", 2.0)
         assert time.monotonic() - accepted_at < 2.0
     finally:
         stop.set()
@@ -74,9 +65,9 @@ def test_the_listener_reports_a_lost_connection_and_listens_again(app):
     try:
         assert listener.connected.wait(5)
         terminate(listener.backend_pid)
-        assert wait_for(lambda: states == [True, False, True]), states
+        assert eventually(lambda: states == [True, False, True]), states
         with single_statement(db.engine) as connection:
             connection.execute(text("SELECT pg_notify('billing_test_channel', 'after')"))
-        assert wait_for(lambda: payloads == ["after"]), payloads
+        assert eventually(lambda: payloads == ["after"]), payloads
     finally:
         listener.stop()

@@ -10,11 +10,11 @@ from billing_app.errors import PeriodClosed, ValidationFailed
 from billing_app.services.meters import Meter
 from billing_app.services.usage_periods import (
     Period,
-    add_interval,
     billing_period,
     calendar_month,
     checked,
 )
+from paddle_client.timestamps import add_interval
 
 
 def at(*parts) -> datetime:

@@ -56,8 +56,23 @@ PADDLE_SECONDS = Histogram(
     ["method", "operation"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+WEBHOOK_APPLY_SECONDS = Histogram(
+    "billing_webhook_apply_duration_seconds",
+    "Time a worker takes to apply one ledger row and commit",
+    ["event_type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 ENTITLEMENT_CACHE = Counter(
     "billing_entitlement_cache_total", "Entitlement cache lookups: hit or miss", ["result"]
+)
+ENTITLEMENT_CACHE_EVICTIONS = Counter(
+    "billing_entitlement_cache_evictions_total",
+    "Accounts dropped from the entitlement cache: changed (announced), cleared (all at once:"
+    " a plan change, a lost listener), expired (TTL), capacity (LRU)",
+    ["reason"],
+)
+RECONCILE_PAGES = Counter(
+    "billing_reconcile_pages_total", "Pages of Paddle's subscription list reconciled and committed"
 )
 USAGE_REPORTS = Counter(
     "billing_usage_reports_total", "Usage reports: recorded, repeated or refused", ["outcome"]
@@ -92,6 +107,17 @@ def observe_paddle(method: str, operation: str, outcome: str, seconds: float) ->
     PADDLE_SECONDS.labels(method, operation).observe(seconds)
 
 
+RECONCILE_KINDS = (
+    "seen",
+    "in_sync",
+    "drift_fixed",
+    "missing_locally",
+    "missing_in_paddle",
+    "errors",
+    "unlinked",
+)
+
+
 class DatabaseFigures:
     """Read at each scrape: the inbox's backlog and the last reconciliation."""
 
@@ -100,17 +126,12 @@ class DatabaseFigures:
 
     def collect(self):
         from billing_app.extensions import db
-        from billing_app.models import ReconcileRun
         from billing_app.services import inbox
 
         with self.app.app_context():
             try:
                 backlog, oldest = inbox.backlog(db.session)
-                last = db.session.scalar(
-                    select(func.max(ReconcileRun.finished_at)).where(
-                        ReconcileRun.status == "succeeded"
-                    )
-                )
+                reconciliation = _last_reconciliation(db.session)
             finally:
                 db.session.remove()
         yield GaugeMetricFamily(
@@ -121,11 +142,67 @@ class DatabaseFigures:
             "Age of the oldest ledger row waiting to be applied (0: none)",
             value=oldest or 0,
         )
-        yield GaugeMetricFamily(
-            "billing_reconcile_last_success_timestamp_seconds",
-            "When a reconciliation last succeeded (Unix time; 0: never)",
-            value=last.timestamp() if last else 0,
+        yield from reconciliation
+
+
+def _timestamp(moment) -> float:
+    return moment.timestamp() if moment else 0
+
+
+def _last_reconciliation(session) -> list[GaugeMetricFamily]:
+    """The last success, and what the last finished run (not a dry run) saw and did."""
+    from billing_app.models import ReconcileDrift, ReconcileRun
+
+    succeeded = session.scalar(
+        select(func.max(ReconcileRun.finished_at)).where(ReconcileRun.status == "succeeded")
+    )
+    last_success = GaugeMetricFamily(
+        "billing_reconcile_last_success_timestamp_seconds",
+        "When a reconciliation last succeeded (Unix time; 0: never)",
+        value=_timestamp(succeeded),
+    )
+    last = session.scalars(
+        select(ReconcileRun)
+        .where(ReconcileRun.finished_at.is_not(None), ReconcileRun.dry_run.is_(False))
+        .order_by(ReconcileRun.finished_at.desc())
+        .limit(1)
+    ).first()
+    started = GaugeMetricFamily(
+        "billing_reconcile_last_run_started_timestamp_seconds",
+        "When the last finished reconciliation started (Unix time; 0: none yet)",
+        value=_timestamp(last and last.started_at),
+    )
+    finished = GaugeMetricFamily(
+        "billing_reconcile_last_run_finished_timestamp_seconds",
+        "When the last finished reconciliation ended (Unix time; 0: none yet)",
+        value=_timestamp(last and last.finished_at),
+    )
+    succeeded_flag = GaugeMetricFamily(
+        "billing_reconcile_last_run_succeeded",
+        "1 if the last finished reconciliation succeeded, 0 if it failed or none has run",
+        value=1 if last is not None and last.status == "succeeded" else 0,
+    )
+    kinds = GaugeMetricFamily(
+        "billing_reconcile_last_run_subscriptions",
+        "What the last finished reconciliation counted, by kind (drift_fixed: repaired)",
+        labels=["kind"],
+    )
+    drifts = GaugeMetricFamily(
+        "billing_reconcile_last_run_drifts",
+        "Drift the last finished reconciliation found and repaired, by field",
+        labels=["field"],
+    )
+    if last is not None:
+        for kind in RECONCILE_KINDS:
+            kinds.add_metric([kind], getattr(last, kind) or 0)
+        by_field = session.execute(
+            select(ReconcileDrift.field, func.count())
+            .where(ReconcileDrift.run_id == last.id)
+            .group_by(ReconcileDrift.field)
         )
+        for field, count in by_field:
+            drifts.add_metric([field], count)
+    return [last_success, started, finished, succeeded_flag, kinds, drifts]
 
 
 def scrape(app) -> tuple[bytes, str]:

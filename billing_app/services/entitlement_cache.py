@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Engine
 
 from billing_app.db import single_statement
-from billing_app.metrics import count_cache_lookups
+from billing_app.metrics import ENTITLEMENT_CACHE_EVICTIONS, count_cache_lookups
 from billing_app.services.entitlements import (
     AccessFacts,
     Grant,
@@ -76,6 +76,7 @@ class EntitlementCache:
             facts, kept_at = entry
             if self.clock() - kept_at >= self.ttl:
                 del self._entries[account_id]
+                ENTITLEMENT_CACHE_EVICTIONS.labels("expired").inc()
                 return None
             self._entries.move_to_end(account_id)
             return facts
@@ -90,17 +91,22 @@ class EntitlementCache:
             self._entries.move_to_end(account_id)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+                ENTITLEMENT_CACHE_EVICTIONS.labels("capacity").inc()
 
     def evict(self, account_ids: Iterable[str]) -> None:
         with self._lock:
             self._evictions += 1
-            for account_id in account_ids:
-                self._entries.pop(account_id, None)
+            dropped = sum(
+                self._entries.pop(account_id, None) is not None for account_id in account_ids
+            )
+        ENTITLEMENT_CACHE_EVICTIONS.labels("changed").inc(dropped)
 
     def clear(self) -> None:
         with self._lock:
             self._evictions += 1
+            dropped = len(self._entries)
             self._entries.clear()
+        ENTITLEMENT_CACHE_EVICTIONS.labels("cleared").inc(dropped)
 
     def suspend(self) -> None:
         """Bypass and empty: changes may go unannounced until `resume`."""

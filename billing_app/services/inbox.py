@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
-from billing_app.metrics import WEBHOOKS_APPLIED
+from billing_app.metrics import WEBHOOK_APPLY_SECONDS, WEBHOOKS_APPLIED
 from billing_app.models import WebhookEvent
 from billing_app.services import webhooks as webhook_service
 from billing_app.services.webhooks import LedgerEntry
@@ -175,8 +176,10 @@ def settle_batch(
         if not _still_ours(session, item.entry.id, worker):
             session.commit()  # a delivery or another worker settled it meanwhile
             continue
+        started = time.perf_counter()
         outcome = webhook_service.apply_event(session, item.entry, max_attempts=max_attempts)
         session.commit()
+        WEBHOOK_APPLY_SECONDS.labels(item.entry.event_type).observe(time.perf_counter() - started)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         WEBHOOKS_APPLIED.labels(item.entry.event_type, outcome).inc()
         if older := superseded.get(item.entry.id):

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from billing_app.db import utcnow
+from billing_app.metrics import RECONCILE_PAGES
 from billing_app.models import (
     LIVE_STATUSES,
     Plan,
@@ -348,6 +349,7 @@ class Reconciler:
             update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**asdict(self.counts))
         )
         self.session.commit()
+        RECONCILE_PAGES.inc()
         self.committed = Counts(**asdict(self.counts))
         # One page in memory, whatever the number of pages. The plans stay usable detached:
         # only their loaded ids are read.

@@ -16,6 +16,11 @@ EXPORTED = {
     "billing_webhook_backlog",
     "billing_webhook_oldest_unapplied_seconds",
     "billing_reconcile_last_success_timestamp_seconds",
+    "billing_reconcile_last_run_started_timestamp_seconds",
+    "billing_reconcile_last_run_finished_timestamp_seconds",
+    "billing_reconcile_last_run_succeeded",
+    "billing_reconcile_last_run_subscriptions",
+    "billing_reconcile_last_run_drifts",
 } | {
     collector._name
     for collector in vars(metrics).values()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
+
 from billing_app.services.entitlement_cache import EntitlementCache
 from billing_app.services.entitlements import NO_SUBSCRIPTION, AccessFacts, Grant
 
@@ -62,3 +64,26 @@ def test_size_zero_turns_the_cache_off():
     cache.put("a", FACTS, cache.ticket())
     cache.resume()
     assert cache.get("a") is None
+
+
+def evicted(reason: str) -> float:
+    return (
+        REGISTRY.get_sample_value("billing_entitlement_cache_evictions_total", {"reason": reason})
+        or 0.0
+    )
+
+
+def test_every_way_an_account_leaves_the_cache_is_counted_by_reason():
+    clock = Clock()
+    cache = EntitlementCache(2, ttl=60, clock=clock)
+    before = {reason: evicted(reason) for reason in ("capacity", "expired", "changed", "cleared")}
+    for account in ("a", "b", "c"):  # "a" is pushed out
+        cache.put(account, FACTS, cache.ticket())
+    cache.evict(["b", "never-kept"])  # only "b" was there
+    clock.now += 60
+    assert cache.get("c") is None  # aged out
+    cache.put("d", FACTS, cache.ticket())
+    cache.put("e", FACTS, cache.ticket())
+    cache.clear()
+    counted = {reason: evicted(reason) - before[reason] for reason in before}
+    assert counted == {"capacity": 1, "expired": 1, "changed": 1, "cleared": 2}

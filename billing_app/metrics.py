@@ -50,6 +50,11 @@ PADDLE_REQUESTS = Counter(
     "Attempts at Paddle's API: 2xx, 4xx:<code>, 429, 5xx, timeout, unreachable",
     ["method", "operation", "outcome"],
 )
+PADDLE_RETRIES = Counter(
+    "billing_paddle_retries_total",
+    "Attempts at Paddle's API that retried an earlier one",
+    ["method", "operation"],
+)
 PADDLE_SECONDS = Histogram(
     "billing_paddle_request_duration_seconds",
     "Time of one attempt at Paddle's API",
@@ -102,8 +107,10 @@ def count_cache_lookups(hits: int, misses: int) -> None:
         ENTITLEMENT_CACHE.labels("miss").inc(misses)
 
 
-def observe_paddle(method: str, operation: str, outcome: str, seconds: float) -> None:
+def observe_paddle(method: str, operation: str, outcome: str, seconds: float, attempt: int) -> None:
     PADDLE_REQUESTS.labels(method, operation, outcome).inc()
+    if attempt > 1:
+        PADDLE_RETRIES.labels(method, operation).inc()
     PADDLE_SECONDS.labels(method, operation).observe(seconds)
 
 

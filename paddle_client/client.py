@@ -27,7 +27,8 @@ class Client:
     tests and connection pooling. `sleep` and `rand` make the retry schedule testable.
     `requests_per_minute` spaces requests evenly (bulk jobs; None means no pacing).
     `before_send` runs before every attempt and may raise to refuse it (a shared budget);
-    `after_attempt(method, operation, outcome, seconds)` after each (metrics).
+    `after_attempt(method, operation, outcome, seconds, attempt)` after each (metrics;
+    `attempt` counts from 1, so above 1 it is a retry).
     The API key is sent as a Bearer token and never appears in a repr, log or error.
     """
 
@@ -44,7 +45,7 @@ class Client:
         rand: Callable[[], float] = random.random,
         requests_per_minute: float | None = None,
         before_send: Callable[[], None] | None = None,
-        after_attempt: Callable[[str, str, str, float], None] | None = None,
+        after_attempt: Callable[[str, str, str, float, int], None] | None = None,
     ) -> None:
         if base_url is None:
             if environment not in BASE_URLS:

@@ -104,7 +104,7 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
         requests_per_minute: float | None = None,
         before_send: Callable[[], None] | None = None,
-        after_attempt: Callable[[str, str, str, float], None] | None = None,
+        after_attempt: Callable[[str, str, str, float, int], None] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("a Paddle API key is required")
@@ -180,7 +180,7 @@ class Transport:
             if left is not None and left <= 0:
                 raise Unavailable("Paddle did not answer within this request's deadline")
             timeout = self.timeout if left is None else min(self.timeout, left)
-            outcome = self._attempt(method, path, params, json, timeout)
+            outcome = self._attempt(method, path, params, json, timeout, attempt)
             if isinstance(outcome, dict):
                 return outcome
             error, status, reached, wait_at_least = outcome
@@ -206,7 +206,7 @@ class Transport:
             )
             self._sleep(delay)
 
-    def _attempt(self, method, path, params, json, timeout):
+    def _attempt(self, method, path, params, json, timeout, attempt):
         """One try. Returns the body, or (error, status, reached_paddle, retry_after)."""
         if self._before_send is not None:
             self._before_send()
@@ -215,7 +215,7 @@ class Transport:
         outcome = self._try(method, path, params, json, timeout)
         if self._after_attempt is not None:
             self._after_attempt(
-                method, operation_of(path), outcome_of(outcome), self._clock() - started
+                method, operation_of(path), outcome_of(outcome), self._clock() - started, attempt
             )
         return outcome
 

@@ -94,3 +94,27 @@ def test_the_last_reconciliation_is_reported_by_kind_and_field(client, session, 
         - value(before, "billing_reconcile_pages_total")
         >= 1
     )
+
+
+def test_paddle_attempts_are_counted_by_outcome_and_retries_apart(client, app, paddle):
+    from billing_app.paddle import build_client
+    from paddle_client import RetryPolicy
+
+    config = {**app.config, "PADDLE_API_KEY": "pdl_sdbx_apikey_test", "PADDLE_API_BASE_URL": BASE}
+    paddle_client = build_client(config, retry=RetryPolicy(base_delay=0.01, max_delay=0.01))
+    path = f"{BASE}/subscriptions/sub_01"
+    paddle.get(path, status=503, json={"error": {"type": "api_error", "code": "unavailable"}})
+    paddle.get(path, json={"data": paddle_entity("sub_01")})
+    operation = {"method": "GET", "operation": "/subscriptions/{id}"}
+    before = scraped(client)
+
+    paddle_client.subscriptions.get("sub_01")
+    after = scraped(client)
+
+    def counted(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert counted("billing_paddle_requests_total", outcome="5xx", **operation) == 1
+    assert counted("billing_paddle_requests_total", outcome="2xx", **operation) == 1
+    assert counted("billing_paddle_retries_total", **operation) == 1
+    assert counted("billing_paddle_request_duration_seconds_count", **operation) == 2

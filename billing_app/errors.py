@@ -94,6 +94,20 @@ class InvalidState(BillingError):
     status = 409
 
 
+class CheckoutInProgress(BillingError):
+    """Paid (Paddle's `transaction.paid` gave access) but Paddle's `subscription.created`
+    has not reached us yet: there is nothing at Paddle to act on for a few seconds."""
+
+    code = "checkout_in_progress"
+    status = 409
+    default_message = (
+        "The checkout is paid and Paddle is still creating the subscription; try again shortly."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "2"})
+
+
 class SubscriptionCanceled(BillingError):
     code = "subscription_canceled"
     status = 409

@@ -18,7 +18,7 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
     400: ("bad_request",),  # a body that is not JSON
     401: ("unauthorized",),
     404: ("plan_not_found", "no_subscription"),
-    409: ("subscription_exists", "invalid_state", "subscription_canceled"),
+    409: ("subscription_exists", "invalid_state", "checkout_in_progress", "subscription_canceled"),
     413: ("payload_too_large",),
     422: ("validation_error",),
     429: ("too_many_requests",),

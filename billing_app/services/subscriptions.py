@@ -18,7 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
-from billing_app.errors import InvalidState, NoSubscription, SubscriptionCanceled
+from billing_app.errors import (
+    CheckoutInProgress,
+    InvalidState,
+    NoSubscription,
+    SubscriptionCanceled,
+)
 from billing_app.models import LIVE_STATUSES, Account, Plan, Subscription
 from billing_app.services.subscription_sync import apply_snapshot, is_newer, lock_by_id
 from paddle_client import Client
@@ -58,8 +63,10 @@ class Held:
         return self.status
 
     def in_paddle(self, action: str) -> str:
-        if self.status == "pending" or not self.paddle_id:
+        if self.status == "pending":
             raise InvalidState(f"Cannot {action} a subscription whose checkout is not complete.")
+        if not self.paddle_id:
+            raise CheckoutInProgress()
         return self.paddle_id
 
 

@@ -117,6 +117,20 @@ def test_pausing_a_paused_subscription_is_409_without_calling_paddle(client, ses
     assert "paused" in response.json["message"]
 
 
+@pytest.mark.parametrize("action", ["pause", "cancel", "resume", "payment-method"])
+def test_an_action_between_payment_and_paddles_subscription_is_409_retry_shortly(
+    client, session, active, paddle, action
+):
+    # `transaction.paid` gave access; `subscription.created` has not been applied yet
+    active.paddle_subscription_id = None
+    session.commit()
+    response = client.post(f"/api/v1/subscription/{action}", json={}, headers=auth("acct_1"))
+    assert response.status_code == 409, response.json
+    assert response.json["error"] == "checkout_in_progress"
+    assert int(response.headers["Retry-After"]) >= 2  # the rate limiter may name a later time
+    assert not paddle.calls
+
+
 def test_cancel_at_period_end_then_resume_removes_it(client, session, active, paddle):
     scheduled = {
         "action": "cancel",

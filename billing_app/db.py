@@ -6,8 +6,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, String, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, String, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -59,6 +60,24 @@ def upsert_insert(connection: Connection | Session):
     """The dialect's INSERT, the one that knows ON CONFLICT (PostgreSQL's or SQLite's)."""
     bind = connection.get_bind() if hasattr(connection, "get_bind") else connection  # a Session
     return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+
+
+def lock_or_create(session: Session, model, key: str, value: Any, **placeholder: Any):
+    """The `model` row whose unique `key` is `value`, created from `placeholder` on first
+    sight (two sessions creating it at once both end with the one row), locked for update."""
+    column = getattr(model, key)
+    now = utcnow()
+    session.execute(
+        upsert_insert(session)(model)
+        .values({key: value, "created_at": now, "updated_at": now, **placeholder})
+        .on_conflict_do_nothing(index_elements=[key])
+    )
+    return session.scalars(
+        select(model)
+        .where(column == value)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def utcnow() -> datetime:

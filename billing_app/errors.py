@@ -83,6 +83,21 @@ class NoSubscription(BillingError):
     default_message = "This account has no subscription."
 
 
+class TransactionNotFound(BillingError):
+    code = "transaction_not_found"
+    status = 404
+    default_message = "This account has no transaction with that id."
+
+
+class InvoiceUnavailable(BillingError):
+    code = "invoice_unavailable"
+    status = 409
+    default_message = (
+        "Paddle has no invoice for this transaction: only completed (or billed, when invoiced)"
+        " transactions of a non-zero total have one."
+    )
+
+
 class SubscriptionExists(BillingError):
     code = "subscription_exists"
     status = 409

@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         plans,
         portal,
         subscription,
+        transactions,
         usage,
         webhooks,
     )
@@ -31,6 +32,7 @@ def register_blueprints(app: Flask) -> None:
         checkout,
         subscription,
         portal,
+        transactions,
         entitlements,
         usage,
         webhooks,

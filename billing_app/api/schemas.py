@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from billing_app.models.subscription import SCHEDULED_ACTIONS, SUBSCRIPTION_STATUSES
+from billing_app.models.transaction import TRANSACTION_STATUSES
 from paddle_client.resources.subscriptions import PRORATION_MODES
 
 EFFECTIVE_FROM = ("next_billing_period", "immediately")
@@ -239,3 +240,94 @@ class MeterUsageSchema(ma.Schema):
 
 class UsageSchema(ma.Schema):
     meters = fields.List(fields.Nested(MeterUsageSchema), required=True)
+
+
+def money(description: str = 'integer minor units of `currency`, as a string: "1900"'):
+    # Kept as integers; a String field writes them as Paddle does, digits in a string.
+    return fields.String(required=True, allow_none=True, metadata={"description": description})
+
+
+class AdjustmentSchema(ma.Schema):
+    id = fields.String(required=True, attribute="paddle_adjustment_id")
+    action = fields.String(
+        required=True, metadata={"description": "refund, credit, chargeback, ..."}
+    )
+    type = fields.String(required=True, allow_none=True, metadata={"description": "full, partial"})
+    status = fields.String(
+        required=True, metadata={"description": "pending_approval, approved, rejected, reversed"}
+    )
+    reason = fields.String(required=True, allow_none=True)
+    currency = fields.String(required=True, allow_none=True)
+    subtotal = money()
+    tax = money()
+    total = money()
+    created_at = fields.AwareDateTime(required=True, allow_none=True, attribute="paddle_created_at")
+
+
+class TransactionItemSchema(ma.Schema):
+    price_id = fields.String(required=True, allow_none=True)
+    product_id = fields.String(required=True, allow_none=True)
+    quantity = fields.Integer(required=True)
+    recurring = fields.Boolean(required=True)
+
+
+class TransactionSchema(ma.Schema):
+    id = fields.String(required=True, attribute="paddle_transaction_id")
+    status = fields.String(required=True)
+    origin = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "web, api, subscription_recurring, subscription_charge, ..."},
+    )
+    subscription_id = fields.String(
+        required=True, allow_none=True, attribute="paddle_subscription_id"
+    )
+    invoice_number = fields.String(required=True, allow_none=True)
+    currency = fields.String(required=True, allow_none=True)
+    subtotal = money()
+    discount = money()
+    tax = money()
+    total = money()
+    billing_period_start = fields.AwareDateTime(required=True, allow_none=True)
+    billing_period_end = fields.AwareDateTime(required=True, allow_none=True)
+    items = fields.List(fields.Nested(TransactionItemSchema), required=True)
+    created_at = fields.AwareDateTime(required=True, allow_none=True, attribute="paddle_created_at")
+    billed_at = fields.AwareDateTime(required=True, allow_none=True)
+    completed_at = fields.AwareDateTime(required=True, allow_none=True)
+    invoice_available = fields.Boolean(
+        required=True, metadata={"description": "`GET .../invoice` has a PDF for it"}
+    )
+    adjustments = fields.List(fields.Nested(AdjustmentSchema), required=True)
+
+
+class TransactionPageSchema(ma.Schema):
+    data = fields.List(fields.Nested(TransactionSchema), required=True)
+    next_cursor = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "pass as `cursor` for the next page; null: the last page"},
+    )
+
+
+class TransactionQuerySchema(ma.Schema):
+    status = fields.List(
+        fields.String(validate=validate.OneOf(TRANSACTION_STATUSES)),
+        metadata={"description": "repeat to give several; default: all but draft and ready"},
+    )
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+class InvoiceQuerySchema(ma.Schema):
+    disposition = fields.String(
+        load_default="attachment",
+        validate=validate.OneOf(("attachment", "inline")),
+        metadata={"description": "attachment: a download; inline: shown in the browser"},
+    )
+
+
+class InvoiceSchema(ma.Schema):
+    url = fields.String(required=True, metadata={"description": "Paddle's link to the PDF"})
+    expires_at = fields.AwareDateTime(
+        required=True, metadata={"description": "the link stops working then: ask again"}
+    )

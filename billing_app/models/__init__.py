@@ -10,21 +10,31 @@ from billing_app.models.subscription import (
     Subscription,
     SubscriptionItem,
 )
+from billing_app.models.transaction import (
+    ADJUSTMENT_ACTIONS,
+    TRANSACTION_STATUSES,
+    Adjustment,
+    Transaction,
+)
 from billing_app.models.usage import CHARGE_STATUSES, UsageCharge, UsageCounter, UsageEvent
 from billing_app.models.webhook_event import WEBHOOK_EVENT_STATUSES, WebhookEvent
 
 __all__ = [
+    "ADJUSTMENT_ACTIONS",
     "CHARGE_STATUSES",
     "LIVE_STATUSES",
     "SUBSCRIPTION_STATUSES",
+    "TRANSACTION_STATUSES",
     "WEBHOOK_EVENT_STATUSES",
     "Account",
+    "Adjustment",
     "JobLease",
     "Plan",
     "ReconcileDrift",
     "ReconcileRun",
     "Subscription",
     "SubscriptionItem",
+    "Transaction",
     "UsageCharge",
     "UsageCounter",
     "UsageEvent",

@@ -3,10 +3,7 @@
 Webhooks, the API's immediate answers to pause/cancel/resume, and the reconciler all go
 through `apply_snapshot`, so one rule decides what a Paddle subscription means to us.
 
-Ordering rule (the stale-event guard): every write records the time of the Paddle state it
-came from (`last_event_at`: an event's `occurred_at`, or an API answer's `updated_at`). A
-snapshot older than that changes nothing. For two events stamped with the same instant the
-larger `event_id` wins (Paddle's ids sort by time), so any delivery order ends the same.
+Ordering rule: the stale-event guard of `billing_app.services.stale_guard`.
 """
 
 from __future__ import annotations
@@ -45,24 +42,12 @@ class Change:
     new: Any
 
 
-def is_newer(subscription: Subscription, occurred_at: datetime, event_id: str | None) -> bool:
-    """Is Paddle state from `occurred_at` (event `event_id`) newer than what the row holds?"""
-    last = subscription.last_event_at
-    if last is None or occurred_at > last:
-        return True
-    if occurred_at < last:
-        return False
-    if subscription.last_event_id is None:
-        return True
-    return event_id is not None and event_id > subscription.last_event_id
-
-
-def _period(data: dict[str, Any], key: str) -> tuple[datetime | None, datetime | None]:
+def period_of(data: dict[str, Any], key: str) -> tuple[datetime | None, datetime | None]:
     period = data.get(key) or {}
     return parse_timestamp(period.get("starts_at")), parse_timestamp(period.get("ends_at"))
 
 
-def _item_values(item: dict[str, Any]) -> dict[str, Any]:
+def item_values(item: dict[str, Any]) -> dict[str, Any]:
     price = item.get("price") or {}
     return {
         "price_id": price.get("id") or item.get("price_id"),
@@ -103,9 +88,9 @@ def snapshot_values(
     status = data.get("status")
     if status not in PADDLE_STATUSES:
         raise UnknownPaddleStatus(f"unknown subscription status {status!r}")
-    items = [_item_values(item) for item in data.get("items") or []]
+    items = [item_values(item) for item in data.get("items") or []]
     primary = _primary_item(items, plans)
-    period_start, period_end = _period(data, "current_billing_period")
+    period_start, period_end = period_of(data, "current_billing_period")
     scheduled = data.get("scheduled_change") or {}
     plan = plans.get(primary["price_id"]) if primary else None
     values = {
@@ -177,7 +162,7 @@ def apply_snapshot(
     lock. `plans` (by price id) saves a query per call when the caller already has them.
     """
     if plans is None:
-        price_ids = [_item_values(item)["price_id"] for item in data.get("items") or []]
+        price_ids = [item_values(item)["price_id"] for item in data.get("items") or []]
         plans = plans_by_price(session, price_ids)
     values, items = snapshot_values(data, plans)
     changes = diff_snapshot(subscription, values, items)
@@ -198,14 +183,14 @@ def activate_from_checkout(
 ) -> None:
     """A paid checkout makes a pending subscription active, with the plan, quantity and
     period the transaction bought, until Paddle's own subscription events say more."""
-    items = [_item_values(item) for item in transaction.get("items") or []]
+    items = [item_values(item) for item in transaction.get("items") or []]
     recurring = [item for item in items if item["recurring"]]
     if not recurring:
         return
     plans = plans_by_price(session, [item["price_id"] for item in recurring])
     primary = _primary_item(recurring, plans)
     plan = plans.get(primary["price_id"])
-    period_start, period_end = _period(transaction, "billing_period")
+    period_start, period_end = period_of(transaction, "billing_period")
     subscription.status = "active"
     subscription.price_id = primary["price_id"]
     subscription.plan_id = plan.id if plan else subscription.plan_id

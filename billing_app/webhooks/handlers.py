@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from billing_app.services import adjustments, transactions
 from billing_app.services.accounts import (
     attach_customer,
     claimed_owner,
@@ -19,11 +20,11 @@ from billing_app.services.accounts import (
     link_unlinked_subscriptions,
     serialise_on_customer,
 )
+from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscription_sync import (
     activate_from_checkout,
     app_ids,
     apply_snapshot,
-    is_newer,
     locate_subscription,
     lock_by_id,
     lock_by_paddle_id,
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Session, Notification], str]
 
 CHECKOUT_ORIGINS = {"web", "api"}
+CHECKOUT_EVENTS = {"transaction.completed", "transaction.paid"}
 
 
 def sync_subscription(session: Session, notification: Notification) -> str:
@@ -105,6 +107,40 @@ def activate_checkout(session: Session, notification: Notification) -> str:
     return "processed"
 
 
+def sync_transaction(session: Session, notification: Notification) -> str:
+    """Any `transaction.*` event: the ledger keeps the transaction; a paid checkout also
+    activates its subscription (first, so that locks are taken in the subscription
+    handlers' order: the subscription, then its customer)."""
+    activated = "ignored"
+    if notification.event_type in CHECKOUT_EVENTS:
+        activated = activate_checkout(session, notification)
+    recorded, _ = transactions.record_transaction(
+        session,
+        notification.data,
+        occurred_at=notification.occurred_at,
+        event_id=notification.event_id,
+    )
+    return "processed" if "processed" in (activated, recorded) else recorded
+
+
+def sync_adjustment(session: Session, notification: Notification) -> str:
+    """`adjustment.created` / `.updated`: a refund, credit or chargeback, kept."""
+    recorded, adjustment = adjustments.record_adjustment(
+        session,
+        notification.data,
+        occurred_at=notification.occurred_at,
+        event_id=notification.event_id,
+    )
+    if recorded == "processed" and adjustment.action == "chargeback":
+        log.warning(
+            "chargeback %s on transaction %s (subscription %s)",
+            adjustment.paddle_adjustment_id,
+            adjustment.paddle_transaction_id,
+            adjustment.paddle_subscription_id or "none",
+        )
+    return recorded
+
+
 def link_customer(session: Session, notification: Notification) -> str:
     """`customer.*`: a customer our checkout created names its account in `custom_data`."""
     data = notification.data
@@ -115,6 +151,8 @@ def link_customer(session: Session, notification: Notification) -> str:
     account = ensure_account(session, account_id)
     attach_customer(session, account, data.get("id"))
     linked = link_unlinked_subscriptions(session, account)
+    if account.paddle_customer_id == data.get("id"):
+        transactions.link_customers_transactions(session, account.id, data["id"])
     if linked:
         log.info("linked %d subscription(s) to account %s", len(linked), account_id)
     return "processed"
@@ -135,8 +173,23 @@ HANDLERS: dict[str, Handler] = {
             "imported",
         )
     },
-    "transaction.completed": activate_checkout,
-    "transaction.paid": activate_checkout,
+    **{
+        f"transaction.{name}": sync_transaction
+        for name in (
+            "created",
+            "ready",
+            "billed",
+            "paid",
+            "completed",
+            "canceled",
+            "past_due",
+            "payment_failed",
+            "revised",
+            "updated",
+        )
+    },
+    "adjustment.created": sync_adjustment,
+    "adjustment.updated": sync_adjustment,
     "customer.created": link_customer,
     "customer.updated": link_customer,
     "customer.imported": link_customer,

@@ -60,6 +60,8 @@ class Transactions(Resource):
         }
         return iterate(self._transport, "/transactions", params)
 
-    def invoice_pdf_url(self, transaction_id: str) -> str:
-        """A short-lived link to the transaction's invoice PDF."""
-        return self._data("GET", f"/transactions/{transaction_id}/invoice")["url"]
+    def invoice_pdf_url(self, transaction_id: str, *, disposition: str = "attachment") -> str:
+        """A link to the transaction's invoice PDF that works for an hour: `attachment`
+        downloads it, `inline` shows it in the browser."""
+        params = {"disposition": disposition}
+        return self._data("GET", f"/transactions/{transaction_id}/invoice", params=params)["url"]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, select
 
 from billing_app.extensions import db
-from billing_app.models import Account, Subscription, WebhookEvent
+from billing_app.models import Account, Subscription, Transaction, WebhookEvent
 from paddle_client.webhooks import sign
 from tests.conftest import PAYLOADS, WEBHOOK_SECRET, sample, sample_bytes
 from tests.factories import (
@@ -270,8 +270,11 @@ def test_other_transaction_origins_never_change_lifecycle(client, session, origi
         origin=origin,
         custom_data={"app_account_id": "acct_1", "app_subscription_id": str(pending.id)},
     )
-    assert deliver(client, body_of(envelope("transaction.completed", data))) == "ignored"
+    # kept in the billing history, and nothing else
+    assert deliver(client, body_of(envelope("transaction.completed", data))) == "processed"
     assert only_subscription(session).status == "pending"
+    kept = session.scalars(select(Transaction)).one()
+    assert (kept.paddle_transaction_id, kept.origin) == (data["id"], origin)
 
 
 def test_a_late_checkout_transaction_does_not_undo_the_lifecycle(client, session):

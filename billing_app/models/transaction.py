@@ -1,0 +1,88 @@
+"""The local ledger of Paddle's transactions and their adjustments: billing history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing_app.db import Base, PaddleListedId, UTCDateTime
+from billing_app.models._columns import created_at_column, updated_at_column
+
+TRANSACTION_STATUSES = ("draft", "ready", "billed", "paid", "completed", "canceled", "past_due")
+
+
+class Transaction(Base):
+    """One Paddle transaction as its newest event told it. Amounts are integer minor units
+    of `currency`; `account_id` is the account whose history it belongs to (its customer's
+    account), unknown (null) until that customer is linked."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_history", "account_id", "paddle_created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paddle_transaction_id: Mapped[str] = mapped_column(PaddleListedId, unique=True)
+    account_id: Mapped[str | None] = mapped_column(String(128))
+    paddle_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    paddle_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str | None] = mapped_column(String(48))
+    collection_mode: Mapped[str | None] = mapped_column(String(16))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    subtotal: Mapped[int | None] = mapped_column(BigInteger)
+    discount: Mapped[int | None] = mapped_column(BigInteger)
+    tax: Mapped[int | None] = mapped_column(BigInteger)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    invoice_number: Mapped[str | None] = mapped_column(String(64))
+    billing_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    billing_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # [{price_id, product_id, quantity, recurring}], what was bought
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    paddle_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    billed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paddle_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The stale-event guard, as on subscriptions.
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_event_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+ADJUSTMENT_ACTIONS = (
+    "credit",
+    "credit_reverse",
+    "refund",
+    "chargeback",
+    "chargeback_reverse",
+    "chargeback_warning",
+    "chargeback_warning_reverse",
+)
+
+
+class Adjustment(Base):
+    """A refund, credit or chargeback against a transaction, as its newest event told it."""
+
+    __tablename__ = "adjustments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paddle_adjustment_id: Mapped[str] = mapped_column(String(64), unique=True)
+    paddle_transaction_id: Mapped[str] = mapped_column(String(64), index=True)
+    paddle_subscription_id: Mapped[str | None] = mapped_column(String(64))
+    paddle_customer_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str | None] = mapped_column(String(16))  # full | partial, when Paddle says
+    status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    subtotal: Mapped[int | None] = mapped_column(BigInteger)
+    tax: Mapped[int | None] = mapped_column(BigInteger)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    paddle_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paddle_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_event_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()

@@ -1,0 +1,55 @@
+"""Refunds, credits and chargebacks: kept against their transaction, as their newest event
+told them (a refund starts `pending_approval`, then is `approved` or `rejected`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billing_app.db import lock_or_create
+from billing_app.models import Adjustment
+from billing_app.services.stale_guard import is_newer, mark_applied
+from paddle_client.money import minor_units
+from paddle_client.timestamps import parse_timestamp
+
+
+def adjustment_values(data: dict[str, Any]) -> dict[str, Any]:
+    """Our columns from Paddle's adjustment entity. Raises ValueError on malformed money."""
+    totals = data.get("totals") or {}
+    return {
+        "paddle_transaction_id": data["transaction_id"],
+        "paddle_subscription_id": data.get("subscription_id"),
+        "paddle_customer_id": data.get("customer_id"),
+        "action": data["action"],
+        "type": data.get("type"),
+        "status": data["status"],
+        "reason": data.get("reason"),
+        "currency": data.get("currency_code") or totals.get("currency_code"),
+        "subtotal": minor_units(totals.get("subtotal")),
+        "tax": minor_units(totals.get("tax")),
+        "total": minor_units(totals.get("total")),
+        "paddle_created_at": parse_timestamp(data.get("created_at")),
+        "paddle_updated_at": parse_timestamp(data.get("updated_at")),
+    }
+
+
+def record_adjustment(
+    session: Session, data: dict[str, Any], *, occurred_at: datetime, event_id: str | None
+) -> tuple[str, Adjustment]:
+    """Keep Paddle's adjustment as of `occurred_at`: ("processed" | "stale", its row)."""
+    values = adjustment_values(data)
+    row = lock_or_create(
+        session,
+        Adjustment,
+        "paddle_adjustment_id",
+        data["id"],
+        **{key: values[key] for key in ("paddle_transaction_id", "action", "status")},
+    )
+    if not is_newer(row, occurred_at, event_id):
+        return "stale", row
+    for field, value in values.items():
+        setattr(row, field, value)
+    mark_applied(row, occurred_at, event_id)
+    return "processed", row

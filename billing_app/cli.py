@@ -58,7 +58,8 @@ def read_plans_file(path: Path):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def import_plans_command(file: Path) -> None:
-    """Create or update plans by slug from a JSON or YAML list. All or nothing.
+    """Create or update plans (and one-time products) by slug from a JSON or YAML list.
+    All or nothing.
 
     Amounts, currencies and intervals the file leaves out are read from Paddle's prices
     when Paddle is configured (else they stay empty until `billing plans sync`)."""
@@ -76,7 +77,7 @@ def import_plans_command(file: Path) -> None:
             f"Nothing imported: the database refused it ({error.orig})."
         ) from None
     click.echo(
-        f"Plans created: {len(result.created)}, updated: {len(result.updated)}, "
+        f"Plans and products created: {len(result.created)}, updated: {len(result.updated)}, "
         f"unchanged: {len(result.unchanged)}"
     )
     for slug in result.created:
@@ -123,7 +124,8 @@ def paddle_problem(error: Exception) -> str:
 @plans_cli.command("sync")
 @with_appcontext
 def sync_plans_command() -> None:
-    """Refresh plans' amounts, currencies, intervals and availability from Paddle."""
+    """Refresh plans' and products' amounts, currencies, intervals and availability from
+    Paddle."""
     try:
         prices = plan_service.active_prices(paddle())
     except (PaddleError, PaddleNotConfigured) as error:
@@ -131,7 +133,8 @@ def sync_plans_command() -> None:
     result = plan_service.sync_from_paddle(db.session, prices)
     db.session.commit()
     click.echo(
-        f"Plans updated: {len(result.updated)}, deactivated: {len(result.deactivated)}, "
+        f"Plans and products updated: {len(result.updated)}, "
+        f"deactivated: {len(result.deactivated)}, "
         f"Paddle prices with no plan: {len(result.not_imported)}"
     )
     for slug in result.updated:

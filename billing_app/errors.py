@@ -59,6 +59,12 @@ class PlanNotFound(BillingError):
     default_message = "No active plan matches."
 
 
+class ProductNotFound(BillingError):
+    code = "product_not_found"
+    status = 404
+    default_message = "No active product matches."
+
+
 class QuotaExceeded(BillingError):
     code = "quota_exceeded"
     status = 402

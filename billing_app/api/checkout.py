@@ -20,14 +20,35 @@ class Checkout(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(CheckoutRequestSchema)
     @blp.response(201, CheckoutSchema)
-    @operation(blp, "createCheckout", *USER_ACTION, 404, 409, codes={404: ("plan_not_found",)})
+    @operation(
+        blp,
+        "createCheckout",
+        *USER_ACTION,
+        404,
+        409,
+        codes={404: ("plan_not_found", "product_not_found")},
+    )
     def post(self, body):
-        """Create (or reuse) a pending subscription and the Paddle transaction that pays it.
+        """Create (or reuse) a pending subscription and the Paddle transaction that pays it;
+        or, with `product`, a transaction for a one-time product.
 
         Open Paddle.js with `transaction_id`; the subscription turns `active` when Paddle's
-        webhook arrives. A second call while the checkout is pending reuses it.
+        webhook arrives. A second call while the checkout is pending reuses it. A product
+        may be bought again and again (`subscription_id` is null): its purchase shows in
+        entitlements' `grants` once Paddle reports the transaction completed.
         """
         caller = current_user()
+        if "product" in body:
+            started = checkout_service.start_purchase(
+                db.session,
+                paddle(),
+                caller,
+                checkout_service.find_product(db.session, body["product"]),
+                quantity=body.get("quantity", 1),
+                checkout_url=current_app.config["CHECKOUT_URL"],
+            )
+            db.session.commit()
+            return started
         plan = checkout_service.find_plan(
             db.session, slug=body.get("plan"), price_id=body.get("price_id")
         )

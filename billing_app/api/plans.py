@@ -1,24 +1,70 @@
-"""`GET /api/v1/plans`: what is on sale."""
+"""`GET /api/v1/plans` and `GET /api/v1/catalog`: what is on sale."""
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing_app.api.common import operation
-from billing_app.api.schemas import PlanSchema
+from billing_app.api.schemas import CatalogItemSchema, CatalogQuerySchema, PlanSchema
 from billing_app.extensions import db
 from billing_app.services import plans as plan_service
 
-blp = Blueprint("plans", __name__, url_prefix="/api/v1/plans", description="The plan catalogue")
+blp = Blueprint("plans", __name__, url_prefix="/api/v1", description="The catalogue")
+PUBLIC_READ = (429, 503)
+PUBLIC_CODES = {503: ("database_unavailable",)}
 
 
-@blp.route("")
+@blp.route("/plans")
 class Plans(MethodView):
     @blp.etag
     @blp.response(200, PlanSchema(many=True))
-    @operation(blp, "listPlans", 429, 503, codes={503: ("database_unavailable",)})
+    @operation(blp, "listPlans", *PUBLIC_READ, codes=PUBLIC_CODES)
     def get(self):
         """Active plans, with their features and limits. Public and cacheable (ETag)."""
         return list(plan_service.active_plans(db.session))
+
+
+@blp.route("/catalog")
+class Catalog(MethodView):
+    @blp.etag
+    @blp.arguments(CatalogQuerySchema, location="query", unknown=ma.RAISE)
+    @blp.response(200, CatalogItemSchema(many=True))
+    @operation(blp, "listCatalog", *PUBLIC_READ, 422, codes=PUBLIC_CODES)
+    def get(self, query):
+        """Everything on sale by type: subscription plans and one-time products, with what
+        each grants. Public and cacheable (ETag)."""
+        wanted = query.get("type")
+        items = []
+        if wanted in (None, "subscription"):
+            items += [_plan_item(plan) for plan in plan_service.active_plans(db.session)]
+        if wanted in (None, "one_time"):
+            items += [
+                _product_item(product) for product in plan_service.active_products(db.session)
+            ]
+        return items
+
+
+def _plan_item(plan) -> dict:
+    return {
+        "type": "subscription",
+        **{key: getattr(plan, key) for key in _COMMON},
+        "interval": plan.interval,
+        "interval_count": plan.interval_count,
+        "grant_days": None,
+    }
+
+
+def _product_item(product) -> dict:
+    return {
+        "type": "one_time",
+        **{key: getattr(product, key) for key in _COMMON},
+        "interval": None,
+        "interval_count": None,
+        "grant_days": product.grant_days,
+    }
+
+
+_COMMON = ("slug", "name", "description", "price_id", "amount", "currency", "features")
 
 
 @blp.after_request

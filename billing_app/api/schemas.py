@@ -40,6 +40,37 @@ class PlanSchema(ma.Schema):
     meters = fields.Dict(keys=fields.String(), values=fields.Nested(MeterSchema), required=True)
 
 
+class CatalogItemSchema(ma.Schema):
+    type = fields.String(required=True, validate=validate.OneOf(("subscription", "one_time")))
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True, allow_none=True)
+    price_id = fields.String(required=True, allow_none=True)
+    amount = fields.String(
+        required=True, allow_none=True, metadata={"description": 'minor units, e.g. "1900"'}
+    )
+    currency = fields.String(required=True, allow_none=True)
+    features = fields.List(
+        fields.String(), required=True, metadata={"description": "what it grants"}
+    )
+    interval = fields.String(
+        required=True, allow_none=True, metadata={"description": "null for one-time products"}
+    )
+    interval_count = fields.Integer(required=True, allow_none=True)
+    grant_days = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "a product's features last this long; null: for good"},
+    )
+
+
+class CatalogQuerySchema(ma.Schema):
+    type = fields.String(
+        validate=validate.OneOf(("subscription", "one_time")),
+        metadata={"description": "only this kind; default: both"},
+    )
+
+
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="not a plan slug")
 PRICE_ID = validate.Regexp(r"^pri_[a-z0-9]{1,60}$", error="not a Paddle price id (pri_...)")
 
@@ -57,12 +88,26 @@ class PlanChoiceSchema(ma.Schema):
             raise ma.ValidationError("Give exactly one of plan or price_id.", "plan")
 
 
-class CheckoutRequestSchema(PlanChoiceSchema):
-    pass
+class CheckoutRequestSchema(ma.Schema):
+    """A plan (by `plan` slug or `price_id`) to subscribe to, or a one-time `product`."""
+
+    plan = fields.String(validate=SLUG, metadata={"description": "plan slug"})
+    price_id = fields.String(validate=PRICE_ID)
+    product = fields.String(
+        validate=SLUG, metadata={"description": "one-time product slug (`GET /catalog`)"}
+    )
+    quantity = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
+
+    @ma.validates_schema
+    def one_thing(self, data, **kwargs):
+        if sum(key in data for key in ("plan", "price_id", "product")) != 1:
+            raise ma.ValidationError("Give exactly one of plan, price_id or product.", "plan")
 
 
 class CheckoutSchema(ma.Schema):
-    subscription_id = fields.String(required=True)
+    subscription_id = fields.String(
+        required=True, allow_none=True, metadata={"description": "null for a one-time product"}
+    )
     transaction_id = fields.String(
         required=True, metadata={"description": "open Paddle.js with it"}
     )
@@ -167,6 +212,14 @@ class PortalSessionSchema(ma.Schema):
     url = fields.String(required=True)
 
 
+class PurchasedGrantSchema(ma.Schema):
+    product = fields.String(required=True, metadata={"description": "the product's slug"})
+    features = fields.List(fields.String(), required=True)
+    until = fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "null: for good"}
+    )
+
+
 class EntitlementsSchema(ma.Schema):
     access = fields.Boolean(
         required=True, metadata={"description": "paid access now (false on the free plan)"}
@@ -182,6 +235,11 @@ class EntitlementsSchema(ma.Schema):
         fields.Nested(lambda: MeterUsageSchema()),
         required=True,
         metadata={"description": "each meter of the plan in effect, this period"},
+    )
+    grants = fields.List(
+        fields.Nested(PurchasedGrantSchema),
+        required=True,
+        metadata={"description": "what one-time purchases grant (in `features` too)"},
     )
 
 

@@ -14,6 +14,8 @@ from billing_app.models.transaction import (
     ADJUSTMENT_ACTIONS,
     TRANSACTION_STATUSES,
     Adjustment,
+    Product,
+    Purchase,
     Transaction,
 )
 from billing_app.models.usage import CHARGE_STATUSES, UsageCharge, UsageCounter, UsageEvent
@@ -30,6 +32,8 @@ __all__ = [
     "Adjustment",
     "JobLease",
     "Plan",
+    "Product",
+    "Purchase",
     "ReconcileDrift",
     "ReconcileRun",
     "Subscription",

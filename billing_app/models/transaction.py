@@ -1,11 +1,23 @@
-"""The local ledger of Paddle's transactions and their adjustments: billing history."""
+"""The local ledger of Paddle's transactions and their adjustments (billing history), and
+what one-time checkouts sell and grant: products and purchases."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing_app.db import Base, PaddleListedId, UTCDateTime
@@ -84,5 +96,53 @@ class Adjustment(Base):
     paddle_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_event_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Product(Base):
+    """Something sold once (a one-time Paddle price), bought again and again if wanted.
+    What it grants: `features`, for good or for `grant_days` from the purchase."""
+
+    __tablename__ = "products"
+    __table_args__ = (CheckConstraint("grant_days >= 1", name="grant_days_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    price_id: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[str | None] = mapped_column(String(20))  # minor units, as on plans
+    currency: Mapped[str | None] = mapped_column(String(3))
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    grant_days: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Purchase(Base):
+    """One product bought in one completed checkout transaction, and what it grants the
+    account (the product's features as they were when bought). A full refund or a
+    chargeback revokes it; a reversed chargeback gives it back."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (UniqueConstraint("paddle_transaction_id", "product_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_slug: Mapped[str] = mapped_column(String(64))
+    paddle_transaction_id: Mapped[str] = mapped_column(String(64), index=True)
+    paddle_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    price_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total: Mapped[int | None] = mapped_column(BigInteger)  # minor units, the line's total
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    granted_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # null: for good
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(32))  # refund | chargeback
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

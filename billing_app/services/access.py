@@ -68,6 +68,7 @@ class Entitlements:
     features: list[str] = field(default_factory=list)
     limits: dict[str, Any] = field(default_factory=dict)
     seats: int | None = None
+    grants: list[dict[str, Any]] = field(default_factory=list)  # one-time purchases'
 
 
 def entitlements_for(

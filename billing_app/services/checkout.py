@@ -1,4 +1,5 @@
-"""Starting a checkout: a Paddle transaction to pay for a plan, and our pending subscription.
+"""Starting a checkout: a Paddle transaction to pay for a plan, and our pending subscription;
+or for a one-time product, bought as often as wanted.
 
 Three steps, so that no transaction of ours is open while Paddle answers:
 
@@ -24,8 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing_app.auth import Caller
-from billing_app.errors import PlanNotFound, SubscriptionExists
-from billing_app.models import Account, Plan, Subscription
+from billing_app.db import utcnow
+from billing_app.errors import PlanNotFound, ProductNotFound, SubscriptionExists
+from billing_app.models import Account, Plan, Product, Subscription, Transaction
 from billing_app.services.accounts import (
     account_for_customer,
     attach_customer,
@@ -33,14 +35,16 @@ from billing_app.services.accounts import (
     live_subscription,
 )
 from billing_app.services.subscription_sync import app_ids, lock_by_id
+from billing_app.services.transactions import record_transaction
 from paddle_client import Client, Unavailable
+from paddle_client.timestamps import parse_timestamp
 
 OPEN_TRANSACTION_STATUSES = ("draft", "ready")
 
 
 @dataclass(frozen=True)
 class CheckoutStarted:
-    subscription_id: str
+    subscription_id: str | None  # None for a one-time product
     transaction_id: str
     checkout_url: str | None
 
@@ -63,7 +67,7 @@ class Order:
     email: str | None
     email_verified: bool
     customer_id: str | None
-    plan_id: int
+    plan_id: int | None  # None: a one-time product
     price_id: str
     currency: str | None
     quantity: int
@@ -144,7 +148,7 @@ def _transaction_for(
     order: Order,
     customer_id: str | None,
     checkout_url: str | None,
-    subscription_id: uuid.UUID,
+    custom_data: dict[str, str],
 ) -> dict[str, Any]:
     if order.pending_transaction_id and order.pending_items == (order.price_id, order.quantity):
         transaction = paddle.transactions.get(order.pending_transaction_id)
@@ -157,10 +161,7 @@ def _transaction_for(
         return paddle.transactions.create(
             order.items,
             customer_id=customer_id,
-            custom_data={
-                "app_account_id": order.account_id,
-                "app_subscription_id": str(subscription_id),
-            },
+            custom_data=custom_data,
             checkout_url=checkout_url,
         )
     except Unavailable as error:
@@ -223,7 +224,8 @@ def start_checkout(
 
     subscription_id = order.pending_id or uuid.uuid4()  # named in the transaction's custom_data
     customer_id = _customer_for(session, paddle, order)
-    transaction = _transaction_for(paddle, order, customer_id, checkout_url, subscription_id)
+    custom_data = {"app_account_id": order.account_id, "app_subscription_id": str(subscription_id)}
+    transaction = _transaction_for(paddle, order, customer_id, checkout_url, custom_data)
 
     account = ensure_account(session, order.account_id, order.email)
     attach_customer(session, account, customer_id)
@@ -237,6 +239,85 @@ def start_checkout(
     session.flush()
     return CheckoutStarted(
         subscription_id=str(subscription.id),
+        transaction_id=transaction["id"],
+        checkout_url=(transaction.get("checkout") or {}).get("url"),
+    )
+
+
+# One-time products: bought again and again, so no "already has one" check, and no
+# subscription row; the transaction is kept in the ledger at once, which is where the next
+# click finds it to reuse while it is still open.
+
+
+def find_product(session: Session, slug: str) -> Product:
+    product = session.scalars(
+        select(Product).where(Product.slug == slug, Product.active.is_(True))
+    ).first()
+    if product is None:
+        raise ProductNotFound(f"No active product {slug!r}.")
+    return product
+
+
+def _read_product_order(session: Session, caller: Caller, product: Product, quantity: int):
+    account = session.get(Account, caller.account_id)
+    pending = session.scalars(
+        select(Transaction)
+        .where(
+            Transaction.account_id == caller.account_id,
+            Transaction.status.in_(OPEN_TRANSACTION_STATUSES),
+        )
+        .order_by(Transaction.id.desc())
+    ).all()
+    reusable = next(
+        (
+            row.paddle_transaction_id
+            for row in pending
+            if [(item["price_id"], item["quantity"]) for item in row.items]
+            == [(product.price_id, quantity)]
+        ),
+        None,
+    )
+    order = Order(
+        account_id=caller.account_id,
+        email=caller.email or (account.email if account else None),
+        email_verified=caller.email_verified and bool(caller.email),
+        customer_id=account.paddle_customer_id if account else None,
+        plan_id=None,
+        price_id=product.price_id,
+        currency=product.currency,
+        quantity=quantity,
+        pending_transaction_id=reusable,
+        pending_items=(product.price_id, quantity) if reusable else None,
+    )
+    session.rollback()
+    return order
+
+
+def start_purchase(
+    session: Session,
+    paddle: Client,
+    caller: Caller,
+    product: Product,
+    *,
+    quantity: int = 1,
+    checkout_url: str | None = None,
+) -> CheckoutStarted:
+    """A Paddle transaction for one-time `product`, with our custom_data; an open one for
+    the same product and quantity is reused. The purchase is recorded when Paddle reports
+    the transaction completed."""
+    slug = product.slug  # read now: the order's read ends its transaction, expiring `product`
+    order = _read_product_order(session, caller, product, quantity)
+    customer_id = _customer_for(session, paddle, order)
+    custom_data = {"app_account_id": order.account_id, "app_product": slug}
+    transaction = _transaction_for(paddle, order, customer_id, checkout_url, custom_data)
+
+    account = ensure_account(session, order.account_id, order.email)
+    attach_customer(session, account, customer_id)
+    answered_at = parse_timestamp(transaction.get("updated_at")) or utcnow()
+    record_transaction(session, transaction, occurred_at=answered_at, event_id=None)
+    session.flush()
+    return CheckoutStarted(
+        subscription_id=None,
         transaction_id=transaction["id"],
         checkout_url=(transaction.get("checkout") or {}).get("url"),
     )

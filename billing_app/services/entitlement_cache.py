@@ -34,7 +34,6 @@ from billing_app.metrics import ENTITLEMENT_CACHE_EVICTIONS, count_cache_lookups
 from billing_app.services.entitlements import (
     AccessFacts,
     Grant,
-    read_access_facts,
     read_free_plan,
     read_many_access_facts,
 )
@@ -181,10 +180,7 @@ class CachedAccessFacts:
         if missing:
             ticket = self.cache.ticket()
             with single_statement(self.engine) as connection:
-                if len(missing) == 1:
-                    read = {missing[0]: read_access_facts(connection, missing[0])}
-                else:
-                    read = read_many_access_facts(connection, missing)
+                read = read_many_access_facts(connection, missing)
             for account_id, facts in read.items():
                 self.cache.put(account_id, facts, ticket)
             found.update(read)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select
 
-from billing_app.models import Plan, Subscription
+from billing_app.db import utcnow
+from billing_app.models import Plan, Purchase, Subscription
 from billing_app.services.access import AccessPolicy, Entitlements, entitlements_for
 from billing_app.services.meters import Meter, plan_meters
 
@@ -48,12 +49,22 @@ class CurrentSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class PurchasedGrant:
+    """What a one-time purchase grants, until when (None: for good)."""
+
+    product: str
+    features: tuple[str, ...]
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AccessFacts:
-    """What the access rule reads of one account: its current subscription (none: free)
-    and that subscription's plan."""
+    """What the access rule reads of one account: its current subscription (none: free),
+    that subscription's plan, and what its purchases grant (not revoked)."""
 
     subscription: CurrentSubscription | None
     plan: Grant | None
+    purchases: tuple[PurchasedGrant, ...] = ()
 
 
 NO_SUBSCRIPTION = AccessFacts(None, None)
@@ -148,21 +159,75 @@ def read_free_plan(connection: Connection) -> Grant | None:
     return grant_of(row) if row is not None else None
 
 
+_GRANTED = (
+    Purchase.account_id,
+    Purchase.product_slug,
+    Purchase.features,
+    Purchase.granted_until,
+)
+
+
+def _read_purchases(connection: Connection, account_ids: list[str]) -> dict[str, tuple]:
+    """What each account's purchases grant that has not run out nor been taken back."""
+    now = utcnow()
+    query = (
+        select(*_GRANTED)
+        .where(
+            Purchase.account_id.in_(account_ids),
+            Purchase.revoked_at.is_(None),
+            or_(Purchase.granted_until.is_(None), Purchase.granted_until > now),
+        )
+        .order_by(Purchase.completed_at, Purchase.id)
+    )
+    found: dict[str, list[PurchasedGrant]] = {}
+    for row in connection.execute(query):
+        grant = PurchasedGrant(row.product_slug, tuple(row.features or ()), row.granted_until)
+        found.setdefault(row.account_id, []).append(grant)
+    return {account_id: tuple(grants) for account_id, grants in found.items()}
+
+
 def read_access_facts(connection: Connection, account_id: str) -> AccessFacts:
-    row = connection.execute(_CURRENT, {"account_id": account_id}).first()
-    return NO_SUBSCRIPTION if row is None else _facts(row)
+    return read_many_access_facts(connection, [account_id])[account_id]
 
 
 def read_many_access_facts(
     connection: Connection, account_ids: Iterable[str]
 ) -> dict[str, AccessFacts]:
-    """Each account's facts, in one statement (the same choice of subscription)."""
+    """Each account's facts: its subscriptions in one statement (one account: the cheaper
+    statement without a window), its purchases in another."""
     wanted = list(dict.fromkeys(account_ids))
-    found = {row.account_id: _facts(row) for row in connection.execute(_ranked(wanted))}
-    return {account_id: found.get(account_id, NO_SUBSCRIPTION) for account_id in wanted}
+    if len(wanted) == 1:
+        row = connection.execute(_CURRENT, {"account_id": wanted[0]}).first()
+        found = {wanted[0]: _facts(row)} if row is not None else {}
+    else:
+        found = {row.account_id: _facts(row) for row in connection.execute(_ranked(wanted))}
+    purchased = _read_purchases(connection, wanted)
+    facts = {}
+    for account_id in wanted:
+        held = found.get(account_id, NO_SUBSCRIPTION)
+        if account_id in purchased:
+            held = AccessFacts(held.subscription, held.plan, purchased[account_id])
+        facts[account_id] = held
+    return facts
 
 
 def entitlements_of(
     facts: AccessFacts, now: datetime, policy: AccessPolicy, free: Grant | None = None
 ) -> Entitlements:
-    return entitlements_for(facts.subscription, facts.plan, now, policy, free)
+    """The access rule's answer, with what the account's purchases grant merged in (their
+    features count whether or not a subscription gives access)."""
+    answer = entitlements_for(facts.subscription, facts.plan, now, policy, free)
+    grants = [grant for grant in facts.purchases if grant.until is None or grant.until > now]
+    if not grants:
+        return answer
+    features = list(answer.features)
+    for grant in grants:
+        features.extend(feature for feature in grant.features if feature not in features)
+    return replace(
+        answer,
+        features=features,
+        grants=[
+            {"product": grant.product, "features": list(grant.features), "until": grant.until}
+            for grant in grants
+        ],
+    )

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_app.errors import ValidationFailed
-from billing_app.models import Plan
+from billing_app.models import Plan, Product
 from billing_app.models.plan import BILLING_INTERVALS
 from paddle_client import Client
 
@@ -59,11 +59,16 @@ class MeterSchema(ma.Schema):
             raise ma.ValidationError("must be at least `included`", "hard_limit")
 
 
+SLUG = ma.validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="lowercase letters, digits, - and _")
+CURRENCY = ma.validate.Regexp(r"^[A-Z]{3}$", error="must be ISO 4217, e.g. USD")
+
+
 class PlanFileEntrySchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    slug = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z0-9][a-z0-9_-]*$"))
+    type = ma.fields.String(load_default="subscription", validate=ma.validate.Equal("subscription"))
+    slug = ma.fields.String(required=True, validate=SLUG)
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(load_default=None, allow_none=True)
     # The free plan (at most one) has no price; every other plan has one.
@@ -71,9 +76,7 @@ class PlanFileEntrySchema(ma.Schema):
     price_id = ma.fields.String(validate=PRICE_ID)
     # The price's facts are Paddle's: optional here, a file that gives them wins.
     amount = MinorUnits()
-    currency = ma.fields.String(
-        validate=ma.validate.Regexp(r"^[A-Z]{3}$", error="must be ISO 4217, e.g. USD"),
-    )
+    currency = ma.fields.String(validate=CURRENCY)
     interval = ma.fields.String(validate=ma.validate.OneOf(BILLING_INTERVALS))
     interval_count = ma.fields.Integer(validate=ma.validate.Range(min=1))
     features = ma.fields.List(ma.fields.String(), load_default=list)
@@ -98,6 +101,43 @@ class PlanFileEntrySchema(ma.Schema):
 PRICE_FACTS = ("amount", "currency", "interval", "interval_count")
 
 
+class GrantsSchema(ma.Schema):
+    """What buying a product grants: `features`, for good or for `grant_days`."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    features = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(min=1, max=100)),
+        required=True,
+        validate=ma.validate.Length(min=1),
+    )
+    grant_days = ma.fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(1, 36_500)
+    )
+
+
+class ProductFileEntrySchema(ma.Schema):
+    """A one-time product: `type: one_time`, a one-time Paddle price, and its grants."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    type = ma.fields.String(required=True, validate=ma.validate.Equal("one_time"))
+    slug = ma.fields.String(required=True, validate=SLUG)
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(load_default=None, allow_none=True)
+    price_id = ma.fields.String(required=True, validate=PRICE_ID)
+    amount = MinorUnits()
+    currency = ma.fields.String(validate=CURRENCY)
+    grants = ma.fields.Nested(GrantsSchema, required=True)
+    active = ma.fields.Boolean(load_default=True)
+
+
+def is_product(entry: Any) -> bool:
+    return isinstance(entry, Mapping) and entry.get("type") == "one_time"
+
+
 @dataclass(frozen=True)
 class ImportResult:
     created: list[str]
@@ -108,14 +148,17 @@ class ImportResult:
 
 def _describe(index: int, entry: Any) -> str:
     slug = entry.get("slug") if isinstance(entry, Mapping) else None
-    return f"plan {slug!r} (entry {index + 1})" if slug else f"plan at entry {index + 1}"
+    kind = "product" if is_product(entry) else "plan"
+    return f"{kind} {slug!r} (entry {index + 1})" if slug else f"{kind} at entry {index + 1}"
 
 
 def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
-    """Check every entry; raise one ValidationFailed naming each bad plan and field."""
+    """Check every entry (a plan, or a product with `type: one_time`); raise one
+    ValidationFailed naming each bad entry and field. Slugs and prices are unique across
+    the file."""
     if not isinstance(entries, list):
-        raise ValidationFailed("A plans file holds a list of plans.")
-    schema = PlanFileEntrySchema()
+        raise ValidationFailed("A plans file holds a list of plans (and products).")
+    plan_schema, product_schema = PlanFileEntrySchema(), ProductFileEntrySchema()
     problems: dict[str, Any] = {}
     plans: list[dict[str, Any]] = []
     seen_slugs: dict[str, int] = {}
@@ -126,6 +169,7 @@ def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
         if not isinstance(entry, Mapping):
             problems[where] = {"_schema": ["must be an object"]}
             continue
+        schema = product_schema if is_product(entry) else plan_schema
         try:
             plan = schema.load(entry)
         except ma.ValidationError as error:
@@ -174,70 +218,122 @@ def price_facts(price: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def missing_price_facts(plans: list[dict[str, Any]]) -> list[str]:
+def _facts_needed(entry: dict[str, Any]) -> tuple[str, ...]:
+    if entry["type"] == "one_time":
+        return ("amount", "currency")
+    return () if entry["free"] else ("amount", "currency", "interval")
+
+
+def missing_price_facts(entries: list[dict[str, Any]]) -> list[str]:
     """The price ids of validated plans file entries that leave a price fact out."""
     return [
-        plan["price_id"]
-        for plan in plans
-        if not plan["free"]
-        and any(plan.get(key) is None for key in ("amount", "currency", "interval"))
+        entry["price_id"]
+        for entry in entries
+        if any(entry.get(key) is None for key in _facts_needed(entry))
     ]
 
 
 def import_plans(
     session: Session, entries: Any, prices: dict[str, dict[str, Any]] | None = None
 ) -> ImportResult:
-    """Create or update plans by slug. Validates everything before touching anything.
+    """Create or update plans and products by slug. Validates everything before touching
+    anything.
 
     A price fact the file leaves out comes from `prices` (Paddle's price entities by id,
-    read by the caller before the transaction), else stays as the plan already has it."""
-    plans = validate_plan_entries(entries)
+    read by the caller before the transaction), else stays as the entry already has it."""
+    validated = validate_plan_entries(entries)
+    plans = [_plan_values(entry) for entry in validated if entry["type"] == "subscription"]
+    products = [_product_values(entry) for entry in validated if entry["type"] == "one_time"]
+    existing_plans = {plan.slug: plan for plan in session.scalars(select(Plan))}
+    existing_products = {product.slug: product for product in session.scalars(select(Product))}
+    _refuse_shared_prices(existing_plans, existing_products, plans, products)
     prices = prices or {}
-    existing = {plan.slug: plan for plan in session.scalars(select(Plan))}
-    _refuse_shared_prices(existing, plans)
-    created, updated, unchanged = [], [], []
-    for values in plans:
-        price_id = values.get("price_id")
-        paddles = price_facts(prices[price_id]) if price_id in prices else {}
-        wanted = {
-            **paddles,
-            **{key: value for key, value in values.items() if value is not None},
-        }
-        plan = existing.get(values["slug"])
-        if plan is None:
-            plan = Plan(**{"interval_count": 1, **wanted})
-            session.add(plan)
-            created.append(values["slug"])
-        elif any(getattr(plan, key) != value for key, value in wanted.items()):
-            for key, value in wanted.items():
-                setattr(plan, key, value)
-            updated.append(values["slug"])
-        else:
-            unchanged.append(values["slug"])
+    outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
+    for model, existing, rows, facts in (
+        (Plan, existing_plans, plans, PRICE_FACTS),
+        (Product, existing_products, products, ("amount", "currency")),
+    ):
+        for values in rows:
+            kind, slug = _upsert(session, model, existing, values, prices, facts)
+            outcome[kind].append(slug)
     session.flush()
-    incomplete = [
-        plan.slug
-        for plan in session.scalars(select(Plan).where(Plan.slug.in_([p["slug"] for p in plans])))
-        if not plan.free and None in (plan.amount, plan.currency, plan.interval)
-    ]
-    return ImportResult(created, updated, unchanged, incomplete)
+    return ImportResult(**outcome, without_price_facts=_without_price_facts(session, validated))
 
 
-def _refuse_shared_prices(existing: dict[str, Plan], plans: list[dict[str, Any]]) -> None:
-    """After the import, each price may still belong to one plan only, and one plan at
-    most may be the free plan."""
-    final = {slug: (plan.price_id, plan.free) for slug, plan in existing.items()}
-    final.update({plan["slug"]: (plan.get("price_id"), plan["free"]) for plan in plans})
-    owners: dict[str, list[str]] = {}
-    for slug, (price_id, _free) in final.items():
+def _plan_values(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in entry.items() if key != "type"}
+
+
+def _product_values(entry: dict[str, Any]) -> dict[str, Any]:
+    values = {key: value for key, value in entry.items() if key not in ("type", "grants")}
+    return {**values, **entry["grants"]}
+
+
+def _upsert(session, model, existing, values, prices, facts) -> tuple[str, str]:
+    """Create or update one plan or product by slug: ("created" | "updated" | "unchanged",
+    its slug)."""
+    price_id = values.get("price_id")
+    paddles = price_facts(prices[price_id]) if price_id in prices else {}
+    wanted = {
+        **{key: value for key, value in paddles.items() if key in facts},
+        **{key: value for key, value in values.items() if value is not None},
+    }
+    if values.get("grant_days", 0) is None:
+        wanted["grant_days"] = None  # a product that now grants for good
+    row = existing.get(values["slug"])
+    if row is None:
+        defaults = {"interval_count": 1} if model is Plan else {}
+        session.add(model(**{**defaults, **wanted}))
+        return "created", values["slug"]
+    if any(getattr(row, key) != value for key, value in wanted.items()):
+        for key, value in wanted.items():
+            setattr(row, key, value)
+        return "updated", values["slug"]
+    return "unchanged", values["slug"]
+
+
+def _without_price_facts(session: Session, validated: list[dict[str, Any]]) -> list[str]:
+    slugs = {entry["slug"]: entry for entry in validated}
+    incomplete = []
+    for model in (Plan, Product):
+        for row in session.scalars(select(model).where(model.slug.in_(list(slugs)))):
+            entry = slugs[row.slug]
+            wanted_type = "one_time" if model is Product else "subscription"
+            if entry["type"] != wanted_type:
+                continue
+            if any(getattr(row, key) is None for key in _facts_needed(entry)):
+                incomplete.append(row.slug)
+    return incomplete
+
+
+def _refuse_shared_prices(
+    existing_plans: dict[str, Plan],
+    existing_products: dict[str, Product],
+    plans: list[dict[str, Any]],
+    products: list[dict[str, Any]],
+) -> None:
+    """After the import, each price may still belong to one plan or product only, and one
+    plan at most may be the free plan."""
+    final = {("plan", slug): (plan.price_id, plan.free) for slug, plan in existing_plans.items()}
+    final.update({("plan", plan["slug"]): (plan.get("price_id"), plan["free"]) for plan in plans})
+    final.update(
+        {
+            ("product", slug): (product.price_id, False)
+            for slug, product in existing_products.items()
+        }
+    )
+    final.update({("product", entry["slug"]): (entry["price_id"], False) for entry in products})
+    owners: dict[str, list[tuple[str, str]]] = {}
+    for owner, (price_id, _free) in final.items():
         if price_id is not None:
-            owners.setdefault(price_id, []).append(slug)
+            owners.setdefault(price_id, []).append(owner)
     lines = [
-        f"plan {slugs[-1]!r}: price_id: {price_id} would also belong to plan {slugs[0]!r}"
-        for price_id, slugs in owners.items()
-        if len(slugs) > 1
+        f"{owned[-1][0]} {owned[-1][1]!r}: price_id: {price_id} would also belong to"
+        f" {owned[0][0]} {owned[0][1]!r}"
+        for price_id, owned in owners.items()
+        if len(owned) > 1
     ]
-    free = [slug for slug, (_price, is_free) in final.items() if is_free]
+    free = [slug for (_kind, slug), (_price, is_free) in final.items() if is_free]
     if len(free) > 1:
         lines.append(f"plan {free[-1]!r}: free: plan {free[0]!r} is the free plan already")
     if lines:
@@ -267,27 +363,37 @@ def active_prices(paddle: Client) -> list[dict[str, Any]]:
 
 
 def sync_from_paddle(session: Session, prices: list[dict[str, Any]]) -> SyncResult:
-    """Refresh each plan's price facts (amount, currency, interval, active) from Paddle's
-    active `prices`. Names, features and limits are ours and stay as imported; a plan whose
-    price Paddle no longer sells is deactivated; a price with no plan is reported."""
-    plans = {plan.price_id: plan for plan in session.scalars(select(Plan)) if not plan.free}
+    """Refresh each plan's and product's price facts (amount, currency, and a plan's
+    interval; active) from Paddle's active `prices`. Names, features, limits and grants
+    are ours and stay as imported; one whose price Paddle no longer sells is deactivated;
+    a recurring price with no plan is reported."""
+    rows: dict[str, Plan | Product] = {
+        plan.price_id: plan for plan in session.scalars(select(Plan)) if not plan.free
+    }
+    rows.update({product.price_id: product for product in session.scalars(select(Product))})
     updated, seen, not_imported = [], set(), []
     for price in prices:
-        plan = plans.get(price["id"])
-        if plan is None:
+        row = rows.get(price["id"])
+        if row is None:
             if price.get("billing_cycle"):
                 not_imported.append(price["id"])
             continue
         seen.add(price["id"])
         facts = {**price_facts(price), "active": True}
-        if any(getattr(plan, key) != value for key, value in facts.items()):
+        if isinstance(row, Product):
+            facts = {key: facts[key] for key in ("amount", "currency", "active")}
+        if any(getattr(row, key) != value for key, value in facts.items()):
             for key, value in facts.items():
-                setattr(plan, key, value)
-            updated.append(plan.slug)
+                setattr(row, key, value)
+            updated.append(row.slug)
     deactivated = []
-    for price_id, plan in plans.items():
-        if price_id not in seen and plan.active:
-            plan.active = False
-            deactivated.append(plan.slug)
+    for price_id, row in rows.items():
+        if price_id not in seen and row.active:
+            row.active = False
+            deactivated.append(row.slug)
     session.flush()
     return SyncResult(updated=updated, deactivated=deactivated, not_imported=not_imported)
+
+
+def active_products(session: Session) -> Iterable[Product]:
+    return session.scalars(select(Product).where(Product.active.is_(True)).order_by(Product.id))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from billing_app.services import adjustments, transactions
+from billing_app.services import adjustments, purchases, transactions
 from billing_app.services.accounts import (
     attach_customer,
     claimed_owner,
@@ -114,12 +114,14 @@ def sync_transaction(session: Session, notification: Notification) -> str:
     activated = "ignored"
     if notification.event_type in CHECKOUT_EVENTS:
         activated = activate_checkout(session, notification)
-    recorded, _ = transactions.record_transaction(
+    recorded, row = transactions.record_transaction(
         session,
         notification.data,
         occurred_at=notification.occurred_at,
         event_id=notification.event_id,
     )
+    if recorded == "processed":
+        purchases.record_purchases(session, row, notification.data)
     return "processed" if "processed" in (activated, recorded) else recorded
 
 
@@ -131,6 +133,8 @@ def sync_adjustment(session: Session, notification: Notification) -> str:
         occurred_at=notification.occurred_at,
         event_id=notification.event_id,
     )
+    if recorded == "processed":
+        purchases.apply_adjustments(session, adjustment.paddle_transaction_id)
     if recorded == "processed" and adjustment.action == "chargeback":
         log.warning(
             "chargeback %s on transaction %s (subscription %s)",
@@ -153,6 +157,7 @@ def link_customer(session: Session, notification: Notification) -> str:
     linked = link_unlinked_subscriptions(session, account)
     if account.paddle_customer_id == data.get("id"):
         transactions.link_customers_transactions(session, account.id, data["id"])
+        purchases.link_customers_purchases(session, account.id, data["id"])
     if linked:
         log.info("linked %d subscription(s) to account %s", len(linked), account_id)
     return "processed"

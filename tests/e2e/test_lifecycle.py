@@ -102,6 +102,7 @@ def test_checkout_pause_resume_cancel_and_time_travel(e2e, session):
         "limits": {"projects": 3},
         "seats": 1,
         "meters": [],
+        "grants": [],
     }
 
     paused = api.act("/subscription/pause", {"effective_from": "next_billing_period"})

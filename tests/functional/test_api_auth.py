@@ -148,6 +148,7 @@ def test_the_service_token_reads_any_accounts_entitlements(client, session):
         "limits": {"projects": 3},
         "seats": 1,  # the subscription's quantity
         "meters": [],
+        "grants": [],
     }
 
 

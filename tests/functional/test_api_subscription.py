@@ -311,6 +311,7 @@ def test_entitlements(client, session, active):
         "limits": {"projects": 3},
         "seats": 10,
         "meters": [],
+        "grants": [],
     }
 
 

@@ -228,3 +228,36 @@ def test_the_batch_needs_the_service_token_and_at_most_500_accounts(client):
         "/api/v1/entitlements/batch", json={"account_ids": ["\x00"]}, headers=SERVICE
     )
     assert blank.status_code == 422
+
+
+def test_a_purchase_revoked_elsewhere_leaves_every_cached_answer(
+    client, session, cache, announcements
+):
+    from billing_app.models import Product, Purchase
+
+    make_account(session, "acct_1")
+    product = Product(slug="reports", name="Reports", price_id="pri_01reports", features=["r"])
+    session.add(product)
+    session.flush()
+    session.add(
+        Purchase(
+            account_id="acct_1",
+            product_id=product.id,
+            product_slug="reports",
+            paddle_transaction_id="txn_01",
+            price_id="pri_01reports",
+            quantity=1,
+            features=["r"],
+            completed_at=datetime.now(UTC),
+        )
+    )
+    session.commit()
+    assert client.get("/api/v1/entitlements", headers=auth()).json["features"] == ["r"]
+    assert len(cache) >= 1  # cached
+
+    with db.engine.begin() as connection:  # a refund applied by another process
+        connection.execute(
+            update(Purchase).values(revoked_at=datetime.now(UTC), revoked_by="refund")
+        )
+    announcements.delivered()
+    assert client.get("/api/v1/entitlements", headers=auth()).json["features"] == []

@@ -1,0 +1,143 @@
+"""One-time purchases: what a completed checkout of our products grants, and what takes it
+back (a full refund, or a chargeback not reversed).
+
+A purchase is a fact of the transaction's newest snapshot, not of one event: whichever
+event first shows the transaction `completed` (origin `web` or `api`, as our checkout makes
+them) records it, once per product; repeats and stale events record nothing new. Its
+revocation is worked out from all of the transaction's adjustments each time one changes,
+so any order of their events ends the same.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from billing_app.db import upsert_insert, utcnow
+from billing_app.models import Adjustment, Product, Purchase, Transaction
+from paddle_client.money import minor_units
+
+PURCHASE_ORIGINS = ("web", "api")
+
+
+def _line_totals(data: dict[str, Any]) -> dict[str, int | None]:
+    """Each price's line total in the transaction (minor units)."""
+    totals = {}
+    for line in (data.get("details") or {}).get("line_items") or []:
+        price_id = line.get("price_id") or (line.get("price") or {}).get("id")
+        totals[price_id] = minor_units((line.get("totals") or {}).get("total"))
+    return totals
+
+
+def record_purchases(session: Session, row: Transaction, data: dict[str, Any]) -> int:
+    """The purchases a completed checkout transaction holds; how many are new."""
+    if row.status != "completed" or row.origin not in PURCHASE_ORIGINS:
+        return 0
+    one_time = {item["price_id"]: item for item in row.items if not item["recurring"]}
+    if not one_time:
+        return 0
+    products = session.scalars(select(Product).where(Product.price_id.in_(list(one_time))))
+    totals = _line_totals(data)
+    completed_at = row.completed_at or row.paddle_updated_at or utcnow()
+    now, created = utcnow(), 0
+    for product in products:
+        item = one_time[product.price_id]
+        until = completed_at + timedelta(days=product.grant_days) if product.grant_days else None
+        created += session.execute(
+            upsert_insert(session)(Purchase)
+            .values(
+                account_id=row.account_id,
+                product_id=product.id,
+                product_slug=product.slug,
+                paddle_transaction_id=row.paddle_transaction_id,
+                paddle_customer_id=row.paddle_customer_id,
+                price_id=product.price_id,
+                quantity=item["quantity"],
+                currency=row.currency,
+                total=totals.get(product.price_id),
+                features=list(product.features),
+                completed_at=completed_at,
+                granted_until=until,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["paddle_transaction_id", "product_id"])
+        ).rowcount
+    # The transaction's owner may have become known since (its customer linked).
+    session.execute(
+        update(Purchase)
+        .where(
+            Purchase.paddle_transaction_id == row.paddle_transaction_id,
+            Purchase.account_id.is_distinct_from(row.account_id),
+        )
+        .values(account_id=row.account_id)
+    )
+    apply_adjustments(session, row.paddle_transaction_id)
+    return created
+
+
+def revocation(
+    adjustments: list[Adjustment], transaction_total: int | None
+) -> tuple[str | None, datetime | None]:
+    """Whether the transaction's adjustments take back what it bought: ("chargeback" |
+    "refund", since when), or (None, None).
+
+    A chargeback does, unless a chargeback reversal followed it; refunds do once approved
+    ones cover the whole transaction (Paddle's `type: full`, or adding up to its total). A
+    partial refund keeps the purchase."""
+    approved = [adjustment for adjustment in adjustments if adjustment.status == "approved"]
+
+    def latest(kind: list[Adjustment]) -> datetime | None:
+        return max((a.paddle_updated_at for a in kind if a.paddle_updated_at), default=None)
+
+    chargebacks = [a for a in approved if a.action == "chargeback"]
+    reversals = [a for a in approved if a.action == "chargeback_reverse"]
+    if len(chargebacks) > len(reversals):
+        return "chargeback", latest(chargebacks)
+    refunds = [a for a in approved if a.action == "refund"]
+    refunded = sum(a.total or 0 for a in refunds)
+    whole = transaction_total is not None and transaction_total > 0
+    if any(a.type == "full" for a in refunds) or (whole and refunded >= transaction_total):
+        return "refund", latest(refunds)
+    return None, None
+
+
+def apply_adjustments(session: Session, paddle_transaction_id: str) -> None:
+    """Revoke (or give back) the transaction's purchases as its adjustments now say."""
+    adjustments = list(
+        session.scalars(
+            select(Adjustment).where(Adjustment.paddle_transaction_id == paddle_transaction_id)
+        )
+    )
+    total = session.scalar(
+        select(Transaction.total).where(Transaction.paddle_transaction_id == paddle_transaction_id)
+    )
+    revoked_by, revoked_at = revocation(adjustments, total)
+    if revoked_by is not None and revoked_at is None:
+        revoked_at = utcnow()
+    session.execute(
+        update(Purchase)
+        .where(Purchase.paddle_transaction_id == paddle_transaction_id)
+        .values(revoked_by=revoked_by, revoked_at=revoked_at)
+    )
+
+
+def link_customers_purchases(session: Session, account_id: str, customer_id: str) -> int:
+    return session.execute(
+        update(Purchase)
+        .where(Purchase.paddle_customer_id == customer_id, Purchase.account_id.is_(None))
+        .values(account_id=account_id)
+    ).rowcount
+
+
+def purchases_of(session: Session, account_id: str) -> list[Purchase]:
+    return list(
+        session.scalars(
+            select(Purchase)
+            .where(Purchase.account_id == account_id)
+            .order_by(Purchase.completed_at.desc(), Purchase.id.desc())
+        )
+    )

@@ -1,0 +1,321 @@
+"""One-time products: the catalogue, their checkout, the purchases a completed checkout
+records, what they grant in entitlements, and refunds and chargebacks taking it back."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import responses
+from sqlalchemy import select
+
+from billing_app.models import Product, Purchase, Transaction
+from billing_app.services import plans as plan_service
+from tests.conftest import SERVICE_TOKEN, sample
+from tests.factories import (
+    auth,
+    body_of,
+    checkout_transaction,
+    deliver,
+    envelope,
+    make_account,
+    make_subscription,
+    post_webhook,
+)
+
+BASE = "https://paddle.test"
+CUSTOMER = "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"
+REPORTS = "pri_01reportspack000000000000"
+PASS = "pri_01weekpass0000000000000000"
+CATALOGUE = [
+    {
+        "slug": "starter",
+        "name": "Starter",
+        "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke",
+        "amount": "3000",
+        "currency": "USD",
+        "interval": "month",
+        "features": ["projects"],
+    },
+    {
+        "type": "one_time",
+        "slug": "reports",
+        "name": "Reports pack",
+        "price_id": REPORTS,
+        "amount": "4900",
+        "currency": "USD",
+        "grants": {"features": ["reports"]},
+    },
+    {
+        "type": "one_time",
+        "slug": "week-pass",
+        "name": "Week pass",
+        "price_id": PASS,
+        "amount": "900",
+        "currency": "USD",
+        "grants": {"features": ["exports", "reports"], "grant_days": 7},
+    },
+]
+
+
+@pytest.fixture
+def catalogue(session):
+    plan_service.import_plans(session, copy.deepcopy(CATALOGUE))
+    session.commit()
+
+
+@pytest.fixture
+def paddle():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def one_time_transaction(n: int, price_id: str = REPORTS, *, total: str = "4900", **changes):
+    """A completed checkout of one one-time price, captured `n` days after 2026-01-01."""
+    data = checkout_transaction(id=f"txn_{n:026d}", customer_id=CUSTOMER, **changes)
+    captured = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)
+    item = data["items"][0]
+    item["price"].update(id=price_id, billing_cycle=None, trial_period=None)
+    item["quantity"] = 1
+    data["items"] = [item]
+    line = data["details"]["line_items"][0]
+    line.update(price_id=price_id, quantity=1)
+    line["totals"]["total"] = total
+    data["details"]["line_items"] = [line]
+    data["details"]["totals"]["total"] = total
+    data["payments"][0]["captured_at"] = captured.isoformat().replace("+00:00", "Z")
+    data["subscription_id"] = None
+    return data
+
+
+def entitlements(client, account_id="acct_1"):
+    response = client.get("/api/v1/entitlements", headers=auth(account_id))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_the_catalogue_lists_plans_and_products_by_type(client, session, catalogue):
+    every = client.get("/api/v1/catalog")
+    assert every.status_code == 200 and every.headers["ETag"]
+    assert [(item["type"], item["slug"]) for item in every.json] == [
+        ("subscription", "starter"),
+        ("one_time", "reports"),
+        ("one_time", "week-pass"),
+    ]
+    products = client.get("/api/v1/catalog?type=one_time").json
+    assert products[1] == {
+        "type": "one_time",
+        "slug": "week-pass",
+        "name": "Week pass",
+        "description": None,
+        "price_id": PASS,
+        "amount": "900",
+        "currency": "USD",
+        "features": ["exports", "reports"],
+        "interval": None,
+        "interval_count": None,
+        "grant_days": 7,
+    }
+    plans = client.get("/api/v1/catalog?type=subscription").json
+    assert [item["slug"] for item in plans] == ["starter"]
+    unchanged = client.get("/api/v1/catalog", headers={"If-None-Match": every.headers["ETag"]})
+    assert unchanged.status_code == 304
+    assert client.get("/api/v1/catalog?type=lifetime").status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"grants": {"features": []}}, "product 'reports' (entry 1): grants.features"),
+        ({"grants": {"features": ["x"], "grant_days": 0}}, "grants.grant_days"),
+        ({"grants": None}, "grants"),
+        ({"interval": "month"}, "interval: Unknown field"),
+        ({"price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke"}, "price_id: repeats entry 1"),
+    ],
+)
+def test_a_bad_product_names_itself_and_imports_nothing(session, entry, named):
+    from billing_app.errors import ValidationFailed
+
+    product = {**CATALOGUE[1], **entry}
+    with pytest.raises(ValidationFailed) as refused:
+        plan_service.import_plans(session, [product, CATALOGUE[0]])
+    assert named in refused.value.message
+    session.rollback()
+    assert session.scalars(select(Product)).all() == []
+
+
+def test_a_product_may_not_take_a_price_a_plan_has(session, catalogue):
+    from billing_app.errors import ValidationFailed
+
+    taken = {**CATALOGUE[1], "slug": "extra", "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke"}
+    with pytest.raises(ValidationFailed) as refused:
+        plan_service.import_plans(session, [taken])
+    assert "product 'extra': price_id" in refused.value.message
+    assert "would also belong to plan 'starter'" in refused.value.message
+
+
+def test_a_product_checkout_asks_paddle_for_its_price_and_reuses_an_open_one(
+    client, session, catalogue, paddle
+):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    created = sample("api-transaction-create.json")
+    created["data"].update(customer_id=CUSTOMER, status="ready")
+    created["data"]["items"] = [
+        {"price": {"id": REPORTS, "billing_cycle": None, "product_id": "pro_1"}, "quantity": 1}
+    ]
+    empty = {"data": [], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
+    paddle.get(f"{BASE}/transactions", json=empty)
+    paddle.post(f"{BASE}/transactions", json=created, status=201)
+    paddle.get(f"{BASE}/transactions/{created['data']['id']}", json=created)
+
+    first = client.post("/api/v1/checkout", json={"product": "reports"}, headers=auth("acct_1"))
+    assert first.status_code == 201, first.json
+    assert first.json["subscription_id"] is None
+    assert first.json["transaction_id"] == created["data"]["id"]
+    sent = json.loads(paddle.calls[1].request.body)
+    assert sent["items"] == [{"price_id": REPORTS, "quantity": 1}]
+    assert sent["custom_data"] == {"app_account_id": "acct_1", "app_product": "reports"}
+    kept = session.scalars(select(Transaction)).one()
+    assert (kept.account_id, kept.status) == ("acct_1", "ready")
+
+    again = client.post("/api/v1/checkout", json={"product": "reports"}, headers=auth("acct_1"))
+    assert again.json["transaction_id"] == created["data"]["id"]
+    assert [call.request.method for call in paddle.calls] == ["GET", "POST", "GET"]
+
+
+def test_an_unknown_product_is_a_404(client, session, catalogue):
+    response = client.post("/api/v1/checkout", json={"product": "gold"}, headers=auth("acct_1"))
+    assert (response.status_code, response.json["error"]) == (404, "product_not_found")
+    both = client.post(
+        "/api/v1/checkout", json={"product": "reports", "plan": "starter"}, headers=auth("acct_1")
+    )
+    assert both.status_code == 422
+
+
+def test_buying_twice_records_two_purchases_and_the_grant_once(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    first = envelope("transaction.completed", one_time_transaction(1))
+    assert deliver(client, body_of(first)) == "processed"
+    assert post_webhook(client, body_of(first)).json["status"] == "duplicate"  # redelivered
+    repeat = envelope("transaction.updated", one_time_transaction(1))  # the same transaction
+    deliver(client, body_of(repeat))
+    deliver(client, body_of(envelope("transaction.completed", one_time_transaction(2))))
+
+    purchases = session.scalars(select(Purchase).order_by(Purchase.id)).all()
+    assert [(p.product_slug, p.paddle_transaction_id, p.total) for p in purchases] == [
+        ("reports", f"txn_{1:026d}", 4900),
+        ("reports", f"txn_{2:026d}", 4900),
+    ]
+    answer = entitlements(client)
+    assert (answer["access"], answer["features"]) == (False, ["reports"])
+    assert answer["grants"] == [
+        {"product": "reports", "features": ["reports"], "until": None},
+        {"product": "reports", "features": ["reports"], "until": None},
+    ]
+
+
+def test_purchased_features_join_the_plans(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    plan = session.scalars(
+        select(plan_service.Plan).where(plan_service.Plan.slug == "starter")
+    ).one()
+    make_subscription(session, account_id="acct_1", status="active", plan_id=plan.id)
+    deliver(client, body_of(envelope("transaction.completed", one_time_transaction(1))))
+    answer = entitlements(client)
+    assert (answer["access"], answer["plan"], answer["features"]) == (
+        True,
+        "starter",
+        ["projects", "reports"],
+    )
+
+
+def test_a_grant_for_days_ends_on_time(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    days_ago = (datetime.now(UTC) - datetime(2026, 1, 1, tzinfo=UTC)).days
+    recent = one_time_transaction(days_ago - 2, PASS, total="900")  # bought two days ago
+    old = one_time_transaction(days_ago - 30, PASS, total="900")
+    for data in (recent, old):
+        deliver(client, body_of(envelope("transaction.completed", data)))
+    (grant,) = entitlements(client)["grants"]
+    until = datetime.fromisoformat(grant["until"])
+    bought = datetime.fromisoformat(recent["payments"][0]["captured_at"].replace("Z", "+00:00"))
+    assert until == bought + timedelta(days=7)
+    assert entitlements(client)["features"] == ["exports", "reports"]
+
+
+def test_other_origins_and_recurring_prices_are_not_purchases(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    charge = one_time_transaction(1, origin="subscription_charge")
+    deliver(client, body_of(envelope("transaction.completed", charge)))
+    deliver(client, body_of(envelope("transaction.completed", checkout_transaction())))
+    assert session.scalars(select(Purchase)).all() == []
+
+
+def refund(n: int, *, total: str, status: str = "approved", action: str = "refund", **changes):
+    data = sample("webhook-adjustment.updated.json")["data"]
+    data.update(
+        id=f"adj_{n:026d}",
+        transaction_id=f"txn_{1:026d}",
+        customer_id=CUSTOMER,
+        subscription_id=None,
+        action=action,
+        status=status,
+        type=None,
+        **changes,
+    )
+    data["totals"]["total"] = total
+    data["updated_at"] = f"2026-02-0{n}T00:00:00Z"
+    return envelope(f"adjustment.{'updated' if status != 'pending_approval' else 'created'}", data)
+
+
+def test_a_full_refund_revokes_the_grant_and_a_partial_one_keeps_it(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    deliver(client, body_of(envelope("transaction.completed", one_time_transaction(1))))
+
+    assert deliver(client, body_of(refund(1, total="1000"))) == "processed"
+    assert entitlements(client)["features"] == ["reports"]  # partial: kept
+    assert deliver(client, body_of(refund(2, total="3900", status="pending_approval"))) == (
+        "processed"
+    )
+    assert entitlements(client)["features"] == ["reports"]  # not approved yet
+    assert deliver(client, body_of(refund(2, total="3900"))) == "processed"
+    assert entitlements(client)["features"] == []  # 1000 + 3900: the whole 4900
+    purchase = session.scalars(select(Purchase)).one()
+    assert (purchase.revoked_by, purchase.revoked_at) == (
+        "refund",
+        datetime(2026, 2, 2, tzinfo=UTC),
+    )
+    history = client.get("/api/v1/transactions", headers=auth("acct_1")).json["data"]
+    assert [a["status"] for a in history[0]["adjustments"]] == ["approved", "approved"]
+
+
+def test_a_chargeback_revokes_until_it_is_reversed(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    deliver(client, body_of(envelope("transaction.completed", one_time_transaction(1))))
+    deliver(client, body_of(refund(1, total="4900", action="chargeback")))
+    assert entitlements(client)["features"] == []
+    deliver(client, body_of(refund(2, total="4900", action="chargeback_reverse")))
+    assert entitlements(client)["features"] == ["reports"]
+
+
+def test_a_refund_that_arrives_before_its_purchase_still_revokes_it(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    deliver(client, body_of(refund(1, total="4900")))
+    deliver(client, body_of(envelope("transaction.completed", one_time_transaction(1))))
+    assert entitlements(client)["features"] == []
+    service = client.get(
+        "/api/v1/accounts/acct_1/entitlements", headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    )
+    assert service.json["grants"] == []
+
+
+def test_a_purchase_of_a_customer_linked_later_is_granted_then(client, session, catalogue):
+    make_account(session, "acct_1")
+    deliver(client, body_of(envelope("transaction.completed", one_time_transaction(1))))
+    assert entitlements(client)["features"] == []
+    customer = sample("webhook-customer.created.json")["data"]
+    customer.update(id=CUSTOMER, custom_data={"app_account_id": "acct_1"})
+    deliver(client, body_of(envelope("customer.created", customer)))
+    assert entitlements(client)["features"] == ["reports"]

@@ -412,6 +412,11 @@ class SimulatorApp:
         )
         return Response(html, content_type="text/html")
 
+    def page_invoice(self, request, body, transaction_id):
+        """The invoice PDF an invoice link points at (a one-page PDF naming the transaction)."""
+        transaction = self.state.transaction(transaction_id)
+        return Response(invoice_pdf(transaction), content_type="application/pdf")
+
     def _product_name(self, item: dict) -> str:
         product = self.state.products.get(item["price"].get("product_id") or "")
         return (product or {}).get("name") or item["price"].get("description") or "Item"
@@ -518,6 +523,7 @@ ROUTES = [
     ("/notifications", "notifications_list", ["GET"]),
     ("/notifications/<notification_id>/replay", "notifications_replay", ["POST"]),
     ("/checkout", "page_checkout", ["GET"]),
+    ("/invoices/<transaction_id>.pdf", "page_invoice", ["GET"]),
     ("/_sim/transactions/<transaction_id>/complete", "sim_complete", ["POST"]),
     ("/_sim/transactions/<transaction_id>/decline", "sim_decline", ["POST"]),
     ("/_sim/clock", "sim_clock", ["GET"]),
@@ -529,6 +535,37 @@ ROUTES = [
     ("/_sim/reset", "sim_reset", ["POST"]),
     ("/_sim/seed", "sim_seed", ["POST"]),
 ]
+
+
+def invoice_pdf(transaction: dict) -> bytes:
+    """A minimal, valid one-page PDF: the invoice number, transaction and total."""
+    totals = transaction["details"]["totals"]
+    text = (
+        f"Invoice {transaction.get('invoice_number') or ''} for {transaction['id']}: "
+        f"{totals['grand_total']} {transaction['currency_code']} (minor units)"
+    )
+    text = text.replace("\\", "").replace("(", "").replace(")", "")
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    pdf, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return pdf
 
 
 def create_simulator(

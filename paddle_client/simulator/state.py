@@ -50,7 +50,8 @@ def _encode(number: int, width: int) -> str:
 
 
 CATALOG = [
-    # product id, product name, price id, description, amount, interval (None: one-time)
+    # product id, product name, price id, description, amount, interval (None: one-time),
+    # and optionally the days of a trial
     (
         "pro_01hsim0starter00000000000",
         "Starter",
@@ -90,6 +91,15 @@ CATALOG = [
         "One-time",
         "9900",
         None,
+    ),
+    (
+        "pro_01hsim0pro00000000000000",
+        "Pro",
+        "pri_01hsim0protrial000000000",
+        "Monthly, 14-day trial",
+        "2900",
+        "month",
+        14,
     ),
 ]
 
@@ -138,7 +148,7 @@ class SimState:
 
     def _load_catalog(self) -> None:
         created = stamp(self.now())
-        for product_id, name, price_id, description, amount, interval in CATALOG:
+        for product_id, name, price_id, description, amount, interval, *trial in CATALOG:
             self.products.setdefault(
                 product_id,
                 {
@@ -162,7 +172,7 @@ class SimState:
                 "name": description,
                 "type": "standard",
                 "billing_cycle": {"interval": interval, "frequency": 1} if interval else None,
-                "trial_period": None,
+                "trial_period": {"interval": "day", "frequency": trial[0]} if trial else None,
                 "tax_mode": "account_setting",
                 "unit_price": {"amount": amount, "currency_code": "USD"},
                 "unit_price_overrides": [],
@@ -285,10 +295,29 @@ class SimState:
     def _line(self, price: dict, quantity: int) -> dict:
         return {"price": copy.deepcopy(price), "quantity": quantity, "proration": None}
 
-    def _totals(self, items: list[dict], currency: str = "USD") -> dict:
-        subtotal = sum(
-            int(item["price"]["unit_price"]["amount"]) * item["quantity"] for item in items
-        )
+    @staticmethod
+    def _amount(item: dict, *, trial_free: bool = False) -> int:
+        """What an item costs in this transaction: nothing for a trial's checkout."""
+        if trial_free and item["price"].get("trial_period") and item["price"]["billing_cycle"]:
+            return 0
+        return int(item["price"]["unit_price"]["amount"]) * item["quantity"]
+
+    def _line_items(self, items: list[dict], *, trial_free: bool = False) -> list[dict]:
+        lines = []
+        for item in items:
+            amount = str(self._amount(item, trial_free=trial_free))
+            lines.append(
+                {
+                    "id": self.new_id("txnitm"),
+                    "price_id": item["price"]["id"],
+                    "quantity": item["quantity"],
+                    "totals": {"subtotal": amount, "discount": "0", "tax": "0", "total": amount},
+                }
+            )
+        return lines
+
+    def _totals(self, items: list[dict], currency: str = "USD", *, trial_free=False) -> dict:
+        subtotal = sum(self._amount(item, trial_free=trial_free) for item in items)
         return {
             "subtotal": str(subtotal),
             "discount": "0",
@@ -317,6 +346,7 @@ class SimState:
         now = stamp(self.now())
         transaction_id = self.new_id("txn")
         base = checkout_url or f"{self.public_url}/checkout"
+        checkout = origin in ("api", "web")  # a trial's first transaction charges nothing
         transaction = {
             "id": transaction_id,
             "status": status or ("ready" if customer_id else "draft"),
@@ -338,7 +368,10 @@ class SimState:
             "billed_at": None,
             "revised_at": None,
             "items": items,
-            "details": {"totals": self._totals(items), "line_items": []},
+            "details": {
+                "totals": self._totals(items, trial_free=checkout),
+                "line_items": self._line_items(items, trial_free=checkout),
+            },
             "payments": [],
             "checkout": {"url": f"{base}?_ptxn={transaction_id}"},
         }
@@ -373,10 +406,19 @@ class SimState:
             return transaction
 
     def invoice_url(self, transaction_id: str) -> str:
+        """Paddle's rule: completed transactions (or billed manually collected ones) have an
+        invoice PDF, zero-value ones never."""
         transaction = self.transaction(transaction_id)
-        if transaction["status"] not in {"billed", "completed", "paid", "past_due"}:
+        invoiced = transaction["status"] == "completed" or (
+            transaction["status"] == "billed" and transaction["collection_mode"] == "manual"
+        )
+        if not invoiced:
             raise SimError(400, "transaction_not_billed", "The transaction has no invoice yet.")
-        return f"{self.public_url}/invoices/{transaction_id}.pdf"
+        if transaction["details"]["totals"]["grand_total"] == "0":
+            raise SimError(
+                400, "transaction_invoice_unavailable", "A zero-value transaction has no invoice."
+            )
+        return f"{self.public_url}/invoices/{transaction_id}.pdf?token={self.new_id('tok')}"
 
     def _pay(self, transaction: dict, at: datetime, status: str = "captured") -> None:
         transaction["payments"].insert(
@@ -425,13 +467,23 @@ class SimState:
                     "starts_at": stamp(now),
                     "ends_at": stamp(add_interval(now, cycle["interval"], cycle["frequency"])),
                 }
+                trial = recurring[0]["price"].get("trial_period")
+                if trial:
+                    ends = add_interval(now, trial["interval"], trial["frequency"])
+                    period = {"starts_at": stamp(now), "ends_at": stamp(ends)}
                 transaction["billing_period"] = period
                 subscription = self._new_subscription(transaction, recurring, now, period)
+                if trial:
+                    subscription["status"] = "trialing"
+                    for item in subscription["items"]:
+                        item["trial_dates"] = dict(period)
                 transaction["subscription_id"] = subscription["id"]
                 created = copy.deepcopy(subscription)
                 created["transaction_id"] = transaction["id"]
                 self.emit("subscription.created", created)
-                self.emit("subscription.activated", subscription)
+                self.emit(
+                    "subscription.trialing" if trial else "subscription.activated", subscription
+                )
             self._finish_transaction(transaction, now)
             return transaction
 
@@ -768,10 +820,7 @@ class SimState:
                     "subscription_not_trialing",
                     "Only a trialing subscription can be activated.",
                 )
-            now = self.now()
-            subscription["status"] = "active"
-            self._touch(subscription, now)
-            self.emit("subscription.activated", subscription)
+            self._renew(subscription, self.now())  # the trial ends now, and it is billed
             return subscription
 
     def payment_method_transaction(self, subscription_id: str) -> dict:
@@ -885,7 +934,11 @@ class SimState:
             subscription["status"] = "past_due"
             self.emit("subscription.past_due", subscription, at)
             return
-        self.emit("subscription.updated", subscription, at)
+        if subscription["status"] == "trialing":
+            subscription["status"] = "active"
+            self.emit("subscription.activated", subscription, at)
+        else:
+            self.emit("subscription.updated", subscription, at)
         self._bill(subscription, at, origin="subscription_recurring")
 
     def _recover_past_due(self, transaction: dict, at: datetime) -> dict:

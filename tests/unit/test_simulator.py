@@ -315,3 +315,68 @@ def test_a_charge_for_the_next_period_waits_for_the_renewal_and_an_immediate_one
         "subscription_charge",
         ONBOARDING,
     )
+
+
+PRO_TRIAL = "pri_01hsim0protrial000000000"
+ONBOARDING = "pri_01hsim0onboarding0000000"
+
+
+def buy(http, price_id):
+    created = http.post(
+        "/transactions", json={"items": [{"price_id": price_id, "quantity": 1}]}, headers=AUTH
+    ).json["data"]
+    return http.post(f"/_sim/transactions/{created['id']}/complete", json={}).json["data"]
+
+
+def test_a_trial_price_starts_trialing_for_nothing_then_bills_at_its_end(sim, http):
+    paid = buy(http, PRO_TRIAL)
+    assert paid["details"]["totals"]["total"] == "0"  # the trial's checkout charges nothing
+    subscription = http.get(f"/subscriptions/{paid['subscription_id']}", headers=AUTH).json["data"]
+    assert subscription["status"] == "trialing"
+    trial = subscription["items"][0]["trial_dates"]
+    assert subscription["next_billed_at"] == trial["ends_at"]
+    assert "subscription.trialing" in event_types(sim)
+
+    http.post("/_sim/clock/advance", json={"seconds": 15 * 86400})
+    after = http.get(f"/subscriptions/{paid['subscription_id']}", headers=AUTH).json["data"]
+    assert after["status"] == "active"
+    renewals = http.get(
+        f"/transactions?subscription_id={paid['subscription_id']}&origin=subscription_recurring",
+        headers=AUTH,
+    ).json["data"]
+    assert [(t["status"], t["details"]["totals"]["total"]) for t in renewals] == [
+        ("completed", "2900")
+    ]
+    assert event_types(sim)[-1] == "transaction.completed"
+    assert "subscription.activated" in event_types(sim)
+
+
+def test_activate_ends_a_trial_now_and_bills_it(sim, http):
+    paid = buy(http, PRO_TRIAL)
+    activated = http.post(
+        f"/subscriptions/{paid['subscription_id']}/activate", json={}, headers=AUTH
+    ).json["data"]
+    assert activated["status"] == "active"
+    again = http.post(f"/subscriptions/{paid['subscription_id']}/activate", json={}, headers=AUTH)
+    assert again.json["error"]["code"] == "subscription_not_trialing"
+
+
+def test_invoices_only_for_completed_non_zero_transactions_and_they_are_pdfs(sim, http):
+    bought = buy(http, ONBOARDING)
+    assert bought["status"] == "completed" and bought["subscription_id"] is None
+    link = http.get(f"/transactions/{bought['id']}/invoice", headers=AUTH).json["data"]["url"]
+    pdf = http.get(urlsplit(link).path)
+    assert pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.data.startswith(b"%PDF-1.4") and pdf.data.rstrip().endswith(b"%%EOF")
+    assert b"9900" in pdf.data
+
+    trial = buy(http, PRO_TRIAL)
+    zero = http.get(f"/transactions/{trial['id']}/invoice", headers=AUTH)
+    assert (zero.status_code, zero.json["error"]["code"]) == (
+        400,
+        "transaction_invoice_unavailable",
+    )
+    open_one = http.post(
+        "/transactions", json={"items": [{"price_id": ONBOARDING, "quantity": 1}]}, headers=AUTH
+    ).json["data"]
+    assert http.get(f"/transactions/{open_one['id']}/invoice", headers=AUTH).status_code == 400

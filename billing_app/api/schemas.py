@@ -126,6 +126,12 @@ class SubscriptionItemSchema(ma.Schema):
     recurring = fields.Boolean()
 
 
+class CustomerSchema(ma.Schema):
+    id = fields.String(allow_none=True, metadata={"description": "Paddle's ctm_ id"})
+    email = fields.String(allow_none=True, metadata={"description": "as Paddle has it now"})
+    name = fields.String(allow_none=True)
+
+
 class SubscriptionSchema(ma.Schema):
     id = fields.String(allow_none=True, metadata={"description": "null on the free tier"})
     status = fields.String(required=True, validate=validate.OneOf((*SUBSCRIPTION_STATUSES, "free")))
@@ -139,7 +145,11 @@ class SubscriptionSchema(ma.Schema):
     scheduled_change = fields.Nested(ScheduledChangeSchema, allow_none=True)
     paused_at = fields.AwareDateTime(allow_none=True)
     canceled_at = fields.AwareDateTime(allow_none=True)
+    trial_ends_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "when the trial ends (or ended); null: none"}
+    )
     access = fields.Boolean(required=True)
+    customer = fields.Nested(CustomerSchema, allow_none=True)
     updated_at = fields.AwareDateTime(allow_none=True)
 
 

@@ -26,7 +26,7 @@ from billing_app.api.schemas import (
 from billing_app.auth import current_user
 from billing_app.db import utcnow
 from billing_app.extensions import db
-from billing_app.models import Subscription
+from billing_app.models import Account, Subscription
 from billing_app.paddle import paddle
 from billing_app.services import subscriptions as subscription_service
 from billing_app.services.access import has_access
@@ -42,6 +42,12 @@ blp = Blueprint(
 authenticate_first(blp)
 
 FREE = {"id": None, "status": "free", "access": False, "items": [], "scheduled_change": None}
+
+
+def customer_of(account: Account | None) -> dict | None:
+    if account is None or not (account.paddle_customer_id or account.email):
+        return None
+    return {"id": account.paddle_customer_id, "email": account.email, "name": account.name}
 
 
 def present(subscription: Subscription | None) -> dict:
@@ -67,7 +73,9 @@ def present(subscription: Subscription | None) -> dict:
         "scheduled_change": scheduled,
         "paused_at": subscription.paused_at,
         "canceled_at": subscription.canceled_at,
+        "trial_ends_at": subscription.trial_ends_at,
         "access": has_access(subscription, utcnow(), access_policy()),
+        "customer": customer_of(subscription.account),
         "updated_at": subscription.updated_at,
     }
 
@@ -89,7 +97,8 @@ class CurrentSubscription(MethodView):
         subscription = subscription_service.subscription_for(db.session, caller.account_id)
         if subscription is None:
             free = free_plan(db.session)
-            return {**FREE, "plan": free.slug if free else None}
+            customer = customer_of(db.session.get(Account, caller.account_id))
+            return {**FREE, "plan": free.slug if free else None, "customer": customer}
         return present(subscription)
 
 
@@ -137,6 +146,19 @@ class Resume(MethodView):
         """Resume a paused subscription, or remove a scheduled pause or cancellation."""
         caller = current_user()
         return _done(subscription_service.resume(db.session, paddle(), caller.account_id))
+
+
+@blp.route("/activate")
+class Activate(MethodView):
+    @blp.doc(security=USER)
+    @blp.response(200, SubscriptionSchema)
+    @blp.arguments(NoBodySchema, required=False)
+    @operation(blp, "activateSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
+    def post(self, body):
+        """End the trial now: Paddle bills at once (the card on file) and the subscription
+        turns active; Paddle's answer is stored at once. 409 unless it is trialing."""
+        caller = current_user()
+        return _done(subscription_service.activate(db.session, paddle(), caller.account_id))
 
 
 @blp.route("/payment-method")

@@ -3,7 +3,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from billing_app.db import Base
+from billing_app.db import Base, UTCDateTime
 from billing_app.models._columns import created_at_column, updated_at_column
 
 
@@ -14,6 +14,10 @@ class Account(Base):
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(320))  # the Paddle customer's
+    # Paddle's `updated_at` of the customer whose email and name we hold: an older
+    # `customer.*` event changes neither.
+    customer_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paddle_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

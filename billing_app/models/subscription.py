@@ -67,6 +67,7 @@ class Subscription(Base):
     scheduled_resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     # The stale-event guard: occurred_at of the newest Paddle event (or answer) applied.
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -108,8 +108,24 @@ def snapshot_values(
         "scheduled_resume_at": parse_timestamp(scheduled.get("resume_at")),
         "paused_at": parse_timestamp(data.get("paused_at")),
         "canceled_at": parse_timestamp(data.get("canceled_at")),
+        "trial_ends_at": trial_end(data),
     }
     return values, items
+
+
+def trial_end(data: dict[str, Any]) -> datetime | None:
+    """When the subscription's trial ends (or ended): its items' `trial_dates`, else, while
+    it is trialing, when Paddle will first bill it."""
+    ends = [
+        parse_timestamp(dates["ends_at"])
+        for item in data.get("items") or []
+        if (dates := item.get("trial_dates")) and dates.get("ends_at")
+    ]
+    if ends:
+        return max(ends)
+    if data.get("status") == "trialing":
+        return parse_timestamp(data.get("next_billed_at"))
+    return None
 
 
 def diff_snapshot(

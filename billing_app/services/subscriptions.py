@@ -163,6 +163,20 @@ def cancel(
     return store_answer(session, held.id, entity)
 
 
+def activate(session: Session, paddle: Client, account_id: str) -> Subscription:
+    """End a trial now: Paddle bills the subscription at once and it turns active."""
+    held = read_and_release(session, account_id)
+    if held.status != "trialing":
+        raise InvalidState(
+            f"Only a trialing subscription can be activated; this one is {held.describe()}."
+        )
+    paddle_id = held.in_paddle("activate")
+    entity = _write(
+        paddle, paddle_id, lambda: paddle.subscriptions.activate(paddle_id), _status_is("active")
+    )
+    return store_answer(session, held.id, entity)
+
+
 def resume(session: Session, paddle: Client, account_id: str) -> Subscription:
     """Paused: resume now. A scheduled pause or cancellation: remove it. Canceled: 409."""
     held = read_and_release(session, account_id)

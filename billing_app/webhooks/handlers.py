@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.services import adjustments, purchases, transactions
 from billing_app.services.accounts import (
+    account_for_customer,
     attach_customer,
     claimed_owner,
     ensure_account,
@@ -29,6 +30,7 @@ from billing_app.services.subscription_sync import (
     lock_by_id,
     lock_by_paddle_id,
 )
+from paddle_client.timestamps import parse_timestamp
 from paddle_client.webhooks import Notification
 
 log = logging.getLogger(__name__)
@@ -145,21 +147,37 @@ def sync_adjustment(session: Session, notification: Notification) -> str:
     return recorded
 
 
+def keep_customer_details(account, customer: dict) -> None:
+    """The account's email and name as its Paddle customer has them, unless what we hold
+    came from a newer version of the customer."""
+    version = parse_timestamp(customer.get("updated_at"))
+    if version is None or (account.customer_updated_at and version < account.customer_updated_at):
+        return
+    account.email = customer.get("email") or account.email
+    account.name = customer.get("name")
+    account.customer_updated_at = version
+
+
 def link_customer(session: Session, notification: Notification) -> str:
-    """`customer.*`: a customer our checkout created names its account in `custom_data`."""
+    """`customer.*`: a customer our checkout created names its account in `custom_data`;
+    any customer an account owns keeps that account's email and name current."""
     data = notification.data
     account_id, _ = app_ids(data.get("custom_data"))
-    if not account_id:
-        return "ignored"
     serialise_on_customer(session, data.get("id"))
-    account = ensure_account(session, account_id)
-    attach_customer(session, account, data.get("id"))
-    linked = link_unlinked_subscriptions(session, account)
+    if account_id:
+        account = ensure_account(session, account_id)
+        attach_customer(session, account, data.get("id"))
+        linked = link_unlinked_subscriptions(session, account)
+        if linked:
+            log.info("linked %d subscription(s) to account %s", len(linked), account_id)
+    else:
+        account = account_for_customer(session, data.get("id"))
+        if account is None:
+            return "ignored"
     if account.paddle_customer_id == data.get("id"):
+        keep_customer_details(account, data)
         transactions.link_customers_transactions(session, account.id, data["id"])
         purchases.link_customers_purchases(session, account.id, data["id"])
-    if linked:
-        log.info("linked %d subscription(s) to account %s", len(linked), account_id)
     return "processed"
 
 

@@ -38,27 +38,19 @@ class Checkout(MethodView):
         entitlements' `grants` once Paddle reports the transaction completed.
         """
         caller = current_user()
+        options = {
+            "quantity": body.get("quantity", 1),
+            "checkout_url": current_app.config["CHECKOUT_URL"],
+        }
         if "product" in body:
+            product = checkout_service.find_product(db.session, body["product"])
             started = checkout_service.start_purchase(
-                db.session,
-                paddle(),
-                caller,
-                checkout_service.find_product(db.session, body["product"]),
-                quantity=body.get("quantity", 1),
-                checkout_url=current_app.config["CHECKOUT_URL"],
+                db.session, paddle(), caller, product, **options
             )
-            db.session.commit()
-            return started
-        plan = checkout_service.find_plan(
-            db.session, slug=body.get("plan"), price_id=body.get("price_id")
-        )
-        started = checkout_service.start_checkout(
-            db.session,
-            paddle(),
-            caller,
-            plan,
-            quantity=body.get("quantity", 1),
-            checkout_url=current_app.config["CHECKOUT_URL"],
-        )
+        else:
+            plan = checkout_service.find_plan(
+                db.session, slug=body.get("plan"), price_id=body.get("price_id")
+            )
+            started = checkout_service.start_checkout(db.session, paddle(), caller, plan, **options)
         db.session.commit()
         return started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.models import LIVE_STATUSES, Account, Subscription
 from billing_app.services.locks import serialise_on
+from paddle_client.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +193,14 @@ def link_subscription(
     attach_customer(session, account, subscription.paddle_customer_id)
     session.flush()
     return subscription
+
+
+def keep_customer_details(account: Account, customer: dict[str, Any]) -> None:
+    """The account's email and name as its Paddle customer has them, unless what we hold
+    came from a newer version of the customer."""
+    version = parse_timestamp(customer.get("updated_at"))
+    if version is None or (account.customer_updated_at and version < account.customer_updated_at):
+        return
+    account.email = customer.get("email") or account.email
+    account.name = customer.get("name")
+    account.customer_updated_at = version

@@ -80,8 +80,18 @@ class Order:
         return [{"price_id": self.price_id, "quantity": self.quantity}]
 
 
+def _buyer(caller: Caller, account: Account | None) -> dict[str, Any]:
+    """Who is buying, as an `Order` names them: the caller, and the account we know."""
+    return {
+        "account_id": caller.account_id,
+        "email": caller.email or (account.email if account else None),
+        "email_verified": caller.email_verified and bool(caller.email),
+        "customer_id": account.paddle_customer_id if account else None,
+    }
+
+
 def _read_order(session: Session, caller: Caller, plan: Plan, quantity: int) -> Order:
-    account_id, email = caller.account_id, caller.email
+    account_id = caller.account_id
     account = session.get(Account, account_id)
     current = live_subscription(session, account_id)
     if current is not None and current.status != "pending":
@@ -91,10 +101,7 @@ def _read_order(session: Session, caller: Caller, plan: Plan, quantity: int) -> 
             f"This account already has {_article(status)} {status} subscription; change it instead."
         )
     order = Order(
-        account_id=account_id,
-        email=email or (account.email if account else None),
-        email_verified=caller.email_verified and bool(email),
-        customer_id=account.paddle_customer_id if account else None,
+        **_buyer(caller, account),
         plan_id=plan.id,
         price_id=plan.price_id,
         currency=plan.currency,
@@ -278,10 +285,7 @@ def _read_product_order(session: Session, caller: Caller, product: Product, quan
         None,
     )
     order = Order(
-        account_id=caller.account_id,
-        email=caller.email or (account.email if account else None),
-        email_verified=caller.email_verified and bool(caller.email),
-        customer_id=account.paddle_customer_id if account else None,
+        **_buyer(caller, account),
         plan_id=None,
         price_id=product.price_id,
         currency=product.currency,

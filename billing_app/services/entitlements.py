@@ -186,10 +186,6 @@ def _read_purchases(connection: Connection, account_ids: list[str]) -> dict[str,
     return {account_id: tuple(grants) for account_id, grants in found.items()}
 
 
-def read_access_facts(connection: Connection, account_id: str) -> AccessFacts:
-    return read_many_access_facts(connection, [account_id])[account_id]
-
-
 def read_many_access_facts(
     connection: Connection, account_ids: Iterable[str]
 ) -> dict[str, AccessFacts]:

@@ -17,6 +17,7 @@ from billing_app.services.accounts import (
     attach_customer,
     claimed_owner,
     ensure_account,
+    keep_customer_details,
     link_to_customers_account,
     link_unlinked_subscriptions,
     serialise_on_customer,
@@ -30,7 +31,6 @@ from billing_app.services.subscription_sync import (
     lock_by_id,
     lock_by_paddle_id,
 )
-from paddle_client.timestamps import parse_timestamp
 from paddle_client.webhooks import Notification
 
 log = logging.getLogger(__name__)
@@ -145,17 +145,6 @@ def sync_adjustment(session: Session, notification: Notification) -> str:
             adjustment.paddle_subscription_id or "none",
         )
     return recorded
-
-
-def keep_customer_details(account, customer: dict) -> None:
-    """The account's email and name as its Paddle customer has them, unless what we hold
-    came from a newer version of the customer."""
-    version = parse_timestamp(customer.get("updated_at"))
-    if version is None or (account.customer_updated_at and version < account.customer_updated_at):
-        return
-    account.email = customer.get("email") or account.email
-    account.name = customer.get("name")
-    account.customer_updated_at = version
 
 
 def link_customer(session: Session, notification: Notification) -> str:

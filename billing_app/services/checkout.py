@@ -33,6 +33,7 @@ from billing_app.services.accounts import (
     attach_customer,
     ensure_account,
     live_subscription,
+    serialise_on_customer,
 )
 from billing_app.services.subscription_sync import app_ids, lock_by_id
 from billing_app.services.transactions import record_transaction
@@ -315,6 +316,9 @@ def start_purchase(
     custom_data = {"app_account_id": order.account_id, "app_product": slug}
     transaction = _transaction_for(paddle, order, customer_id, checkout_url, custom_data)
 
+    # The customer's lock first, as the `customer.*` handler takes it before the account
+    # (the ledger's write takes it too): the other order deadlocks with that handler.
+    serialise_on_customer(session, customer_id)
     account = ensure_account(session, order.account_id, order.email)
     attach_customer(session, account, customer_id)
     answered_at = parse_timestamp(transaction.get("updated_at")) or utcnow()

@@ -115,6 +115,58 @@ def checkout_transaction(**changes: Any) -> dict[str, Any]:
     return data
 
 
+def one_time_checkout(
+    transaction_id: str,
+    price_id: str,
+    customer_id: str,
+    captured_at: datetime,
+    *,
+    total: str,
+    quantity: int = 1,
+    **changes: Any,
+) -> dict[str, Any]:
+    """A completed checkout transaction of `quantity` of one one-time price."""
+    data = checkout_transaction(id=transaction_id, customer_id=customer_id, **changes)
+    item = data["items"][0]
+    item["price"].update(id=price_id, billing_cycle=None, trial_period=None)
+    item["quantity"] = quantity
+    data["items"] = [item]
+    line = data["details"]["line_items"][0]
+    line.update(price_id=price_id, quantity=quantity)
+    line["totals"]["total"] = total
+    data["details"]["line_items"] = [line]
+    data["details"]["totals"]["total"] = total
+    data["payments"][0]["captured_at"] = captured_at.isoformat().replace("+00:00", "Z")
+    data["subscription_id"] = None
+    return data
+
+
+def adjustment(
+    adjustment_id: str,
+    transaction_id: str,
+    customer_id: str,
+    *,
+    total: str,
+    action: str = "refund",
+    status: str = "approved",
+    **changes: Any,
+) -> dict[str, Any]:
+    """An adjustment (a refund by default, approved) against a transaction."""
+    data = copy.deepcopy(sample("webhook-adjustment.updated.json")["data"])
+    data.update(
+        id=adjustment_id,
+        transaction_id=transaction_id,
+        customer_id=customer_id,
+        subscription_id=None,
+        action=action,
+        status=status,
+        type=None,
+    )
+    data.update(changes)
+    data["totals"]["total"] = total
+    return data
+
+
 def make_plan(session, **fields: Any) -> Plan:
     values = {
         "slug": "starter",

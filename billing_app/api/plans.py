@@ -51,6 +51,7 @@ def _plan_item(plan) -> dict:
         "interval": plan.interval,
         "interval_count": plan.interval_count,
         "grant_days": None,
+        "credits": {},
     }
 
 
@@ -61,6 +62,7 @@ def _product_item(product) -> dict:
         "interval": None,
         "interval_count": None,
         "grant_days": product.grant_days,
+        "credits": product.credits or {},
     }
 
 

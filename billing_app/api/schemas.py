@@ -62,6 +62,15 @@ class CatalogItemSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "a product's features last this long; null: for good"},
     )
+    credits = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={
+            "description": "units per meter one quantity of a product adds to the allowance"
+            " of the billing period it is bought in; {} for plans"
+        },
+    )
 
 
 class CatalogQuerySchema(ma.Schema):
@@ -298,8 +307,16 @@ class MeterUsageSchema(ma.Schema):
     period_start = fields.AwareDateTime(required=True)
     period_end = fields.AwareDateTime(required=True)
     used = fields.Integer(required=True)
-    included = fields.Integer(required=True)
-    hard_limit = fields.Integer(required=True, allow_none=True)
+    included = fields.Integer(
+        required=True, metadata={"description": "the plan's allowance plus `credits`"}
+    )
+    credits = fields.Integer(
+        required=True,
+        metadata={"description": "units bought for this period (one-time products' credits)"},
+    )
+    hard_limit = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "with `credits` added"}
+    )
     remaining = fields.Integer(
         required=True, allow_none=True, metadata={"description": "null: no hard limit"}
     )

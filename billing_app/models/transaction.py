@@ -102,7 +102,9 @@ class Adjustment(Base):
 
 class Product(Base):
     """Something sold once (a one-time Paddle price), bought again and again if wanted.
-    What it grants: `features`, for good or for `grant_days` from the purchase."""
+    What it grants: `features`, for good or for `grant_days` from the purchase; and
+    `credits`, units per meter added to the allowance of the billing period it is bought in
+    (per quantity bought)."""
 
     __tablename__ = "products"
     __table_args__ = (CheckConstraint("grant_days >= 1", name="grant_days_positive"),)
@@ -116,6 +118,7 @@ class Product(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
     grant_days: Mapped[int | None] = mapped_column(Integer)
+    credits: Mapped[dict[str, int] | None] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
@@ -127,7 +130,10 @@ class Purchase(Base):
     chargeback revokes it; a reversed chargeback gives it back."""
 
     __tablename__ = "purchases"
-    __table_args__ = (UniqueConstraint("paddle_transaction_id", "product_id"),)
+    __table_args__ = (
+        UniqueConstraint("paddle_transaction_id", "product_id"),
+        Index("ix_purchases_account_id_completed_at", "account_id", "completed_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -140,6 +146,7 @@ class Purchase(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     total: Mapped[int | None] = mapped_column(BigInteger)  # minor units, the line's total
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    credits: Mapped[dict[str, int] | None] = mapped_column(JSON)  # all units, not per quantity
     completed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     granted_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # null: for good
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

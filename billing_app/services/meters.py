@@ -4,7 +4,7 @@ recording, reading and billing)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -34,6 +34,13 @@ class Meter:
             "overage_price_id": self.overage_price_id,
             "overage_unit": self.overage_unit,
         }
+
+    def with_credits(self, credits: int) -> Meter:
+        """The meter with `credits` (bought units) added to what it includes and caps."""
+        if credits == 0:
+            return self
+        cap = None if self.hard_limit is None else self.hard_limit + credits
+        return replace(self, included=self.included + credits, hard_limit=cap)
 
     def admits(self, used: int, quantity: int) -> bool:
         """May `quantity` more be recorded on top of `used`? All of it or none."""

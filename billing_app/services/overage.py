@@ -4,7 +4,8 @@ Paddle has no meters: overage is a one-time charge on the subscription
 (`POST /subscriptions/{id}/charge` with the meter's one-time `overage_price_id`). A period
 is billed once it has closed for late usage (USAGE_LATE_SECONDS after its end): one
 `UsageCharge` row per (subscription, meter, period), made once (a unique key), of
-`Meter.charge_quantity` of the price. Sending it:
+`Meter.charge_quantity` of the price (units bought as credits for the period are not
+overage). Sending it:
 
 - the row is marked `submitting` and committed before Paddle is asked, with no transaction
   open while Paddle answers;
@@ -31,6 +32,8 @@ from billing_app.errors import describe_failure
 from billing_app.models import Plan, UsageCharge, UsageCounter
 from billing_app.models.usage import OPEN_CHARGE_STATUSES
 from billing_app.services.meters import plan_meters
+from billing_app.services.purchases import credits_in
+from billing_app.services.usage_periods import Period
 from billing_app.services.webhooks import retry_delay
 from paddle_client import Client
 from paddle_client.errors import ApiError, PaddleError, Unavailable
@@ -67,6 +70,8 @@ def open_charges(session: Session, now: datetime, late: timedelta, effective_fro
         meter = plan_meters(plan.meters).get(counter.meter)
         if meter is None or meter.overage_price_id is None:
             continue
+        period = Period(counter.period_start, counter.period_end)
+        meter = meter.with_credits(credits_in(session, counter.account_id, period)[meter.name])
         quantity = meter.charge_quantity(counter.used)
         if quantity == 0:
             continue

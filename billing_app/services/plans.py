@@ -102,19 +102,29 @@ PRICE_FACTS = ("amount", "currency", "interval", "interval_count")
 
 
 class GrantsSchema(ma.Schema):
-    """What buying a product grants: `features`, for good or for `grant_days`."""
+    """What buying a product grants: `features`, for good or for `grant_days`; `credits`,
+    units of a meter added to the allowance of the billing period it is bought in (per
+    quantity bought). At least one of the two."""
 
     class Meta:
         unknown = ma.RAISE
 
     features = ma.fields.List(
-        ma.fields.String(validate=ma.validate.Length(min=1, max=100)),
-        required=True,
-        validate=ma.validate.Length(min=1),
+        ma.fields.String(validate=ma.validate.Length(min=1, max=100)), load_default=list
     )
     grant_days = ma.fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=ma.validate.Range(1, 36_500)
     )
+    credits = ma.fields.Dict(
+        keys=ma.fields.String(validate=METER_NAME),
+        values=ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 10**12)),
+        load_default=None,
+    )
+
+    @ma.validates_schema
+    def grants_something(self, data, **kwargs):
+        if not data.get("features") and not data.get("credits"):
+            raise ma.ValidationError("a product grants features, credits or both", "features")
 
 
 class ProductFileEntrySchema(ma.Schema):
@@ -182,6 +192,7 @@ def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
                 problems[where] = {key: [f"repeats entry {seen[plan[key]] + 1}"]}
             seen[plan[key]] = index
         plans.append(plan)
+    problems.update(_credits_without_meters(entries, plans, problems))
     if problems:
         lines = [
             f"{where}: {field}: {message}"
@@ -190,6 +201,27 @@ def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
         ]
         raise ValidationFailed("Invalid plans file:\n" + "\n".join(lines), errors=problems)
     return plans
+
+
+def _credits_without_meters(
+    entries: list[Any], loaded: list[dict[str, Any]], problems: dict[str, Any]
+) -> dict[str, Any]:
+    """Products (valid otherwise) whose credits name a meter no plan in the file has."""
+    meters = {
+        name for entry in loaded if entry["type"] == "subscription" for name in entry["meters"]
+    }
+    found = {}
+    for index, entry in enumerate(entries):
+        where = _describe(index, entry)
+        if not is_product(entry) or where in problems:
+            continue
+        unknown = sorted(set(entry["grants"].get("credits") or ()) - meters)
+        if unknown:
+            found[where] = {
+                f"grants.credits.{name}": ["not a meter of any plan in the file"]
+                for name in unknown
+            }
+    return found
 
 
 def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
@@ -278,8 +310,9 @@ def _upsert(session, model, existing, values, prices, facts) -> tuple[str, str]:
         **{key: value for key, value in paddles.items() if key in facts},
         **{key: value for key, value in values.items() if value is not None},
     }
-    if values.get("grant_days", 0) is None:
-        wanted["grant_days"] = None  # a product that now grants for good
+    for cleared in ("grant_days", "credits"):  # a product that now grants for good, or none
+        if cleared in values and values[cleared] is None:
+            wanted[cleared] = None
     row = existing.get(values["slug"])
     if row is None:
         defaults = {"interval_count": 1} if model is Plan else {}

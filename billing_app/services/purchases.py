@@ -10,6 +10,7 @@ so any order of their events ends the same.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert, utcnow
 from billing_app.models import Adjustment, Product, Purchase, Transaction
+from billing_app.services.usage_periods import Period
 from paddle_client.money import minor_units
 
 PURCHASE_ORIGINS = ("web", "api")
@@ -59,6 +61,7 @@ def record_purchases(session: Session, row: Transaction, data: dict[str, Any]) -
                 currency=row.currency,
                 total=totals.get(product.price_id),
                 features=list(product.features),
+                credits=_bought_credits(product, item["quantity"]),
                 completed_at=completed_at,
                 granted_until=until,
                 created_at=now,
@@ -77,6 +80,29 @@ def record_purchases(session: Session, row: Transaction, data: dict[str, Any]) -
     )
     apply_adjustments(session, row.paddle_transaction_id)
     return created
+
+
+def _bought_credits(product: Product, quantity: int) -> dict[str, int] | None:
+    if not product.credits:
+        return None
+    return {meter: units * quantity for meter, units in product.credits.items()}
+
+
+def credits_in(connection, account_id: str, period: Period) -> Counter[str]:
+    """Units per meter that the account's purchases completed in `period` add to its
+    allowance (none for purchases taken back)."""
+    bought = connection.execute(
+        select(Purchase.credits).where(
+            Purchase.account_id == account_id,
+            Purchase.completed_at >= period.start,
+            Purchase.completed_at < period.end,
+            Purchase.revoked_at.is_(None),
+        )
+    ).scalars()
+    total: Counter[str] = Counter()
+    for credits in bought:
+        total.update({meter: int(units) for meter, units in (credits or {}).items()})
+    return total
 
 
 def revocation(

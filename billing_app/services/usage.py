@@ -28,6 +28,7 @@ from billing_app.models import UsageCounter, UsageEvent
 from billing_app.services.access import AccessPolicy, has_access
 from billing_app.services.entitlements import AccessFacts, Grant
 from billing_app.services.meters import Meter
+from billing_app.services.purchases import credits_in
 from billing_app.services.usage_periods import Period, billing_period, calendar_month, checked
 
 _COUNTERS = UsageCounter.__table__
@@ -38,9 +39,10 @@ _EVENTS = UsageEvent.__table__
 class MeterUsage:
     """A meter's figures for one period: what was used, against what the plan gives."""
 
-    meter: Meter
+    meter: Meter  # with the period's credits in its included amount and cap
     period: Period
     used: int
+    credits: int = 0  # units bought for this period (one-time products' credits)
 
     @property
     def remaining(self) -> int | None:
@@ -57,6 +59,7 @@ class MeterUsage:
             "period_end": self.period.end,
             "used": self.used,
             "included": self.meter.included,
+            "credits": self.credits,
             "hard_limit": self.meter.hard_limit,
             "remaining": self.remaining,
             "overage": self.overage,
@@ -145,6 +148,8 @@ def _record(
             f"No meter {report.meter!r} on {on}.", errors={"meter": ["not a meter of the plan"]}
         )
     period = checked(metering.period_of(report.occurred_at), report.occurred_at, now, late)
+    credits = credits_in(session, report.account_id, period)[meter.name]
+    meter = meter.with_credits(credits)
     if not meter.admits(0, report.quantity):
         raise QuotaExceeded(_refusal(meter, report))
     used = session.execute(
@@ -174,7 +179,7 @@ def _record(
             occurred_at=report.occurred_at,
             period_start=period.start,
             period_end=period.end,
-            answer={"used": used, "meter": meter.values()},
+            answer={"used": used, "meter": meter.values(), "credits": credits},
             recorded_at=now,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -183,7 +188,7 @@ def _record(
     if kept is None:
         session.rollback()
         return _answer_for_key(session, report)
-    return MeterUsage(meter, period, used)
+    return MeterUsage(meter, period, used, credits)
 
 
 def _refusal(meter: Meter, report: Report) -> str:
@@ -222,7 +227,8 @@ def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
             "This idempotency key was used for another account, meter or quantity."
         )
     meter = Meter.of(event.meter, event.answer["meter"])
-    return MeterUsage(meter, Period(event.period_start, event.period_end), event.answer["used"])
+    period = Period(event.period_start, event.period_end)
+    return MeterUsage(meter, period, event.answer["used"], event.answer.get("credits", 0))
 
 
 def usage_figures(
@@ -241,7 +247,8 @@ def usage_figures(
                 )
             ).all()
         )
+        credits = credits_in(connection, account_id, period)
     return [
-        MeterUsage(meter, period, used.get(name, 0))
+        MeterUsage(meter.with_credits(credits[name]), period, used.get(name, 0), credits[name])
         for name, meter in sorted(metering.meters.items())
     ]

@@ -15,6 +15,7 @@ from billing_app.models import Product, Purchase, Transaction
 from billing_app.services import plans as plan_service
 from tests.conftest import SERVICE_TOKEN, sample
 from tests.factories import (
+    adjustment,
     auth,
     body_of,
     checkout_transaction,
@@ -22,6 +23,7 @@ from tests.factories import (
     envelope,
     make_account,
     make_subscription,
+    one_time_checkout,
     post_webhook,
 )
 
@@ -74,20 +76,8 @@ def paddle():
 
 def one_time_transaction(n: int, price_id: str = REPORTS, *, total: str = "4900", **changes):
     """A completed checkout of one one-time price, captured `n` days after 2026-01-01."""
-    data = checkout_transaction(id=f"txn_{n:026d}", customer_id=CUSTOMER, **changes)
     captured = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)
-    item = data["items"][0]
-    item["price"].update(id=price_id, billing_cycle=None, trial_period=None)
-    item["quantity"] = 1
-    data["items"] = [item]
-    line = data["details"]["line_items"][0]
-    line.update(price_id=price_id, quantity=1)
-    line["totals"]["total"] = total
-    data["details"]["line_items"] = [line]
-    data["details"]["totals"]["total"] = total
-    data["payments"][0]["captured_at"] = captured.isoformat().replace("+00:00", "Z")
-    data["subscription_id"] = None
-    return data
+    return one_time_checkout(f"txn_{n:026d}", price_id, CUSTOMER, captured, total=total, **changes)
 
 
 def entitlements(client, account_id="acct_1"):
@@ -117,6 +107,7 @@ def test_the_catalogue_lists_plans_and_products_by_type(client, session, catalog
         "interval": None,
         "interval_count": None,
         "grant_days": 7,
+        "credits": {},
     }
     plans = client.get("/api/v1/catalog?type=subscription").json
     assert [item["slug"] for item in plans] == ["starter"]
@@ -253,19 +244,10 @@ def test_other_origins_and_recurring_prices_are_not_purchases(client, session, c
     assert session.scalars(select(Purchase)).all() == []
 
 
-def refund(n: int, *, total: str, status: str = "approved", action: str = "refund", **changes):
-    data = sample("webhook-adjustment.updated.json")["data"]
-    data.update(
-        id=f"adj_{n:026d}",
-        transaction_id=f"txn_{1:026d}",
-        customer_id=CUSTOMER,
-        subscription_id=None,
-        action=action,
-        status=status,
-        type=None,
-        **changes,
+def refund(n: int, *, total: str, status: str = "approved", **changes):
+    data = adjustment(
+        f"adj_{n:026d}", f"txn_{1:026d}", CUSTOMER, total=total, status=status, **changes
     )
-    data["totals"]["total"] = total
     data["updated_at"] = f"2026-02-0{n}T00:00:00Z"
     return envelope(f"adjustment.{'updated' if status != 'pending_approval' else 'created'}", data)
 

@@ -66,6 +66,7 @@ def test_usage_counts_in_the_subscriptions_period_and_says_where_it_stands(clien
         "period_end": subscription.current_period_end.isoformat(),
         "used": 120,
         "included": 100,
+        "credits": 0,
         "hard_limit": 150,
         "remaining": 30,
         "overage": 20,

@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_api(app)
+    register_admin(app)
     register_rate_limits(app)
     register_cli(app)
     register_scheduler(app)
@@ -126,6 +127,12 @@ def register_extensions(app: Flask) -> None:
         # (A request that never used the ORM session, the hot reads, has none to roll back.)
         if db.session.registry.has():
             db.session.rollback()
+
+
+def register_admin(app: Flask) -> None:
+    from billing_app.admin import register_admin as register_console
+
+    register_console(app)
 
 
 def register_rate_limits(app: Flask) -> None:

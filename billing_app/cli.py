@@ -203,13 +203,11 @@ def replay_webhooks_command(statuses: tuple[str, ...], event_ids: tuple[str, ...
     unknown."""
     events = webhook_service.events_to_replay(db.session, statuses=statuses, event_ids=event_ids)
     unknown = sorted(set(event_ids) - {event.event_id for event in events})
-    failures = 0
-    for event in events:
-        outcome = webhook_service.apply_event(db.session, event)
-        db.session.commit()
-        failures += outcome == "failed"
-        replayed = " (a replay; it stays " + event.status + ")" if event.settled else ""
-        click.echo(f"{event.event_id} {event.event_type}: {outcome}{replayed}")
+    replayed = webhook_service.replay(db.session, events)
+    for result in replayed:
+        kept = f" (a replay; it stays {result.kept_status})" if result.kept_status else ""
+        click.echo(f"{result.event_id} {result.event_type}: {result.outcome}{kept}")
+    failures = sum(result.outcome == "failed" for result in replayed)
     for event_id in unknown:
         click.echo(f"{event_id}: not in the ledger as a notification that can be applied")
     click.echo(f"Replayed {len(events)} event(s), {failures} failed, {len(unknown)} unknown.")
@@ -471,5 +469,26 @@ def _create_app():
     return create_app()
 
 
-# `billing-service db upgrade`, `billing-service billing plans import FILE`, ...
+@click.group("admin")
+def admin_cli() -> None:
+    """The operator console."""
+
+
+@admin_cli.command("hash-password")
+@click.password_option(help="The console's password (asked for when not given).")
+def hash_password_command(password: str) -> None:
+    """Print a hash of the console's password for ADMIN_PASSWORD_HASH."""
+    from werkzeug.security import generate_password_hash
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.ClickException(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    click.echo(generate_password_hash(password))
+
+
+MIN_PASSWORD_LENGTH = 12
+
+
+# `billing-service db upgrade`, `billing-service billing plans import FILE`,
+# `billing-service admin hash-password`, ...
 main = FlaskGroup(create_app=_create_app)
+main.add_command(admin_cli)

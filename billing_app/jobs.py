@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -43,17 +44,25 @@ class JobFailed(RuntimeError):
 
 
 def reconcile(
-    app: Flask, *, dry_run: bool = False, scheduled_for: datetime | None = None, progress=None
+    app: Flask,
+    *,
+    dry_run: bool = False,
+    scheduled_for: datetime | None = None,
+    progress=None,
+    started: Callable[[], None] | None = None,
 ):
     """One reconciliation, unless another process is running one (None), or (for a
     scheduled slot) one already succeeded since `scheduled_for` (None). Raises JobFailed
-    if the database cannot even be reached to start; any later failure is the run's."""
+    if the database cannot even be reached to start; any later failure is the run's.
+    `started` is called once the lease is held, before the walk."""
     with app.app_context():
         try:
             with held(db.engine, "reconcile", lease_ttl(app)) as lease, closing_session():
                 if scheduled_for is not None and ran_since(scheduled_for):
                     log.info("reconciliation for %s already ran; skipping", scheduled_for)
                     return None
+                if started is not None:
+                    started()
                 paddle = build_client(
                     app.config,
                     retry=RECONCILE_RETRY,
@@ -75,6 +84,45 @@ def reconcile(
             raise JobFailed(f"the database did not answer ({type(error).__name__})") from None
         finally:
             db.session.remove()
+
+
+@dataclass
+class BackgroundRun:
+    """A reconciliation an operator started from the console, in a thread of its own."""
+
+    thread: threading.Thread
+    outcome: str = "pending"  # started | refused (another holds the lease) | failed
+    error: str | None = None
+
+
+def reconcile_in_background(app: Flask, *, dry_run: bool, wait_seconds: float = 10.0):
+    """Start a reconciliation in a thread and return once it holds the lease (`started`),
+    or could not have it (`refused`: another run holds it) or failed to start (`failed`).
+    The run goes on after the request that started it has been answered."""
+    decided = threading.Event()
+
+    def work() -> None:
+        def mark_started() -> None:
+            run.outcome = "started"
+            decided.set()
+
+        try:
+            result = reconcile(app, dry_run=dry_run, started=mark_started)
+            if run.outcome == "pending" and result is None:
+                run.outcome = "refused"
+        except JobFailed as failure:
+            run.outcome, run.error = "failed", str(failure)
+        except Exception as error:  # the thread's end must still answer the request
+            log.exception("reconciliation started from the console failed")
+            if run.outcome == "pending":
+                run.outcome, run.error = "failed", type(error).__name__
+        finally:
+            decided.set()
+
+    run = BackgroundRun(threading.Thread(target=work, name="console-reconcile", daemon=True))
+    run.thread.start()
+    decided.wait(wait_seconds)
+    return run
 
 
 @contextmanager

@@ -88,6 +88,16 @@ def register_rate_limits(app: Flask) -> Limiter:
     limiter.shared_limit(
         lambda: current_app.config["RATE_LIMIT_PUBLIC"], scope="public", key_func=get_remote_address
     )(plans.blp)
+    if "admin" in app.blueprints:
+        from billing_app.admin.blueprint import blp as console
+
+        # Guessing the console's password: a few tries a minute per address.
+        limiter.limit(
+            lambda: current_app.config["ADMIN_SIGN_IN_RATE_LIMIT"],
+            key_func=get_remote_address,
+            methods=["POST"],
+            exempt_when=lambda: request.endpoint != "admin.sign_in",
+        )(console)
     app.extensions["billing_paddle_budget"] = PaddleBudget(
         app.config["RATELIMIT_STORAGE_URI"],
         app.config["PADDLE_USER_REQUESTS_PER_MINUTE"],

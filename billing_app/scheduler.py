@@ -106,49 +106,62 @@ def run_reconcile_slot(app: Flask) -> None:
     jobs.reconcile(app, scheduled_for=slot)
 
 
+def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
+    """Every recurring job: its id, what it runs, when, and its own scheduling options."""
+    return [
+        (
+            "reconcile",
+            run_reconcile_slot,
+            reconcile_trigger(app),
+            {"misfire_grace_time": int(MISFIRE_GRACE.total_seconds())},
+        ),
+        (
+            "webhook-retry",
+            logged(jobs.retry_failed_webhooks),
+            IntervalTrigger(seconds=int(WEBHOOK_RETRY_EVERY.total_seconds()), timezone=UTC),
+            {},
+        ),
+        (
+            "usage-billing",
+            logged(jobs.bill_overage),
+            IntervalTrigger(minutes=app.config["USAGE_BILLING_MINUTES"], timezone=UTC),
+            {},
+        ),
+        (
+            "usage-prune",
+            logged(jobs.prune_usage_events),
+            CronTrigger(timezone=UTC, **USAGE_PRUNE_AT),
+            {},
+        ),
+        (
+            "webhook-prune",
+            logged(jobs.prune_webhook_ledger),
+            CronTrigger(timezone=UTC, **PRUNE_AT),
+            {},
+        ),
+    ]
+
+
+def next_runs(app: Flask, now: datetime) -> list[tuple[str, datetime | None, timedelta | None]]:
+    """Per job: its next time (a job on a clock), or how often it runs (one on an interval)."""
+    runs = []
+    for job_id, _, trigger, _ in recurring_jobs(app):
+        if isinstance(trigger, IntervalTrigger):
+            runs.append((job_id, None, trigger.interval))
+        else:
+            runs.append((job_id, trigger.get_next_fire_time(None, now), None))
+    return runs
+
+
 def configure(
     scheduler: BaseScheduler, app: Flask, *, now: datetime | None = None
 ) -> BaseScheduler:
     """Add every job to `scheduler` (not started)."""
     now = now or utcnow()
-    trigger = reconcile_trigger(app)
     common = {"coalesce": True, "max_instances": 1, "replace_existing": True}
-    scheduler.add_job(
-        run_reconcile_slot,
-        trigger,
-        args=[app],
-        id="reconcile",
-        misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
-        **common,
-    )
-    scheduler.add_job(
-        logged(jobs.retry_failed_webhooks),
-        IntervalTrigger(seconds=int(WEBHOOK_RETRY_EVERY.total_seconds()), timezone=UTC),
-        args=[app],
-        id="webhook-retry",
-        **common,
-    )
-    scheduler.add_job(
-        logged(jobs.bill_overage),
-        IntervalTrigger(minutes=app.config["USAGE_BILLING_MINUTES"], timezone=UTC),
-        args=[app],
-        id="usage-billing",
-        **common,
-    )
-    scheduler.add_job(
-        logged(jobs.prune_usage_events),
-        CronTrigger(timezone=UTC, **USAGE_PRUNE_AT),
-        args=[app],
-        id="usage-prune",
-        **common,
-    )
-    scheduler.add_job(
-        logged(jobs.prune_webhook_ledger),
-        CronTrigger(timezone=UTC, **PRUNE_AT),
-        args=[app],
-        id="webhook-prune",
-        **common,
-    )
+    for job_id, run, trigger, options in recurring_jobs(app):
+        scheduler.add_job(run, trigger, args=[app], id=job_id, **common, **options)
+    trigger = reconcile_trigger(app)
     slot = missed_slot(trigger, jobs.last_scheduled_run_started(app), now)
     if slot is not None:
         log.info("the reconciliation due at %s did not run; running it once now", slot)

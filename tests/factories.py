@@ -102,6 +102,27 @@ def deliver(client, body: bytes) -> str:
             ).scalar_one()
 
 
+def ledger_row(session, notification: dict[str, Any], *, status="failed", due=True, **fields):
+    """A ledger row as a delivery left it: by default failed once and due now (or later)."""
+    from billing_app.models import WebhookEvent
+
+    now = datetime.now(UTC)
+    row = WebhookEvent(
+        event_id=notification["event_id"],
+        event_type=notification["event_type"],
+        occurred_at=datetime.fromisoformat(notification["occurred_at"].replace("Z", "+00:00")),
+        entity_id=notification["data"].get("id"),
+        payload=body_of(notification).decode(),
+        status=status,
+        attempts=1,
+        next_attempt_at=now - timedelta(seconds=1) if due else now + timedelta(hours=1),
+        **fields,
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
 def subscription_data(**changes: Any) -> dict[str, Any]:
     """Paddle's subscription entity (from the real `subscription.activated` sample)."""
     data = copy.deepcopy(sample("webhook-subscription.activated.json")["data"])

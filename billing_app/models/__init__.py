@@ -1,6 +1,7 @@
 """The tables. Import from here: `from billing_app.models import Subscription`."""
 
 from billing_app.models.account import Account
+from billing_app.models.audit import AuditEntry
 from billing_app.models.job_lease import JobLease
 from billing_app.models.plan import Plan
 from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRun
@@ -30,6 +31,7 @@ __all__ = [
     "WEBHOOK_EVENT_STATUSES",
     "Account",
     "Adjustment",
+    "AuditEntry",
     "JobLease",
     "Plan",
     "Product",

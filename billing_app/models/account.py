@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing_app.db import Base, UTCDateTime
@@ -21,3 +21,7 @@ class Account(Base):
     paddle_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+# An operator finds a customer by email whatever its case.
+Index("ix_accounts_email_lower", func.lower(Account.email))

@@ -50,7 +50,7 @@ class ReconcileDrift(Base):
     run_id: Mapped[int] = mapped_column(
         ForeignKey("reconcile_runs.id", ondelete="CASCADE"), index=True
     )
-    paddle_subscription_id: Mapped[str] = mapped_column(String(64))
+    paddle_subscription_id: Mapped[str] = mapped_column(String(64), index=True)
     field: Mapped[str] = mapped_column(String(64))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)

@@ -67,7 +67,7 @@ class UsageCharge(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(128))
+    account_id: Mapped[str] = mapped_column(String(128), index=True)
     paddle_subscription_id: Mapped[str] = mapped_column(String(64))
     meter: Mapped[str] = mapped_column(String(64))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -28,6 +28,9 @@ class WebhookEvent(Base):
         one_of("status", WEBHOOK_EVENT_STATUSES, "status"),
         Index("ix_webhook_events_status_received_at", "status", "received_at"),
         Index("ix_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
+        # The console's inbox: newest first, all of it or by type.
+        Index("ix_webhook_events_received_at", "received_at"),
+        Index("ix_webhook_events_event_type_received_at", "event_type", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

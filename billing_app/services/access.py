@@ -27,8 +27,38 @@ class AccessPolicy:
     past_due_grace: timedelta = timedelta(days=7)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The rule's answer and why, in words an operator reads (the console shows both)."""
+
+    granted: bool
+    reason: str
+
+
+NO_SUBSCRIPTION = Verdict(False, "no subscription")
+STOP_TOOK_EFFECT = Verdict(False, "a scheduled pause or cancellation has taken effect")
+IN_GOOD_STANDING = {
+    "active": Verdict(True, "active"),
+    "trialing": Verdict(True, "trialing"),
+}
+PAST_DUE_IN_GRACE = Verdict(True, "past due, within the grace period")
+PAST_DUE_GRACE_OVER = Verdict(False, "past due, the grace period is over")
+NO_ACCESS_WHEN = {
+    "pending": Verdict(False, "checkout not completed yet"),
+    "paused": Verdict(False, "paused"),
+    "canceled": Verdict(False, "canceled"),
+}
+
+
 def has_access(subscription: SubscriptionState | None, now: datetime, policy: AccessPolicy) -> bool:
-    """Does this subscription entitle its account to the product at `now`?
+    """Does this subscription entitle its account to the product at `now`?"""
+    return judge_access(subscription, now, policy).granted
+
+
+def judge_access(
+    subscription: SubscriptionState | None, now: datetime, policy: AccessPolicy
+) -> Verdict:
+    """The access rule, and the reason for its answer:
 
     - active and trialing: yes, until a scheduled pause or cancellation takes effect (even
       if the webhook that says so is late);
@@ -38,18 +68,20 @@ def has_access(subscription: SubscriptionState | None, now: datetime, policy: Ac
     - pending (a checkout not paid yet) or no subscription: no.
     """
     if subscription is None:
-        return False
+        return NO_SUBSCRIPTION
     status = subscription.status
-    if status in {"active", "trialing"}:
-        return not _scheduled_stop_passed(subscription, now)
+    if status in IN_GOOD_STANDING:
+        if _scheduled_stop_passed(subscription, now):
+            return STOP_TOOK_EFFECT
+        return IN_GOOD_STANDING[status]
     if status == "past_due":
         started = subscription.current_period_start
-        if started is None:
-            return False
-        return now < started + policy.past_due_grace and not _scheduled_stop_passed(
-            subscription, now
-        )
-    return False
+        if started is None or now >= started + policy.past_due_grace:
+            return PAST_DUE_GRACE_OVER
+        if _scheduled_stop_passed(subscription, now):
+            return STOP_TOOK_EFFECT
+        return PAST_DUE_IN_GRACE
+    return NO_ACCESS_WHEN.get(status, Verdict(False, status))
 
 
 def _scheduled_stop_passed(subscription: SubscriptionState, now: datetime) -> bool:

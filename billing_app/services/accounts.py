@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -162,15 +164,26 @@ class LinkRefused(ValueError):
     """An operator's link that would break a rule (unknown subscription, second live one)."""
 
 
-def unlinked_subscriptions(session: Session) -> list[Subscription]:
-    """Subscriptions Paddle told us about that no account owns yet, oldest first."""
-    return list(
-        session.scalars(
-            select(Subscription)
-            .where(Subscription.account_id.is_(None))
-            .order_by(Subscription.created_at)
-        )
+def unlinked_subscriptions(
+    session: Session, *, after: tuple[datetime, uuid.UUID] | None = None, limit: int | None = None
+) -> list[Subscription]:
+    """Subscriptions Paddle told us about that no account owns yet, oldest first; `after`
+    (a row's created_at and id) starts after that row."""
+    query = (
+        select(Subscription)
+        .where(Subscription.account_id.is_(None))
+        .order_by(Subscription.created_at, Subscription.id)
+        .limit(limit)
     )
+    if after is not None:
+        created_at, row_id = after
+        query = query.where(
+            or_(
+                Subscription.created_at > created_at,
+                and_(Subscription.created_at == created_at, Subscription.id > row_id),
+            )
+        )
+    return list(session.scalars(query))
 
 
 def link_subscription(

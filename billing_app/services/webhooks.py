@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Connection, bindparam, case, select, update
+from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert, utcnow
@@ -301,20 +301,57 @@ def events_to_replay(
     return [LedgerEntry.of(event) for event in session.scalars(query)]
 
 
+@dataclass(frozen=True)
+class Replayed:
+    event_id: str
+    event_type: str
+    outcome: str
+    kept_status: str | None  # an event already settled keeps its own outcome beside the replay's
+
+
+def replay(session: Session, entries: Iterable[LedgerEntry]) -> list[Replayed]:
+    """An operator's replay (the CLI's and the console's): each event through the same path
+    as a delivery, committed one by one."""
+    replayed = []
+    for entry in entries:
+        outcome = apply_event(session, entry)
+        session.commit()
+        kept = entry.status if entry.settled else None
+        replayed.append(Replayed(entry.event_id, entry.event_type, outcome, kept))
+    return replayed
+
+
 def ledger_events(
     session: Session,
     *,
     statuses: Iterable[str] = (),
     event_types: Iterable[str] = (),
     since: datetime | None = None,
+    until: datetime | None = None,
+    after: tuple[datetime, int] | None = None,
     limit: int = 50,
 ) -> list[WebhookEvent]:
-    """The newest ledger rows matching the filters, for an operator."""
-    query = select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
+    """The newest ledger rows matching the filters, for an operator; `after` (a row's
+    received_at and id) starts the page after that row."""
+    query = (
+        select(WebhookEvent)
+        .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+        .limit(limit)
+    )
     if statuses:
         query = query.where(WebhookEvent.status.in_(list(statuses)))
     if event_types:
         query = query.where(WebhookEvent.event_type.in_(list(event_types)))
     if since is not None:
         query = query.where(WebhookEvent.received_at >= since)
+    if until is not None:
+        query = query.where(WebhookEvent.received_at < until)
+    if after is not None:
+        received_at, row_id = after
+        query = query.where(
+            or_(
+                WebhookEvent.received_at < received_at,
+                and_(WebhookEvent.received_at == received_at, WebhookEvent.id < row_id),
+            )
+        )
     return list(session.scalars(query))

@@ -9,6 +9,10 @@ from billing_app.extensions import db
 from billing_app.services.reconcile import rows_in_range
 
 
+# SQLite cannot reflect an index on an expression (accounts by lower(email)): there it is
+# left out of the comparison, which PostgreSQL makes in full.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_models_and_migrations_agree(app):
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

@@ -13,26 +13,8 @@ from billing_app.extensions import db
 from billing_app.models import Subscription, WebhookEvent
 from billing_app.services import inbox
 from billing_app.worker import Worker
-from tests.factories import T0, body_of, envelope, subscription_data
-
-
-def waiting(session, notification, *, status="failed", due=True) -> WebhookEvent:
-    """A ledger row as a delivery that failed left it, due now (or later)."""
-    row = WebhookEvent(
-        event_id=notification["event_id"],
-        event_type=notification["event_type"],
-        occurred_at=datetime.fromisoformat(notification["occurred_at"].replace("Z", "+00:00")),
-        entity_id=notification["data"].get("id"),
-        payload=body_of(notification).decode(),
-        status=status,
-        attempts=1,
-        next_attempt_at=datetime.now(UTC) - timedelta(seconds=1) if due else None,
-    )
-    if not due:
-        row.next_attempt_at = datetime.now(UTC) + timedelta(hours=1)
-    session.add(row)
-    session.commit()
-    return row
+from tests.factories import T0, envelope, subscription_data
+from tests.factories import ledger_row as waiting
 
 
 def ledger(session) -> dict[str, WebhookEvent]:

@@ -1,0 +1,107 @@
+"""Find a customer, and everything about its account on one page."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from billing_app.admin.blueprint import blp
+from billing_app.api.common import access_policy
+from billing_app.api.entitlements import entitlements_of_accounts
+from billing_app.db import utcnow
+from billing_app.extensions import db
+from billing_app.models import Account, Subscription, UsageCharge, UsageCounter
+from billing_app.services import transactions as transaction_service
+from billing_app.services.access import judge_access
+from billing_app.services.customer_search import find_customers
+from billing_app.services.purchases import purchases_of
+from billing_app.services.timeline import account_timeline
+
+PADDLE_DASHBOARDS = {
+    "sandbox": "https://sandbox-vendors.paddle.com",
+    "live": "https://vendors.paddle.com",
+}
+DASHBOARD_PAGES = {"sub_": "subscriptions-v2", "ctm_": "customers-v2", "txn_": "transactions-v2"}
+
+
+def paddle_dashboard_url(paddle_id: str | None) -> str | None:
+    """The page of a Paddle id in Paddle's dashboard, for the configured environment."""
+    if not paddle_id:
+        return None
+    page = DASHBOARD_PAGES.get(paddle_id[:4])
+    if page is None:
+        return None
+    base = PADDLE_DASHBOARDS[current_app.config["PADDLE_ENVIRONMENT"]]
+    return f"{base}/{page}/{paddle_id}"
+
+
+@blp.app_template_global()
+def dashboard_url(paddle_id: str | None) -> str | None:
+    return paddle_dashboard_url(paddle_id)
+
+
+@blp.route("/find")
+def find():
+    query = (request.args.get("q") or "").strip()
+    matches = find_customers(db.session, query) if query else []
+    if len(matches) == 1 and matches[0].account_id:
+        return redirect(url_for("admin.account", account_id=matches[0].account_id), code=303)
+    return render_template("admin/find.html", query=query, matches=matches)
+
+
+RECENT_PERIODS = 12
+
+
+@blp.route("/accounts/<path:account_id>")
+def account(account_id: str):
+    account = db.session.get(Account, account_id)
+    if account is None:
+        abort(404, description=f"No account {account_id} is known.")
+    subscriptions = list(
+        db.session.scalars(
+            select(Subscription)
+            .where(Subscription.account_id == account.id)
+            .order_by(Subscription.created_at.desc())
+        )
+    )
+    live = [row for row in subscriptions if row.status != "canceled"]
+    current = live[0] if live else (subscriptions[0] if subscriptions else None)
+    now = utcnow()
+    history = transaction_service.history(
+        db.session, account.id, cursor=request.args.get("transactions_after")
+    )
+    return render_template(
+        "admin/account.html",
+        account=account,
+        subscription=current,
+        earlier=[row for row in subscriptions if row is not current],
+        verdict=judge_access(current, now, access_policy()),
+        entitlements=entitlements_of_accounts([account.id])[account.id],
+        purchases=purchases_of(db.session, account.id),
+        history=history,
+        counters=_recent_counters(account.id),
+        charges=_charges(account.id),
+        timeline=account_timeline(db.session, account),
+    )
+
+
+def _recent_counters(account_id: str) -> list[UsageCounter]:
+    return list(
+        db.session.scalars(
+            select(UsageCounter)
+            .where(UsageCounter.account_id == account_id)
+            .order_by(UsageCounter.period_start.desc(), UsageCounter.meter)
+            .limit(RECENT_PERIODS)
+        )
+    )
+
+
+def _charges(account_id: str) -> list[UsageCharge]:
+    return list(
+        db.session.scalars(
+            select(UsageCharge)
+            .where(UsageCharge.account_id == account_id)
+            .order_by(UsageCharge.period_start.desc())
+            .limit(RECENT_PERIODS)
+        )
+    )

@@ -1,0 +1,22 @@
+"""The front page: the state of the service at a glance."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template
+
+from billing_app.admin.blueprint import blp
+from billing_app.api.common import access_policy
+from billing_app.db import utcnow
+from billing_app.extensions import db
+from billing_app.scheduler import next_runs
+from billing_app.services import overview as figures
+
+
+@blp.route("/")
+def overview():
+    now = utcnow()
+    return render_template(
+        "admin/overview.html",
+        figures=figures.overview(db.session, now, access_policy()),
+        schedule=next_runs(current_app, now),
+    )

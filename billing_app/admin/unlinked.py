@@ -1,0 +1,77 @@
+"""Subscriptions no account owns yet, and linking one to an account (the CLI's rule)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from billing_app.admin.blueprint import blp
+from billing_app.admin.paging import moment_cursor, read_moment_cursor
+from billing_app.admin.sign_in import record
+from billing_app.auth import is_account_id
+from billing_app.extensions import db
+from billing_app.models import Account, Subscription
+from billing_app.services import accounts as account_service
+from billing_app.services.customer_search import customer_emails
+
+PAGE_SIZE = 50
+
+
+@blp.route("/unlinked")
+def unlinked():
+    after = read_moment_cursor(request.args.get("after"), key=uuid.UUID)
+    rows = account_service.unlinked_subscriptions(db.session, after=after, limit=PAGE_SIZE + 1)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    emails = customer_emails(db.session, [row.paddle_customer_id for row in rows])
+    next_after = moment_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    return render_template("admin/unlinked.html", rows=rows, emails=emails, next_after=next_after)
+
+
+def _unlinked_subscription(paddle_subscription_id: str) -> Subscription:
+    subscription = db.session.scalars(
+        select(Subscription).where(Subscription.paddle_subscription_id == paddle_subscription_id)
+    ).first()
+    if subscription is None:
+        abort(404, description=f"No subscription {paddle_subscription_id} is known.")
+    return subscription
+
+
+@blp.route("/unlinked/<paddle_subscription_id>/link", methods=["GET"])
+def link_subscription(paddle_subscription_id: str):
+    """The confirmation: what would be linked to what, before anything changes."""
+    subscription = _unlinked_subscription(paddle_subscription_id)
+    account_id = (request.args.get("account_id") or "").strip()
+    account = db.session.get(Account, account_id) if is_account_id(account_id) else None
+    return render_template(
+        "admin/link.html",
+        subscription=subscription,
+        email=customer_emails(db.session, [subscription.paddle_customer_id]).get(
+            subscription.paddle_customer_id
+        ),
+        account_id=account_id,
+        valid_account_id=is_account_id(account_id),
+        account=account,
+        live=account_service.live_subscription(db.session, account_id) if account else None,
+    )
+
+
+@blp.route("/unlinked/<paddle_subscription_id>/link", methods=["POST"])
+def confirm_link(paddle_subscription_id: str):
+    account_id = (request.form.get("account_id") or "").strip()
+    if not is_account_id(account_id):
+        flash("Give the account id to link to.", "error")
+        return redirect(url_for("admin.unlinked"), code=303)
+    try:
+        account_service.link_subscription(db.session, paddle_subscription_id, account_id)
+        db.session.commit()
+    except account_service.LinkRefused as refusal:
+        db.session.rollback()
+        record("link_subscription", "refused", target=paddle_subscription_id, detail=str(refusal))
+        flash(f"Not linked: {refusal}", "error")
+        return redirect(url_for("admin.unlinked"), code=303)
+    record("link_subscription", "ok", target=paddle_subscription_id, account_id=account_id)
+    flash(f"{paddle_subscription_id} now belongs to {account_id}.", "ok")
+    return redirect(url_for("admin.account", account_id=account_id), code=303)

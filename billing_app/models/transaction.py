@@ -78,6 +78,8 @@ class Adjustment(Base):
     """A refund, credit or chargeback against a transaction, as its newest event told it."""
 
     __tablename__ = "adjustments"
+    # The console's front page lists the newest chargebacks.
+    __table_args__ = (Index("ix_adjustments_action_created_at", "action", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     paddle_adjustment_id: Mapped[str] = mapped_column(String(64), unique=True)

@@ -11,7 +11,14 @@ from fractions import Fraction
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from billing_app.models import Plan, ReconcileRun, Subscription, WebhookEvent
+from billing_app.models import (
+    Adjustment,
+    Plan,
+    ReconcileRun,
+    Subscription,
+    Transaction,
+    WebhookEvent,
+)
 from billing_app.services import inbox
 from billing_app.services.access import AccessPolicy, has_access
 
@@ -32,6 +39,7 @@ class Overview:
     oldest_unapplied_seconds: float | None
     dead_letters: int
     last_reconciliation: ReconcileRun | None
+    chargebacks: list[tuple[Adjustment, str | None]]  # with the account, when known
 
 
 def overview(session: Session, now: datetime, policy: AccessPolicy) -> Overview:
@@ -48,7 +56,23 @@ def overview(session: Session, now: datetime, policy: AccessPolicy) -> Overview:
         last_reconciliation=session.scalars(
             select(ReconcileRun).order_by(ReconcileRun.started_at.desc()).limit(1)
         ).first(),
+        chargebacks=recent_chargebacks(session),
     )
+
+
+def recent_chargebacks(session: Session, limit: int = 10) -> list[tuple[Adjustment, str | None]]:
+    """The newest chargebacks, whatever they were against: money taken back by a bank
+    needs an operator even where access follows by itself."""
+    rows = session.execute(
+        select(Adjustment, Transaction.account_id)
+        .outerjoin(
+            Transaction, Transaction.paddle_transaction_id == Adjustment.paddle_transaction_id
+        )
+        .where(Adjustment.action == "chargeback")
+        .order_by(Adjustment.created_at.desc())
+        .limit(limit)
+    )
+    return [(adjustment, account_id) for adjustment, account_id in rows]
 
 
 def subscriptions_by_status(session: Session) -> dict[str, int]:

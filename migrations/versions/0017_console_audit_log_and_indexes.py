@@ -1,5 +1,5 @@
 """The operator console: its audit log, and indexes for what it filters and finds by
-(the inbox by time and type, drifts by subscription, charges by account, accounts by email in any case)
+(the inbox by time and type, drifts by subscription, charges by account, chargebacks by time, accounts by email in any case)
 
 Revision ID: 0017
 Revises: 0016
@@ -40,6 +40,7 @@ def upgrade():
     op.create_index(
         "ix_webhook_events_event_type_received_at", "webhook_events", ["event_type", "received_at"]
     )
+    op.create_index("ix_adjustments_action_created_at", "adjustments", ["action", "created_at"])
     op.create_index("ix_usage_charges_account_id", "usage_charges", ["account_id"])
     op.create_index("ix_accounts_email_lower", "accounts", [sa.text("lower(email)")])
 
@@ -47,6 +48,7 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_accounts_email_lower", table_name="accounts")
     op.drop_index("ix_usage_charges_account_id", table_name="usage_charges")
+    op.drop_index("ix_adjustments_action_created_at", table_name="adjustments")
     op.drop_index("ix_webhook_events_event_type_received_at", table_name="webhook_events")
     op.drop_index("ix_webhook_events_received_at", table_name="webhook_events")
     op.drop_index("ix_reconcile_drifts_paddle_subscription_id", table_name="reconcile_drifts")

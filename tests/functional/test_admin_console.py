@@ -17,6 +17,7 @@ from billing_app.db import utcnow
 from billing_app.extensions import db
 from billing_app.models import (
     Account,
+    Adjustment,
     AuditEntry,
     JobLease,
     ReconcileRun,
@@ -512,8 +513,25 @@ def test_the_overview_counts_what_the_table_holds(browser, session):
     )
     make_subscription(session, status="active", paddle_subscription_id="sub_nobody")
     ledger_row(session, envelope("subscription.updated", subscription_data()), status="dead")
+    session.add(
+        Transaction(paddle_transaction_id="txn_01bank", account_id="acct_1", status="completed")
+    )
+    session.add(
+        Adjustment(
+            paddle_adjustment_id="adj_01bank",
+            paddle_transaction_id="txn_01bank",
+            paddle_subscription_id=SAMPLE_SUBSCRIPTION,
+            action="chargeback",
+            status="approved",
+            currency="USD",
+            total=3000,
+        )
+    )
+    session.commit()
     sign_in(browser)
     html = browser.get("/admin/").get_data(as_text=True)
+    chargebacks = html.split('id="chargebacks"', 1)[1].split("</table>", 1)[0]
+    assert "/admin/accounts/acct_1" in chargebacks and "30.00 USD" in chargebacks
     figure = re.search(r"Accounts with access now</div>\s*<div class=\"value\">(\d+)", html)
     assert figure.group(1) == "2"  # the unlinked one gives no account access
     assert "300.00 USD" in html  # MRR: 3000 minor units x 10 seats (the linked active only)

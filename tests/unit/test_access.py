@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing_app.models import Plan, Subscription
-from billing_app.services.access import AccessPolicy, entitlements_for, has_access
+from billing_app.services.access import AccessPolicy, entitlements_for, has_access, judge_access
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 POLICY = AccessPolicy(past_due_grace=timedelta(days=7))
@@ -77,3 +77,32 @@ def test_entitlements_carry_the_plans_features_only_with_access():
     )
     over = entitlements_for(subscription(status="canceled"), plan, NOW, POLICY)
     assert (over.access, over.plan, over.features, over.limits) == (False, "team", [], {})
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"status": "active"}, "active"),
+        ({"status": "trialing"}, "trialing"),
+        ({"status": "pending"}, "checkout not completed yet"),
+        (
+            {"status": "active", "scheduled_action": "cancel", "scheduled_effective_at": NOW},
+            "a scheduled pause or cancellation has taken effect",
+        ),
+        (
+            {"status": "past_due", "current_period_start": NOW - timedelta(days=6)},
+            "past due, within the grace period",
+        ),
+        (
+            {"status": "past_due", "current_period_start": NOW - timedelta(days=8)},
+            "past due, the grace period is over",
+        ),
+        ({"status": "paused"}, "paused"),
+        ({"status": "canceled"}, "canceled"),
+    ],
+)
+def test_each_answer_says_why(fields, reason):
+    verdict = judge_access(subscription(**fields), NOW, POLICY)
+    assert verdict.reason == reason
+    assert verdict.granted is has_access(subscription(**fields), NOW, POLICY)
+    assert judge_access(None, NOW, POLICY).reason == "no subscription"

@@ -1,0 +1,88 @@
+"""The console's front-page figures against the table they count: accounts with access
+agree with the access rule asked row by row, and MRR turns every interval into months."""
+
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+
+from billing_app.db import utcnow
+from billing_app.models import Account, Subscription
+from billing_app.services.access import AccessPolicy, has_access
+from billing_app.services.overview import accounts_with_access, monthly_recurring_revenue
+from tests.factories import make_account, make_plan, make_subscription
+
+POLICY = AccessPolicy(past_due_grace=timedelta(days=7))
+states = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(
+            ["pending", "trialing", "active", "past_due", "paused", "canceled"]
+        ),
+        "scheduled_action": st.sampled_from([None, "cancel", "pause", "resume"]),
+        "effective_days": st.one_of(st.none(), st.integers(-3, 3)),
+        "period_days": st.one_of(st.none(), st.integers(-10, 3)),
+        "linked": st.booleans(),
+    }
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(states, max_size=12))
+def test_accounts_with_access_agree_with_the_rule_row_by_row(session, rows):
+    session.execute(delete(Subscription))
+    session.execute(delete(Account))
+    now = utcnow()
+    for number, state in enumerate(rows):
+        account_id = f"acct_{number}" if state["linked"] else None
+        if account_id:
+            session.add(Account(id=account_id))
+        session.add(
+            Subscription(
+                account_id=account_id,  # an unlinked one gives no account access
+                status=state["status"],
+                scheduled_action=state["scheduled_action"],
+                scheduled_effective_at=(
+                    now + timedelta(days=state["effective_days"])
+                    if state["effective_days"] is not None
+                    else None
+                ),
+                current_period_start=(
+                    now + timedelta(days=state["period_days"])
+                    if state["period_days"] is not None
+                    else None
+                ),
+            )
+        )
+    session.commit()
+    stored = session.scalars(select(Subscription)).all()
+    expected = sum(1 for row in stored if row.account_id and has_access(row, now, POLICY))
+    assert accounts_with_access(session, now, POLICY) == expected
+    session.commit()
+
+
+def test_mrr_turns_every_interval_into_months_per_currency(session):
+    monthly = make_plan(session, slug="monthly", price_id="pri_m", amount="1000")
+    yearly = make_plan(session, slug="yearly", price_id="pri_y", amount="12000", interval="year")
+    quarterly = make_plan(
+        session, slug="quarterly", price_id="pri_q", amount="2999", interval_count=3
+    )
+    euros = make_plan(session, slug="euros", price_id="pri_e", amount="500", currency="EUR")
+    for number, (plan, quantity, status) in enumerate(
+        [
+            (monthly, 2, "active"),
+            (yearly, 1, "active"),
+            (quarterly, 1, "active"),
+            (euros, 3, "active"),
+            (monthly, 5, "trialing"),  # not paying yet
+            (monthly, 7, "canceled"),
+        ]
+    ):
+        make_account(session, f"acct_{number}")
+        make_subscription(
+            session, account_id=f"acct_{number}", plan_id=plan.id, quantity=quantity, status=status
+        )
+    # 2 x 10.00 + 120.00 / 12 + 29.99 / 3 = 20.00 + 10.00 + 9.9967 -> 3999.67 cents -> 4000
+    assert monthly_recurring_revenue(session) == {"EUR": 1500, "USD": 4000}

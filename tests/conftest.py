@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -103,9 +104,9 @@ def session(app):
     return db.session
 
 
-@pytest.fixture
-def served(app):
-    """The app on a real port (werkzeug, threaded), for clients that are not Flask's."""
+@contextmanager
+def serving(app):
+    """`app` on a real port (werkzeug, threaded), for clients that are not Flask's."""
     import threading
 
     from werkzeug.serving import make_server
@@ -113,8 +114,16 @@ def served(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def served(app):
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -107,17 +107,17 @@ def ledger_row(session, notification: dict[str, Any], *, status="failed", due=Tr
     from billing_app.models import WebhookEvent
 
     now = datetime.now(UTC)
-    row = WebhookEvent(
-        event_id=notification["event_id"],
-        event_type=notification["event_type"],
-        occurred_at=datetime.fromisoformat(notification["occurred_at"].replace("Z", "+00:00")),
-        entity_id=notification["data"].get("id"),
-        payload=body_of(notification).decode(),
-        status=status,
-        attempts=1,
-        next_attempt_at=now - timedelta(seconds=1) if due else now + timedelta(hours=1),
-        **fields,
-    )
+    values = {
+        "event_id": notification["event_id"],
+        "event_type": notification["event_type"],
+        "occurred_at": datetime.fromisoformat(notification["occurred_at"].replace("Z", "+00:00")),
+        "entity_id": notification["data"].get("id"),
+        "payload": body_of(notification).decode(),
+        "status": status,
+        "attempts": 1,
+        "next_attempt_at": now - timedelta(seconds=1) if due else now + timedelta(hours=1),
+    }
+    row = WebhookEvent(**{**values, **fields})
     session.add(row)
     session.commit()
     return row

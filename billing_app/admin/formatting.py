@@ -37,7 +37,8 @@ def duration(seconds: float | None) -> str:
     for index, (unit, size) in enumerate(units[:-1]):
         if seconds >= size:
             smaller, smaller_size = units[index + 1]
-            return f"{seconds // size} {unit} {seconds % size // smaller_size} {smaller}"
+            rest = seconds % size // smaller_size
+            return f"{seconds // size} {unit}" + (f" {rest} {smaller}" if rest else "")
     return f"{seconds} s"
 
 

@@ -44,10 +44,11 @@ class Overview:
 
 def overview(session: Session, now: datetime, policy: AccessPolicy) -> Overview:
     backlog, oldest = inbox.backlog(session)
+    buckets = standing_buckets(session, now, policy)
     return Overview(
-        subscriptions_by_status=subscriptions_by_status(session),
-        accounts_with_access=accounts_with_access(session, now, policy),
-        mrr_by_currency=monthly_recurring_revenue(session),
+        subscriptions_by_status=subscriptions_by_status(buckets),
+        accounts_with_access=with_access(buckets, now, policy),
+        mrr_by_currency=monthly_recurring_revenue(session, buckets),
         webhook_backlog=backlog,
         oldest_unapplied_seconds=oldest,
         dead_letters=session.scalar(
@@ -75,13 +76,6 @@ def recent_chargebacks(session: Session, limit: int = 10) -> list[tuple[Adjustme
     return [(adjustment, account_id) for adjustment, account_id in rows]
 
 
-def subscriptions_by_status(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(Subscription.status, func.count()).group_by(Subscription.status)
-    ).all()
-    return dict(sorted(rows))
-
-
 @dataclass(frozen=True)
 class _Standing:
     """A stand-in for every subscription of one bucket: the access rule reads only these
@@ -93,9 +87,19 @@ class _Standing:
     scheduled_effective_at: datetime | None
 
 
-def accounts_with_access(session: Session, now: datetime, policy: AccessPolicy) -> int:
-    """Accounts the access rule lets in now. The rule itself (`has_access`) is asked once per
-    bucket of subscriptions that compare alike with now, not once per row."""
+@dataclass(frozen=True)
+class Bucket:
+    member: _Standing
+    linked: bool  # owned by an account (an unlinked one gives no one access)
+    plan_id: int | None
+    count: int
+    seats: int
+
+
+def standing_buckets(session: Session, now: datetime, policy: AccessPolicy) -> list[Bucket]:
+    """Every subscription, counted (and its seats summed) in one scan by its plan and by
+    what the access rule reads of it: its status and scheduled action, whether that
+    action's time has passed, and where its period began against the grace period."""
     grace_began = now - policy.past_due_grace
     stop_passed = case(
         (
@@ -112,41 +116,66 @@ def accounts_with_access(session: Session, now: datetime, policy: AccessPolicy) 
         (Subscription.current_period_start > grace_began, 1),
         else_=2,
     )
-    buckets = session.execute(
-        select(
-            Subscription.status, Subscription.scheduled_action, stop_passed, period, func.count()
-        )
-        .where(Subscription.account_id.is_not(None), Subscription.status != "canceled")
-        .group_by(Subscription.status, Subscription.scheduled_action, stop_passed, period)
+    linked = case((Subscription.account_id.is_(None), 0), else_=1)
+    keys = (
+        Subscription.status,
+        Subscription.scheduled_action,
+        stop_passed,
+        period,
+        linked,
+        Subscription.plan_id,
+    )
+    rows = session.execute(
+        select(*keys, func.count(), func.sum(Subscription.quantity)).group_by(*keys)
     ).all()
     starts = {0: None, 1: now, 2: grace_began}
-    total = 0
-    for status, action, passed, started, count in buckets:
-        member = _Standing(status, starts[started], action, now if passed else None)
-        if has_access(member, now, policy):
-            total += count
-    return total
+    return [
+        Bucket(
+            _Standing(status, starts[began], action, now if passed else None),
+            bool(owned),
+            plan_id,
+            count,
+            seats,
+        )
+        for status, action, passed, began, owned, plan_id, count, seats in rows
+    ]
 
 
-def monthly_recurring_revenue(session: Session) -> dict[str, int]:
+def subscriptions_by_status(buckets: list[Bucket]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for bucket in buckets:
+        counts[bucket.member.status] += bucket.count
+    return dict(sorted(counts.items()))
+
+
+def with_access(buckets: list[Bucket], now: datetime, policy: AccessPolicy) -> int:
+    """Accounts the access rule lets in now: the rule itself (`has_access`), asked once
+    per bucket rather than once per row."""
+    return sum(
+        bucket.count
+        for bucket in buckets
+        if bucket.linked and has_access(bucket.member, now, policy)
+    )
+
+
+def accounts_with_access(session: Session, now: datetime, policy: AccessPolicy) -> int:
+    return with_access(standing_buckets(session, now, policy), now, policy)
+
+
+def monthly_recurring_revenue(session: Session, buckets: list[Bucket]) -> dict[str, int]:
     """Per currency, what active subscriptions bring in a month: each plan's amount times
     the seats on it, its interval turned into months (minor units, rounded once at the end)."""
-    rows = session.execute(
-        select(
-            Plan.amount,
-            Plan.currency,
-            Plan.interval,
-            Plan.interval_count,
-            func.sum(Subscription.quantity),
-        )
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Subscription.status == "active", Plan.amount.is_not(None))
-        .group_by(Plan.id, Plan.amount, Plan.currency, Plan.interval, Plan.interval_count)
-    ).all()
+    seats: dict[int, int] = defaultdict(int)
+    for bucket in buckets:
+        if bucket.member.status == "active" and bucket.plan_id is not None:
+            seats[bucket.plan_id] += bucket.seats
+    if not seats:
+        return {}
+    plans = session.scalars(select(Plan).where(Plan.id.in_(list(seats)))).all()
     totals: dict[str, Fraction] = defaultdict(Fraction)
-    for amount, currency, interval, count, seats in rows:
-        if interval not in MONTHS_PER_INTERVAL or not currency:
+    for plan in plans:
+        if plan.amount is None or plan.interval not in MONTHS_PER_INTERVAL or not plan.currency:
             continue
-        months = MONTHS_PER_INTERVAL[interval] * (count or 1)
-        totals[currency] += Fraction(int(amount)) * seats / months
+        months = MONTHS_PER_INTERVAL[plan.interval] * (plan.interval_count or 1)
+        totals[plan.currency] += Fraction(int(plan.amount)) * seats[plan.id] / months
     return {currency: round(total) for currency, total in sorted(totals.items())}

@@ -75,6 +75,9 @@ def test_the_demo_runs_afresh_each_time_and_stops_on_sigterm(run):
     try:
         plans = requests.get(f"http://127.0.0.1:{service_port}/api/v1/plans", timeout=10).json()
         assert plans, "the demo loads its plans"
+        console = requests.get(f"http://127.0.0.1:{service_port}/admin/", timeout=10)
+        assert console.url.endswith("/admin/sign-in?next=/admin/")  # on, and behind its sign-in
+        assert "Operator console" in banner
         token = re.search(r"export TOKEN=(\S+)", banner).group(1)
         started = requests.post(
             f"http://127.0.0.1:{service_port}/api/v1/checkout",

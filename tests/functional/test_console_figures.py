@@ -10,7 +10,11 @@ from sqlalchemy import delete, select
 from billing_app.db import utcnow
 from billing_app.models import Account, Subscription
 from billing_app.services.access import AccessPolicy, has_access
-from billing_app.services.overview import accounts_with_access, monthly_recurring_revenue
+from billing_app.services.overview import (
+    accounts_with_access,
+    monthly_recurring_revenue,
+    standing_buckets,
+)
 from tests.factories import make_account, make_plan, make_subscription
 
 POLICY = AccessPolicy(past_due_grace=timedelta(days=7))
@@ -85,4 +89,5 @@ def test_mrr_turns_every_interval_into_months_per_currency(session):
             session, account_id=f"acct_{number}", plan_id=plan.id, quantity=quantity, status=status
         )
     # 2 x 10.00 + 120.00 / 12 + 29.99 / 3 = 20.00 + 10.00 + 9.9967 -> 3999.67 cents -> 4000
-    assert monthly_recurring_revenue(session) == {"EUR": 1500, "USD": 4000}
+    buckets = standing_buckets(session, utcnow(), POLICY)
+    assert monthly_recurring_revenue(session, buckets) == {"EUR": 1500, "USD": 4000}

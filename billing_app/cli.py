@@ -421,6 +421,11 @@ def render_run(run, drift_lines: int = 20) -> str:
         ("missing locally", run.missing_locally),
         ("missing in Paddle", run.missing_in_paddle),
         ("errors", run.errors),
+        (
+            "transactions",
+            f"{run.transactions_seen} seen, {run.transactions_filled} "
+            + ("missing or behind" if run.dry_run else "filled"),
+        ),
     ]
     if run.unlinked:
         rows.append(("unlinked", f"{run.unlinked} (see `billing subscriptions unlinked`)"))

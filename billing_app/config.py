@@ -70,6 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PAST_DUE_GRACE_DAYS", _integer, 7),
     Setting("RECONCILE_CRON", _text, "0 3 * * *"),
     Setting("RECONCILE_REQUESTS_PER_MINUTE", _integer, 120),
+    Setting("RECONCILE_TRANSACTION_DAYS", _integer, 7),
     Setting("JOB_LEASE_SECONDS", _integer, 60),
     Setting("SCHEDULER_ENABLED", _boolean, False),
     Setting("WEBHOOK_RETENTION_DAYS", _integer, 90),

@@ -75,6 +75,7 @@ def reconcile(
                     lease=lease,
                     progress=progress,
                     should_stop=STOP.is_set,
+                    transaction_days=app.config["RECONCILE_TRANSACTION_DAYS"],
                 ).run()
         except LeaseHeld as held_elsewhere:
             log.warning("reconciliation not started: %s", held_elsewhere)

@@ -54,6 +54,9 @@ def base_config(database_url: str) -> dict:
         "AUTH_JWT_SECRET": JWT_SECRET,
         "BILLING_SERVICE_TOKEN": SERVICE_TOKEN,
         "CHECKOUT_URL": "https://app.example.com/checkout",
+        # Reconciliation's walk of recent transactions is tested on its own
+        # (test_reconcile_transactions); Paddle fakes of the subscription walk list none.
+        "RECONCILE_TRANSACTION_DAYS": 0,
     }
 
 

@@ -78,13 +78,16 @@ def serve_subscription_list(mock: responses.RequestsMock, entities: list[dict], 
 @contextmanager
 def slow_paddle(entities: list[dict], *, per_page: int, seconds_per_page: float):
     """A Paddle stand-in on a real port (for commands run as processes) that lists
-    `entities` `per_page` at a time, taking `seconds_per_page` for each page."""
+    `entities` `per_page` at a time, taking `seconds_per_page` for each page (and no
+    transactions)."""
     ordered = sorted(entities, key=lambda entity: entity["id"])
 
     def app(environ, start_response):
         time.sleep(seconds_per_page)
         after = parse_qs(environ.get("QUERY_STRING", "")).get("after", [None])[0]
-        body = list_page(ordered, after, per_page, base)
+        # Reconciliation walks the recent transactions too: none here.
+        listed = ordered if environ["PATH_INFO"] == "/subscriptions" else []
+        body = list_page(listed, after, per_page, base)
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 

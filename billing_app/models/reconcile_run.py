@@ -34,6 +34,10 @@ class ReconcileRun(Base):
     # Subscriptions Paddle had that it created or found with no account (an operator links
     # them: `billing subscriptions unlinked`).
     unlinked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The transactions ledger's gap-filling walk (RECONCILE_TRANSACTION_DAYS): those Paddle
+    # listed, and those we held at an older version or not at all (found, in a dry run).
+    transactions_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    transactions_filled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
 
     drifts: Mapped[list[ReconcileDrift]] = relationship(

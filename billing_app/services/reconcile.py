@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, insert, select, update
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from billing_app.db import utcnow
+from billing_app.errors import describe_failure
 from billing_app.metrics import RECONCILE_PAGES
 from billing_app.models import (
     LIVE_STATUSES,
@@ -29,6 +30,7 @@ from billing_app.models import (
     ReconcileDrift,
     ReconcileRun,
     Subscription,
+    Transaction,
 )
 from billing_app.services.locks import Lease
 from billing_app.services.subscription_sync import (
@@ -38,6 +40,7 @@ from billing_app.services.subscription_sync import (
     locate_subscription,
     snapshot_values,
 )
+from billing_app.services.transactions import keep_transaction
 from paddle_client import ApiError, Client, PaddleError
 from paddle_client.pagination import prefetched
 from paddle_client.timestamps import parse_timestamp
@@ -65,6 +68,8 @@ class Counts:
     missing_in_paddle: int = 0
     errors: int = 0
     unlinked: int = 0
+    transactions_seen: int = 0
+    transactions_filled: int = 0
 
 
 def _text(value: Any) -> str | None:
@@ -85,8 +90,10 @@ class Reconciler:
         lease: Lease | None = None,
         progress: Callable[[Counts, int | None], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        transaction_days: int = 0,
     ) -> None:
         self.session = session
+        self.transaction_days = transaction_days
         self.paddle = paddle
         self.dry_run = dry_run
         self.lease = lease
@@ -106,6 +113,8 @@ class Reconciler:
         status, error = "succeeded", None
         try:
             self._walk()
+            if self.transaction_days > 0:
+                self._fill_transactions()
         except Interrupted:
             status, error = "interrupted", f"stopped by a signal after {self.counts.seen} seen"
             log.warning("reconciliation %s interrupted; %s", self.run_id, error)
@@ -163,6 +172,45 @@ class Reconciler:
             self._commit_page()
         self._reconcile_page([], after=previous_last_id, up_to=None)
         self._commit_page()
+
+    def _fill_transactions(self) -> None:
+        """The transactions Paddle updated in the last `transaction_days` that the ledger
+        holds at an older version or not at all (a `transaction.*` webhook lost, or not
+        yet applied) are kept through the webhooks' own rule, purchases included."""
+        since = self.started_at - timedelta(days=self.transaction_days)
+        for page in prefetched(self.paddle.transactions.list_pages(updated_since=since)):
+            self.counts.transactions_seen += len(page)
+            held = dict(
+                self.session.execute(
+                    select(Transaction.paddle_transaction_id, Transaction.paddle_updated_at).where(
+                        Transaction.paddle_transaction_id.in_([entity["id"] for entity in page])
+                    )
+                ).all()
+            )
+            self.session.rollback()  # nothing held while Paddle answers the next page
+            for entity in page:
+                version = parse_timestamp(entity.get("updated_at"))
+                if not _holds(held.get(entity["id"]), version):
+                    self._fill_transaction(entity, version)
+            self._commit_page()
+
+    def _fill_transaction(self, entity: dict[str, Any], version: datetime | None) -> None:
+        if self.dry_run:
+            self.counts.transactions_filled += 1
+            return
+        try:
+            with self.session.begin_nested():
+                # Paddle's version stands for the event that would have brought it; the
+                # stale guard keeps whatever a webhook wrote from a later moment.
+                kept = keep_transaction(
+                    self.session, entity, occurred_at=version or self.started_at, event_id=None
+                )
+            self.counts.transactions_filled += kept == "processed"
+        except Exception as error:  # one bad transaction must not stop the run
+            self.counts.errors += 1
+            log.warning(
+                "filling transaction %s failed: %s", entity.get("id"), describe_failure(error)
+            )
 
     def _discard_page(self) -> None:
         self.counts, self.drifts = self.committed, []

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from billing_app.db import lock_or_create, utcnow
 from billing_app.errors import InvoiceUnavailable, TransactionNotFound, ValidationFailed
 from billing_app.models import Adjustment, Transaction
+from billing_app.services import purchases
 from billing_app.services.accounts import claimed_owner, serialise_on_customer
 from billing_app.services.stale_guard import is_newer, mark_applied
 from billing_app.services.subscription_sync import app_ids, item_values, period_of
@@ -97,6 +98,17 @@ def record_transaction(
     row.account_id = owner.id if owner is not None else None
     mark_applied(row, occurred_at, event_id)
     return "processed", row
+
+
+def keep_transaction(
+    session: Session, data: dict[str, Any], *, occurred_at: datetime, event_id: str | None
+) -> str:
+    """Paddle's transaction kept in the ledger, with the purchases it completes: the rule
+    of every `transaction.*` webhook, and of reconciliation filling the ledger's gaps."""
+    recorded, row = record_transaction(session, data, occurred_at=occurred_at, event_id=event_id)
+    if recorded == "processed":
+        purchases.record_purchases(session, row, data)
+    return recorded
 
 
 def link_customers_transactions(session: Session, account_id: str, customer_id: str) -> int:

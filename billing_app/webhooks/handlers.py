@@ -116,14 +116,12 @@ def sync_transaction(session: Session, notification: Notification) -> str:
     activated = "ignored"
     if notification.event_type in CHECKOUT_EVENTS:
         activated = activate_checkout(session, notification)
-    recorded, row = transactions.record_transaction(
+    recorded = transactions.keep_transaction(
         session,
         notification.data,
         occurred_at=notification.occurred_at,
         event_id=notification.event_id,
     )
-    if recorded == "processed":
-        purchases.record_purchases(session, row, notification.data)
     return "processed" if "processed" in (activated, recorded) else recorded
 
 

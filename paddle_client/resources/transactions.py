@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
-from paddle_client.pagination import comma_list, iterate
+from paddle_client.pagination import comma_list, iterate, iterate_pages
 from paddle_client.resources._base import Resource, include, without_none
+from paddle_client.timestamps import format_timestamp
 
 TRANSACTIONS_MAX_PER_PAGE = 30  # Paddle's exception to the usual 200
 
@@ -51,14 +53,27 @@ class Transactions(Resource):
         status: Any = None,
         origin: Any = None,
     ) -> Iterator[dict[str, Any]]:
-        params = {
+        params = self._list_params(customer_id, subscription_id, status, origin)
+        return iterate(self._transport, "/transactions", params)
+
+    def list_pages(
+        self, *, updated_since: datetime | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Transactions Paddle updated at or after `updated_since`, a page at a time."""
+        params = self._list_params(None, None, None, None)
+        if updated_since is not None:
+            params["updated_at[GTE]"] = format_timestamp(updated_since)
+        return iterate_pages(self._transport, "/transactions", params)
+
+    @staticmethod
+    def _list_params(customer_id, subscription_id, status, origin) -> dict[str, Any]:
+        return {
             "per_page": TRANSACTIONS_MAX_PER_PAGE,
             "customer_id": comma_list(customer_id),
             "subscription_id": comma_list(subscription_id),
             "status": comma_list(status),
             "origin": comma_list(origin),
         }
-        return iterate(self._transport, "/transactions", params)
 
     def invoice_pdf_url(self, transaction_id: str, *, disposition: str = "attachment") -> str:
         """A link to the transaction's invoice PDF that works for an hour: `attachment`

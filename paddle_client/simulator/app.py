@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 from paddle_client.simulator.clock import SimClock, stamp
 from paddle_client.simulator.delivery import Deliverer, Delivery, notification_body
 from paddle_client.simulator.state import SimError, SimState, invalid_field, not_found
+from paddle_client.timestamps import parse_timestamp
 
 MAX_PER_PAGE = 200
 
@@ -292,6 +293,9 @@ class SimulatorApp:
                 "origin",
             )
         )
+        since = parse_timestamp(request.args.get("updated_at[GTE]"))
+        if since is not None:
+            transactions = [t for t in transactions if parse_timestamp(t["updated_at"]) >= since]
         return self._page(
             request, self._after(transactions, request.args.get("after")), "/transactions"
         )

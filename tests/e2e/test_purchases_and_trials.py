@@ -89,3 +89,21 @@ def test_buy_twice_subscribe_with_a_trial_and_read_the_history(e2e, session):
     assert eventually(renewal_in_history)
     (renewal,) = renewal_in_history()
     assert renewal["total"] == "2900"
+
+
+def test_a_purchase_whose_webhooks_were_lost_is_found_by_reconcile(e2e, session):
+    plan_service.import_plans(session, CATALOGUE)
+    session.commit()
+    api, sim = Api(e2e), Sim(e2e)
+    sim.post("/faults", {"drop_next": 100})
+    bought = buy(api, sim, product="onboarding")
+    sim.settle()
+    assert api.get("/entitlements").json()["grants"] == []  # Paddle's news never came
+
+    result = e2e.cli("billing", "reconcile")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "transactions       1 seen, 1 filled" in result.stdout
+    entitlements = api.get("/entitlements").json()
+    assert [grant["product"] for grant in entitlements["grants"]] == ["onboarding"]
+    assert "onboarding-call" in entitlements["features"]
+    assert [t["id"] for t in history(api)] == [bought]

@@ -380,3 +380,16 @@ def test_invoices_only_for_completed_non_zero_transactions_and_they_are_pdfs(sim
         "/transactions", json={"items": [{"price_id": ONBOARDING, "quantity": 1}]}, headers=AUTH
     ).json["data"]
     assert http.get(f"/transactions/{open_one['id']}/invoice", headers=AUTH).status_code == 400
+
+
+def test_transactions_are_listed_by_when_they_were_last_updated(sim, http):
+    first = buy(http, ONBOARDING)
+    http.post("/_sim/clock/advance", json={"seconds": 3 * 86400})
+    second = buy(http, ONBOARDING)
+    since = second["updated_at"]
+    listed = http.get("/transactions", query_string={"updated_at[GTE]": since}, headers=AUTH).json[
+        "data"
+    ]
+    assert [t["id"] for t in listed] == [second["id"]]
+    every = http.get("/transactions", headers=AUTH).json["data"]
+    assert {first["id"], second["id"]} <= {t["id"] for t in every}

@@ -1,0 +1,141 @@
+"""Reconciliation fills the transactions ledger's gaps: the transactions Paddle updated in the
+last RECONCILE_TRANSACTION_DAYS that we hold at an older version or not at all (a lost
+`transaction.*` webhook) are kept through the webhook handler's own rule, purchases included."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import responses
+from sqlalchemy import select
+
+from billing_app import jobs
+from billing_app.models import Purchase, ReconcileRun, Transaction
+from billing_app.services import plans as plan_service
+from tests.factories import body_of, deliver, envelope, make_account, one_time_checkout, stamp
+from tests.functional.test_purchases import CATALOGUE, CUSTOMER, REPORTS
+from tests.paddle_fake import BASE, serve_subscription_list
+
+
+@pytest.fixture
+def unpaced(make_app):
+    app = make_app(RECONCILE_REQUESTS_PER_MINUTE=0, RECONCILE_TRANSACTION_DAYS=7)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def paddle():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def bought(n: int, updated: datetime, **changes) -> dict:
+    data = one_time_checkout(
+        f"txn_{n:026d}", REPORTS, CUSTOMER, updated - timedelta(minutes=1), total="4900", **changes
+    )
+    data["updated_at"] = stamp(updated)
+    return data
+
+
+def serve_transactions(paddle, entities: list[dict]) -> list:
+    """Paddle's `GET /transactions`, 30 a page; the queries asked, to be checked."""
+    asked = []
+
+    def answer(request):
+        asked.append(request.params)
+        start = 0
+        after = request.params.get("after")
+        if after:
+            start = next(i for i, e in enumerate(entities) if e["id"] == after) + 1
+        page = entities[start : start + 30]
+        more = start + 30 < len(entities)
+        body = {
+            "data": page,
+            "meta": {
+                "request_id": "req",
+                "pagination": {
+                    "per_page": 30,
+                    "has_more": more,
+                    "next": f"{BASE}/transactions?after={page[-1]['id']}" if page else None,
+                    "estimated_total": len(entities),
+                },
+            },
+        }
+        return 200, {}, json.dumps(body)
+
+    paddle.add_callback(responses.GET, f"{BASE}/transactions", callback=answer)
+    return asked
+
+
+@pytest.fixture
+def customer(session):
+    plan_service.import_plans(session, copy.deepcopy(CATALOGUE))
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    session.commit()
+
+
+def stored(session, model):
+    session.expire_all()
+    rows = session.scalars(select(model).order_by(model.id)).all()
+    session.commit()
+    return rows
+
+
+def test_a_lost_checkout_webhook_is_filled_with_its_purchase(unpaced, paddle, session, customer):
+    serve_subscription_list(paddle, [])
+    asked = serve_transactions(paddle, [bought(1, datetime.now(UTC) - timedelta(days=1))])
+    run = jobs.reconcile(unpaced)
+    assert (run.status, run.transactions_seen, run.transactions_filled) == ("succeeded", 1, 1)
+    [row] = stored(session, Transaction)
+    assert (row.paddle_transaction_id, row.account_id, row.status) == (
+        f"txn_{1:026d}",
+        "acct_1",
+        "completed",
+    )
+    [purchase] = stored(session, Purchase)
+    assert (purchase.account_id, purchase.product_slug) == ("acct_1", "reports")
+    since = datetime.fromisoformat(asked[0]["updated_at[GTE]"].replace("Z", "+00:00"))
+    assert timedelta(days=7) <= datetime.now(UTC) - since < timedelta(days=7, minutes=5)
+
+
+def test_what_a_webhook_brought_is_left_as_it_is(unpaced, client, paddle, session, customer):
+    updated = datetime.now(UTC) - timedelta(hours=2)
+    delivered = envelope(
+        "transaction.completed", bought(1, updated), occurred_at=updated + timedelta(seconds=1)
+    )
+    assert deliver(client, body_of(delivered)) == "processed"
+    serve_subscription_list(paddle, [])
+    serve_transactions(paddle, [bought(1, updated)])
+    run = jobs.reconcile(unpaced)
+    assert (run.transactions_seen, run.transactions_filled) == (1, 0)
+    assert len(stored(session, Purchase)) == 1
+
+
+def test_a_dry_run_counts_the_gaps_and_writes_nothing(unpaced, paddle, session, customer):
+    serve_subscription_list(paddle, [])
+    serve_transactions(paddle, [bought(n, datetime.now(UTC) - timedelta(hours=n)) for n in (1, 2)])
+    run = jobs.reconcile(unpaced, dry_run=True)
+    assert (run.status, run.transactions_seen, run.transactions_filled) == ("succeeded", 2, 2)
+    assert stored(session, Transaction) == []
+
+
+def test_every_page_of_the_window_is_walked(unpaced, paddle, session, customer):
+    serve_subscription_list(paddle, [])
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    asked = serve_transactions(paddle, [bought(n, recent) for n in range(1, 46)])
+    run = jobs.reconcile(unpaced)
+    assert (run.transactions_seen, run.transactions_filled) == (45, 45)
+    assert len(asked) == 2  # 30 a page
+    assert len(stored(session, Purchase)) == 45
+
+
+def test_no_window_no_walk(make_app, paddle, session, customer):
+    app = make_app(RECONCILE_REQUESTS_PER_MINUTE=0, RECONCILE_TRANSACTION_DAYS=0)
+    serve_subscription_list(paddle, [])  # and no GET /transactions: responses refuses one
+    run = jobs.reconcile(app)
+    assert (run.status, run.transactions_seen) == ("succeeded", 0)
+    assert stored(session, ReconcileRun)[0].status == "succeeded"

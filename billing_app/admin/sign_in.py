@@ -12,11 +12,12 @@ from billing_app.services import audit
 MAX_NAME_LENGTH = 64
 
 
-def record(action: str, result: str, **facts) -> None:
-    """An entry in the audit log for what the signed-in operator just did."""
+def record(action: str, result: str, *, actor: str | None = None, **facts) -> None:
+    """An entry in the audit log for what the operator just did: the signed-in one, unless
+    `actor` names who tried (a refused sign-in)."""
     audit.record(
         db.session,
-        actor=sessions.current_operator() or facts.pop("actor", "unknown"),
+        actor=actor or sessions.current_operator() or "unknown",
         action=action,
         result=result,
         address=request.remote_addr,

@@ -156,6 +156,15 @@ def test_a_wrong_password_is_refused_and_recorded(browser):
     assert audit_entries() == [("Mallory", "sign_in", "refused", None)]
 
 
+def test_a_wrong_password_from_a_signed_in_browser_is_recorded_under_the_name_typed(browser):
+    token = sign_in(browser, "Ada")
+    response = browser.post(
+        "/admin/sign-in", data={"csrf_token": token, "name": "Eve", "password": "guess"}
+    )
+    assert response.status_code == 401
+    assert audit_entries()[-1] == ("Eve", "sign_in", "refused", None)
+
+
 def test_signing_in_sets_a_scoped_http_only_lax_cookie_and_lands_on_the_page_asked_for(browser):
     token = csrf_token(browser.get("/admin/sign-in").data)
     response = browser.post(

@@ -15,15 +15,15 @@ import click
 import yaml
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from billing_app import jobs
 from billing_app.errors import PaddleNotConfigured, ValidationFailed
 from billing_app.extensions import db
-from billing_app.models import CHARGE_STATUSES, WEBHOOK_EVENT_STATUSES, ReconcileRun, UsageCharge
+from billing_app.models import CHARGE_STATUSES, WEBHOOK_EVENT_STATUSES, ReconcileRun
 from billing_app.paddle import paddle
 from billing_app.services import accounts as account_service
+from billing_app.services import overage
 from billing_app.services import plans as plan_service
 from billing_app.services import webhooks as webhook_service
 from paddle_client import ApiError, PaddleError
@@ -271,10 +271,7 @@ def usage_cli() -> None:
 @with_appcontext
 def list_charges_command(statuses, limit) -> None:
     """The newest overage charges, with their status, attempts and error."""
-    query = select(UsageCharge).order_by(UsageCharge.id.desc()).limit(limit)
-    if statuses:
-        query = query.where(UsageCharge.status.in_(statuses))
-    charges = db.session.scalars(query).all()
+    charges = overage.newest_charges(db.session, statuses=statuses, limit=limit)
     for charge in charges:
         error = f"  {charge.error[:80]}" if charge.error else ""
         click.echo(

@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from billing_app.models import Account, Plan, Subscription
+from billing_app.models import Account, Plan, Subscription, UsageCounter
 from paddle_client.webhooks import sign
 from tests.conftest import JWT_SECRET, WEBHOOK_SECRET, sample
 
@@ -244,6 +244,31 @@ def make_active_subscription(session, account_id: str = "acct_1", **fields: Any)
         **fields,
     }
     return make_subscription(session, **values)
+
+
+def closed_period_counter(
+    session,
+    *,
+    used: int,
+    plan_id: int,
+    ended: datetime,
+    account_id: str = "acct_1",
+    paddle_subscription_id: str = SAMPLE_SUBSCRIPTION,
+    meter: str = "api_calls",
+) -> UsageCounter:
+    """What `account_id` used of `meter` in a 30-day period that ended at `ended`."""
+    counter = UsageCounter(
+        account_id=account_id,
+        meter=meter,
+        period_start=ended - timedelta(days=30),
+        period_end=ended,
+        used=used,
+        plan_id=plan_id,
+        paddle_subscription_id=paddle_subscription_id,
+    )
+    session.add(counter)
+    session.commit()
+    return counter
 
 
 def paddle_error_body(code: str, detail: str = "", *, type: str = "request_error") -> dict:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask import abort, current_app, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from billing_app.admin.blueprint import blp
-from billing_app.api.common import access_policy
-from billing_app.api.entitlements import entitlements_of_accounts
 from billing_app.db import utcnow
+from billing_app.entitlement_reads import access_policy, entitlements_of_accounts
 from billing_app.extensions import db
-from billing_app.models import Account, Subscription, UsageCharge, UsageCounter
+from billing_app.models import Account
+from billing_app.services import overage, usage
+from billing_app.services import subscriptions as subscription_service
 from billing_app.services import transactions as transaction_service
 from billing_app.services.access import judge_access
 from billing_app.services.customer_search import find_customers
@@ -24,7 +24,8 @@ PADDLE_DASHBOARDS = {
 DASHBOARD_PAGES = {"sub_": "subscriptions-v2", "ctm_": "customers-v2", "txn_": "transactions-v2"}
 
 
-def paddle_dashboard_url(paddle_id: str | None) -> str | None:
+@blp.app_template_global()
+def dashboard_url(paddle_id: str | None) -> str | None:
     """The page of a Paddle id in Paddle's dashboard, for the configured environment."""
     if not paddle_id:
         return None
@@ -33,11 +34,6 @@ def paddle_dashboard_url(paddle_id: str | None) -> str | None:
         return None
     base = PADDLE_DASHBOARDS[current_app.config["PADDLE_ENVIRONMENT"]]
     return f"{base}/{page}/{paddle_id}"
-
-
-@blp.app_template_global()
-def dashboard_url(paddle_id: str | None) -> str | None:
-    return paddle_dashboard_url(paddle_id)
 
 
 @blp.route("/find")
@@ -57,15 +53,8 @@ def account(account_id: str):
     account = db.session.get(Account, account_id)
     if account is None:
         abort(404, description=f"No account {account_id} is known.")
-    subscriptions = list(
-        db.session.scalars(
-            select(Subscription)
-            .where(Subscription.account_id == account.id)
-            .order_by(Subscription.created_at.desc())
-        )
-    )
-    live = [row for row in subscriptions if row.status != "canceled"]
-    current = live[0] if live else (subscriptions[0] if subscriptions else None)
+    subscriptions = subscription_service.subscriptions_of(db.session, account.id)
+    current = subscription_service.current_of(subscriptions)
     now = utcnow()
     history = transaction_service.history(
         db.session, account.id, cursor=request.args.get("transactions_after")
@@ -79,29 +68,7 @@ def account(account_id: str):
         entitlements=entitlements_of_accounts([account.id])[account.id],
         purchases=purchases_of(db.session, account.id),
         history=history,
-        counters=_recent_counters(account.id),
-        charges=_charges(account.id),
+        counters=usage.counters_of(db.session, account.id, limit=RECENT_PERIODS),
+        charges=overage.newest_charges(db.session, account_id=account.id, limit=RECENT_PERIODS),
         timeline=account_timeline(db.session, account),
-    )
-
-
-def _recent_counters(account_id: str) -> list[UsageCounter]:
-    return list(
-        db.session.scalars(
-            select(UsageCounter)
-            .where(UsageCounter.account_id == account_id)
-            .order_by(UsageCounter.period_start.desc(), UsageCounter.meter)
-            .limit(RECENT_PERIODS)
-        )
-    )
-
-
-def _charges(account_id: str) -> list[UsageCharge]:
-    return list(
-        db.session.scalars(
-            select(UsageCharge)
-            .where(UsageCharge.account_id == account_id)
-            .order_by(UsageCharge.period_start.desc())
-            .limit(RECENT_PERIODS)
-        )
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import render_template, request
 
 from billing_app.admin.blueprint import blp
-from billing_app.admin.paging import read_id
+from billing_app.admin.paging import read_id, split_page
 from billing_app.extensions import db
 from billing_app.services import audit
 
@@ -14,11 +14,12 @@ PAGE_SIZE = 100
 
 @blp.route("/audit")
 def audit_log():
-    entries = audit.newest_entries(
-        db.session, before_id=read_id(request.args.get("before")), limit=PAGE_SIZE + 1
+    entries, last = split_page(
+        audit.newest_entries(
+            db.session, before_id=read_id(request.args.get("before")), limit=PAGE_SIZE + 1
+        ),
+        PAGE_SIZE,
     )
-    more = len(entries) > PAGE_SIZE
-    entries = entries[:PAGE_SIZE]
     return render_template(
-        "admin/audit_log.html", entries=entries, next_before=entries[-1].id if more else None
+        "admin/audit_log.html", entries=entries, next_before=last.id if last else None
     )

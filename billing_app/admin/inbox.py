@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from billing_app.admin.blueprint import blp
-from billing_app.admin.paging import moment_cursor, read_date, read_moment_cursor
+from billing_app.admin.paging import moment_cursor, read_date, read_moment_cursor, split_page
 from billing_app.admin.sign_in import record
 from billing_app.extensions import db
-from billing_app.models import WEBHOOK_EVENT_STATUSES, WebhookEvent
+from billing_app.models import WEBHOOK_EVENT_STATUSES
 from billing_app.services import webhooks as webhook_service
-from billing_app.services.timeline import accounts_of_entities
+from billing_app.services.timeline import accounts_of_events
 from billing_app.webhooks.handlers import HANDLERS
 
 PAGE_SIZE = 50
@@ -36,14 +35,11 @@ def inbox():
         after=read_moment_cursor(request.args.get("after")),
         limit=PAGE_SIZE + 1,
     )
-    more = len(events) > PAGE_SIZE
-    events = events[:PAGE_SIZE]
+    events, last = split_page(events, PAGE_SIZE)
     filters = {key: request.args.get(key) or "" for key in ("status", "type", "since", "until")}
     next_page = (
-        url_for(
-            "admin.inbox", **filters, after=moment_cursor(events[-1].received_at, events[-1].id)
-        )
-        if more
+        url_for("admin.inbox", **filters, after=moment_cursor(last.received_at, last.id))
+        if last
         else None
     )
     return render_template(
@@ -59,9 +55,7 @@ def inbox():
 
 @blp.route("/webhooks/<event_id>")
 def webhook_event(event_id: str):
-    event = db.session.scalars(
-        select(WebhookEvent).where(WebhookEvent.event_id == event_id)
-    ).first()
+    event = webhook_service.ledger_event(db.session, event_id)
     if event is None:
         abort(404, description=f"No event {event_id} in the ledger.")
     return render_template("admin/webhook_event.html", event=event, replayable=REPLAYABLE)
@@ -75,7 +69,7 @@ def replay_webhooks():
     if not entries:
         flash("Choose at least one event that can be replayed.", "error")
         return redirect(request.form.get("back") or url_for("admin.inbox"), code=303)
-    accounts = _accounts_of(entries)
+    accounts = accounts_of_events(db.session, [entry.event_id for entry in entries])
     for result in webhook_service.replay(db.session, entries):
         kept = f"; it stays {result.kept_status}" if result.kept_status else ""
         record(
@@ -94,16 +88,3 @@ def replay_webhooks():
 
 def _safe_back(target: str | None) -> str:
     return target if target and target.startswith("/admin/") else url_for("admin.inbox")
-
-
-def _accounts_of(entries) -> dict[str, str]:
-    """By event id, the account its entity belongs to, where one is known."""
-    entities = dict(
-        db.session.execute(
-            select(WebhookEvent.event_id, WebhookEvent.entity_id).where(
-                WebhookEvent.event_id.in_([entry.event_id for entry in entries])
-            )
-        ).all()
-    )
-    owners = accounts_of_entities(db.session, [value for value in entities.values() if value])
-    return {event_id: owners[entity] for event_id, entity in entities.items() if entity in owners}

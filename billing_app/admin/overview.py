@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app, render_template
 
 from billing_app.admin.blueprint import blp
-from billing_app.api.common import access_policy
 from billing_app.db import utcnow
+from billing_app.entitlement_reads import access_policy
 from billing_app.extensions import db
 from billing_app.scheduler import next_runs
 from billing_app.services import overview as figures

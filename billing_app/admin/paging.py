@@ -6,6 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def split_page(rows: list, size: int) -> tuple[list, object | None]:
+    """A page of `size` out of the `size + 1` rows read, and its last row when more follow
+    (the next page's cursor comes from it)."""
+    page = rows[:size]
+    return page, (page[-1] if len(rows) > size else None)
+
+
 def moment_cursor(moment: datetime, row_id) -> str:
     return f"{moment.astimezone(UTC).isoformat()}|{row_id}"
 

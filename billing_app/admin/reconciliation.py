@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from billing_app import jobs
 from billing_app.admin.blueprint import blp
-from billing_app.admin.paging import read_id
+from billing_app.admin.paging import read_id, split_page
 from billing_app.admin.sign_in import record
 from billing_app.extensions import db
-from billing_app.models import ReconcileDrift, ReconcileRun
+from billing_app.models import ReconcileRun
+from billing_app.services import reconcile
 
 PAGE_SIZE = 30
 DRIFT_PAGE_SIZE = 200
@@ -18,17 +18,16 @@ DRIFT_PAGE_SIZE = 200
 
 @blp.route("/reconciliation")
 def reconciliation():
-    before = read_id(request.args.get("before"))
-    query = select(ReconcileRun).order_by(ReconcileRun.id.desc()).limit(PAGE_SIZE + 1)
-    if before is not None:
-        query = query.where(ReconcileRun.id < before)
-    runs = list(db.session.scalars(query))
-    more = len(runs) > PAGE_SIZE
-    runs = runs[:PAGE_SIZE]
+    runs, last = split_page(
+        reconcile.newest_runs(
+            db.session, before_id=read_id(request.args.get("before")), limit=PAGE_SIZE + 1
+        ),
+        PAGE_SIZE,
+    )
     return render_template(
         "admin/reconciliation.html",
         runs=runs,
-        next_before=runs[-1].id if more else None,
+        next_before=last.id if last else None,
         paddle_configured=bool(current_app.config["PADDLE_API_KEY"]),
     )
 
@@ -38,22 +37,20 @@ def reconcile_run(run_id: int):
     run = db.session.get(ReconcileRun, run_id)
     if run is None:
         abort(404, description=f"No reconciliation run #{run_id}.")
-    after = read_id(request.args.get("after")) or 0
-    drifts = list(
-        db.session.scalars(
-            select(ReconcileDrift)
-            .where(ReconcileDrift.run_id == run.id, ReconcileDrift.id > after)
-            .order_by(ReconcileDrift.id)
-            .limit(DRIFT_PAGE_SIZE + 1)
-        )
+    drifts, last = split_page(
+        reconcile.drifts_of(
+            db.session,
+            run.id,
+            after_id=read_id(request.args.get("after")) or 0,
+            limit=DRIFT_PAGE_SIZE + 1,
+        ),
+        DRIFT_PAGE_SIZE,
     )
-    more = len(drifts) > DRIFT_PAGE_SIZE
-    drifts = drifts[:DRIFT_PAGE_SIZE]
     return render_template(
         "admin/reconcile_run.html",
         run=run,
         drifts=drifts,
-        next_after=drifts[-1].id if more else None,
+        next_after=last.id if last else None,
     )
 
 

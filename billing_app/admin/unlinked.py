@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from billing_app.admin.blueprint import blp
-from billing_app.admin.paging import moment_cursor, read_moment_cursor
+from billing_app.admin.paging import moment_cursor, read_moment_cursor, split_page
 from billing_app.admin.sign_in import record
 from billing_app.auth import is_account_id
 from billing_app.extensions import db
@@ -22,18 +21,17 @@ PAGE_SIZE = 50
 @blp.route("/unlinked")
 def unlinked():
     after = read_moment_cursor(request.args.get("after"), key=uuid.UUID)
-    rows = account_service.unlinked_subscriptions(db.session, after=after, limit=PAGE_SIZE + 1)
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    rows, last = split_page(
+        account_service.unlinked_subscriptions(db.session, after=after, limit=PAGE_SIZE + 1),
+        PAGE_SIZE,
+    )
     emails = customer_emails(db.session, [row.paddle_customer_id for row in rows])
-    next_after = moment_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    next_after = moment_cursor(last.created_at, last.id) if last else None
     return render_template("admin/unlinked.html", rows=rows, emails=emails, next_after=next_after)
 
 
 def _unlinked_subscription(paddle_subscription_id: str) -> Subscription:
-    subscription = db.session.scalars(
-        select(Subscription).where(Subscription.paddle_subscription_id == paddle_subscription_id)
-    ).first()
+    subscription = account_service.subscription_known_as(db.session, paddle_subscription_id)
     if subscription is None:
         abort(404, description=f"No subscription {paddle_subscription_id} is known.")
     return subscription

@@ -1,14 +1,9 @@
-"""What the API's blueprints share: error documentation, security, the access policy."""
+"""What the API's blueprints share: error documentation and security."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from flask import current_app
-
 from billing_app.api.openapi import ErrorSchema
 from billing_app.auth import current_user
-from billing_app.services.access import AccessPolicy
 
 USER = [{"userToken": []}]
 SERVICE = [{"serviceToken": []}]
@@ -66,7 +61,3 @@ def authenticate_first(blp) -> None:
     @blp.before_request
     def authenticate() -> None:
         current_user()
-
-
-def access_policy() -> AccessPolicy:
-    return AccessPolicy(past_due_grace=timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"]))

@@ -5,22 +5,19 @@ Answered from each process's cache of what the access rule reads (see
 an ETag so that callers can cache too (`If-None-Match` answers 304 while nothing changed).
 """
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, USER, USER_READ, access_policy, operation
+from billing_app.api.common import SERVICE, USER, USER_READ, operation
 from billing_app.api.schemas import (
     EntitlementsBatchRequestSchema,
     EntitlementsBatchSchema,
     EntitlementsSchema,
 )
 from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.db import utcnow
+from billing_app.entitlement_reads import entitlements_of_accounts
 from billing_app.errors import ValidationFailed
-from billing_app.extensions import db
-from billing_app.services.entitlements import entitlements_of
-from billing_app.services.usage import metering_of, usage_figures
 
 blp = Blueprint(
     "entitlements",
@@ -35,25 +32,6 @@ def service_token_before_the_body() -> None:
     # An anonymous batch request is a 401, whatever body it sends.
     if request.endpoint == f"{blp.name}.{BatchEntitlements.__name__}":
         require_service_token()
-
-
-def entitlements_of_accounts(account_ids: list[str]) -> dict[str, dict]:
-    """Each account's entitlements, with its meters' figures for the current period (read
-    from the counters, for plans that have meters)."""
-    source = current_app.extensions["billing_entitlements"]
-    facts = source.of(account_ids)
-    free = source.free_plan()
-    now, policy = utcnow(), access_policy()
-    answers = {}
-    for account_id, held in facts.items():
-        metering = metering_of(held, free, now, policy)
-        answers[account_id] = {
-            **vars(entitlements_of(held, now, policy, free)),
-            "meters": [
-                usage.answer() for usage in usage_figures(db.engine, account_id, metering, now)
-            ],
-        }
-    return answers
 
 
 @blp.route("/entitlements")

@@ -10,7 +10,6 @@ from billing_app.api.common import (
     USER,
     USER_ACTION,
     USER_READ,
-    access_policy,
     authenticate_first,
     operation,
 )
@@ -25,6 +24,7 @@ from billing_app.api.schemas import (
 )
 from billing_app.auth import current_user
 from billing_app.db import utcnow
+from billing_app.entitlement_reads import access_policy
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription
 from billing_app.paddle import paddle

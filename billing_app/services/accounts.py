@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -176,25 +176,24 @@ def unlinked_subscriptions(
         .limit(limit)
     )
     if after is not None:
-        created_at, row_id = after
-        query = query.where(
-            or_(
-                Subscription.created_at > created_at,
-                and_(Subscription.created_at == created_at, Subscription.id > row_id),
-            )
-        )
+        query = query.where(tuple_(Subscription.created_at, Subscription.id) > after)
     return list(session.scalars(query))
+
+
+def subscription_known_as(
+    session: Session, paddle_subscription_id: str, *, lock: bool = False
+) -> Subscription | None:
+    query = select(Subscription).where(
+        Subscription.paddle_subscription_id == paddle_subscription_id
+    )
+    return session.scalars(query.with_for_update() if lock else query).first()
 
 
 def link_subscription(
     session: Session, paddle_subscription_id: str, account_id: str
 ) -> Subscription:
     """An operator's decision: this Paddle subscription belongs to this account."""
-    subscription = session.scalars(
-        select(Subscription)
-        .where(Subscription.paddle_subscription_id == paddle_subscription_id)
-        .with_for_update()
-    ).first()
+    subscription = subscription_known_as(session, paddle_subscription_id, lock=True)
     if subscription is None:
         raise LinkRefused(f"No subscription {paddle_subscription_id} is known.")
     if subscription.account_id not in (None, account_id):

@@ -218,3 +218,22 @@ def send_charge(
 def _describe(error: Exception, context: str = "") -> str:
     prefix = f"{context}: " if context else ""
     return prefix + describe_failure(error, MAX_ERROR - len(prefix))
+
+
+def newest_charges(
+    session: Session,
+    *,
+    statuses: tuple[str, ...] | list[str] = (),
+    account_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[UsageCharge]:
+    """Overage charges newest first, for an operator (the CLI's list and the console's)."""
+    query = select(UsageCharge).order_by(UsageCharge.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(UsageCharge.status.in_(list(statuses)))
+    if account_id:
+        query = query.where(UsageCharge.account_id == account_id)
+    if before_id is not None:
+        query = query.where(UsageCharge.id < before_id)
+    return list(session.scalars(query))

@@ -164,10 +164,6 @@ def with_access(buckets: list[Bucket], now: datetime, policy: AccessPolicy) -> i
     )
 
 
-def accounts_with_access(session: Session, now: datetime, policy: AccessPolicy) -> int:
-    return with_access(standing_buckets(session, now, policy), now, policy)
-
-
 def monthly_recurring_revenue(session: Session, buckets: list[Bucket]) -> dict[str, int]:
     """Per currency, what active subscriptions bring in a month: each plan's amount times
     the seats on it, its interval turned into months (minor units, rounded once at the end)."""

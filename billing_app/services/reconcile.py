@@ -451,3 +451,25 @@ def rows_in_range(after: str | None, up_to: str | None) -> Select:
 def _holds(held: datetime | None, version: datetime | None) -> bool:
     """Does a row holding Paddle's version `held` already have `version` (or a newer one)?"""
     return held is not None and version is not None and version <= held
+
+
+# The runs as an operator reads them
+
+
+def newest_runs(session: Session, *, before_id: int | None = None, limit: int = 30):
+    query = select(ReconcileRun).order_by(ReconcileRun.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(ReconcileRun.id < before_id)
+    return list(session.scalars(query))
+
+
+def drifts_of(session: Session, run_id: int, *, after_id: int = 0, limit: int = 200):
+    """A run's drift log in the order it was found, a page after `after_id`."""
+    return list(
+        session.scalars(
+            select(ReconcileDrift)
+            .where(ReconcileDrift.run_id == run_id, ReconcileDrift.id > after_id)
+            .order_by(ReconcileDrift.id)
+            .limit(limit)
+        )
+    )

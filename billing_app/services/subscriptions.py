@@ -34,15 +34,26 @@ from paddle_client.timestamps import parse_timestamp
 DEFAULT_PRORATION = "prorated_immediately"
 
 
+def subscriptions_of(session: Session, account_id: str) -> list[Subscription]:
+    """The account's subscriptions, newest first."""
+    return list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.account_id == account_id)
+            .order_by(Subscription.created_at.desc())
+        )
+    )
+
+
+def current_of(subscriptions: list[Subscription]) -> Subscription | None:
+    """Of an account's subscriptions (newest first): the live one, else the most recent."""
+    live = [row for row in subscriptions if row.status in LIVE_STATUSES]
+    return (live or subscriptions or [None])[0]
+
+
 def subscription_for(session: Session, account_id: str) -> Subscription | None:
     """The account's live subscription, else its most recent one, else None."""
-    rows = session.scalars(
-        select(Subscription)
-        .where(Subscription.account_id == account_id)
-        .order_by(Subscription.created_at.desc())
-    ).all()
-    live = [row for row in rows if row.status in LIVE_STATUSES]
-    return (live or rows or [None])[0]
+    return current_of(subscriptions_of(session, account_id))
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,16 @@ def accounts_of_entities(session: Session, entity_ids: list[str]) -> dict[str, s
         rows = session.execute(select(key, owner).where(key.in_(entity_ids), owner.is_not(None)))
         owners.update(dict(rows.all()))
     return owners
+
+
+def accounts_of_events(session: Session, event_ids: list[str]) -> dict[str, str]:
+    """By event id, the account its entity belongs to, where one is known."""
+    entities = dict(
+        session.execute(
+            select(WebhookEvent.event_id, WebhookEvent.entity_id).where(
+                WebhookEvent.event_id.in_(event_ids), WebhookEvent.entity_id.is_not(None)
+            )
+        ).all()
+    )
+    owners = accounts_of_entities(session, list(entities.values()))
+    return {event: owners[entity] for event, entity in entities.items() if entity in owners}

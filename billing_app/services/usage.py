@@ -252,3 +252,25 @@ def usage_figures(
         MeterUsage(meter.with_credits(credits[name]), period, used.get(name, 0), credits[name])
         for name, meter in sorted(metering.meters.items())
     ]
+
+
+def counters_of(
+    session: Session,
+    account_id: str,
+    *,
+    meter: str | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[UsageCounter]:
+    """An account's counters, newest first, for an operator."""
+    query = (
+        select(UsageCounter)
+        .where(UsageCounter.account_id == account_id)
+        .order_by(UsageCounter.id.desc())
+        .limit(limit)
+    )
+    if meter:
+        query = query.where(UsageCounter.meter == meter)
+    if before_id is not None:
+        query = query.where(UsageCounter.id < before_id)
+    return list(session.scalars(query))

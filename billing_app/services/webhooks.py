@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
+from sqlalchemy import Connection, bindparam, case, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert, utcnow
@@ -347,11 +347,9 @@ def ledger_events(
     if until is not None:
         query = query.where(WebhookEvent.received_at < until)
     if after is not None:
-        received_at, row_id = after
-        query = query.where(
-            or_(
-                WebhookEvent.received_at < received_at,
-                and_(WebhookEvent.received_at == received_at, WebhookEvent.id < row_id),
-            )
-        )
+        query = query.where(tuple_(WebhookEvent.received_at, WebhookEvent.id) < after)
     return list(session.scalars(query))
+
+
+def ledger_event(session: Session, event_id: str) -> WebhookEvent | None:
+    return session.scalars(select(WebhookEvent).where(WebhookEvent.event_id == event_id)).first()

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import requests
 from sqlalchemy import select
 
-from billing_app.models import Plan, Subscription, UsageCharge, UsageCounter
+from billing_app.models import Plan, Subscription, UsageCharge
 from tests.e2e.conftest import SIM_KEY
 from tests.e2e.test_lifecycle import DAY, Api, Sim, eventually, read, status_becomes
-from tests.factories import make_plan
+from tests.factories import closed_period_counter, make_plan
 
 STARTER = "pri_01hsim0startermonth000000"
 ONE_TIME = "pri_01hsim0onboarding0000000"  # the simulator's one-time price
@@ -33,18 +33,14 @@ def test_a_lost_charge_answer_still_bills_the_overage_once_with_the_renewal(e2e,
     (paddle_id,) = read(session, select(Subscription.paddle_subscription_id))
     (plan_id,) = read(session, select(Plan.id))
     ended = datetime.now(UTC) - timedelta(days=1)  # a period that closed yesterday, 125 used
-    session.add(
-        UsageCounter(
-            account_id="acct_e2e",
-            meter="api_calls",
-            period_start=ended - timedelta(days=30),
-            period_end=ended,
-            used=125,
-            plan_id=plan_id,
-            paddle_subscription_id=paddle_id,
-        )
+    closed_period_counter(
+        session,
+        used=125,
+        plan_id=plan_id,
+        ended=ended,
+        account_id="acct_e2e",
+        paddle_subscription_id=paddle_id,
     )
-    session.commit()
 
     sim.post("/faults", {"lose_answer_next": 1})  # Paddle applies the charge; we hear a 503
     first = e2e.cli("billing", "usage", "bill")

@@ -1,6 +1,7 @@
 """The console's front-page figures against the table they count: accounts with access
 agree with the access rule asked row by row, and MRR turns every interval into months."""
 
+from collections import Counter
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -11,9 +12,10 @@ from billing_app.db import utcnow
 from billing_app.models import Account, Subscription
 from billing_app.services.access import AccessPolicy, has_access
 from billing_app.services.overview import (
-    accounts_with_access,
     monthly_recurring_revenue,
     standing_buckets,
+    subscriptions_by_status,
+    with_access,
 )
 from tests.factories import make_account, make_plan, make_subscription
 
@@ -35,7 +37,7 @@ states = st.fixed_dictionaries(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(states, max_size=12))
-def test_accounts_with_access_agree_with_the_rule_row_by_row(session, rows):
+def test_the_grouped_counts_agree_with_the_rule_row_by_row(session, rows):
     session.execute(delete(Subscription))
     session.execute(delete(Account))
     now = utcnow()
@@ -63,7 +65,11 @@ def test_accounts_with_access_agree_with_the_rule_row_by_row(session, rows):
     session.commit()
     stored = session.scalars(select(Subscription)).all()
     expected = sum(1 for row in stored if row.account_id and has_access(row, now, POLICY))
-    assert accounts_with_access(session, now, POLICY) == expected
+    buckets = standing_buckets(session, now, POLICY)
+    assert with_access(buckets, now, POLICY) == expected
+    assert subscriptions_by_status(buckets) == dict(
+        sorted(Counter(r.status for r in stored).items())
+    )
     session.commit()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from billing_app import jobs
 from billing_app.errors import ValidationFailed
-from billing_app.models import Plan, Purchase, UsageCharge, UsageCounter
+from billing_app.models import Plan, Purchase, UsageCharge
 from billing_app.services import plans as plan_service
 from tests.conftest import SERVICE_TOKEN
 from tests.factories import (
@@ -22,6 +22,7 @@ from tests.factories import (
     adjustment,
     auth,
     body_of,
+    closed_period_counter,
     deliver,
     envelope,
     make_account,
@@ -139,18 +140,8 @@ def test_credits_bought_in_a_period_are_not_billed_as_its_overage(app, client, s
     make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
     pro = session.scalars(select(Plan).where(Plan.slug == "pro")).one()
     end = datetime.now(UTC) - timedelta(hours=2)
-    session.add(
-        UsageCounter(
-            account_id="acct_1",
-            meter="api_calls",
-            period_start=end - timedelta(days=30),
-            period_end=end,
-            used=1131,  # 1,031 over the plan; 1,000 of them bought: 31 over, 4 units of 10
-            plan_id=pro.id,
-            paddle_subscription_id=SAMPLE_SUBSCRIPTION,
-        )
-    )
-    session.commit()
+    # 1,031 over the plan; 1,000 of them bought: 31 over, 4 units of 10
+    closed_period_counter(session, used=1131, plan_id=pro.id, ended=end)
     buy_top_up(client, 1, captured_at=end - timedelta(days=5))
     with responses.RequestsMock() as paddle:
         charge = f"https://paddle.test/subscriptions/{SAMPLE_SUBSCRIPTION}/charge"

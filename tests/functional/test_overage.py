@@ -13,7 +13,13 @@ from sqlalchemy import select
 
 from billing_app import jobs
 from billing_app.models import UsageCharge, UsageCounter
-from tests.factories import SAMPLE_SUBSCRIPTION, make_plan, paddle_error_body, paddle_subscription
+from tests.factories import (
+    SAMPLE_SUBSCRIPTION,
+    closed_period_counter,
+    make_plan,
+    paddle_error_body,
+    paddle_subscription,
+)
 
 PADDLE = "https://paddle.test"
 CHARGE = f"{PADDLE}/subscriptions/{SAMPLE_SUBSCRIPTION}/charge"
@@ -38,19 +44,9 @@ def closed_period_with(session, used: int, *, closed_ago=timedelta(hours=2)) -> 
             "api_calls": {"included": 100, "overage_price_id": OVERAGE_PRICE, "overage_unit": 10}
         },
     )
-    end = datetime.now(UTC) - closed_ago
-    counter = UsageCounter(
-        account_id="acct_1",
-        meter="api_calls",
-        period_start=end - timedelta(days=30),
-        period_end=end,
-        used=used,
-        plan_id=plan.id,
-        paddle_subscription_id=SAMPLE_SUBSCRIPTION,
+    return closed_period_counter(
+        session, used=used, plan_id=plan.id, ended=datetime.now(UTC) - closed_ago
     )
-    session.add(counter)
-    session.commit()
-    return counter
 
 
 def charges(session) -> list[UsageCharge]:

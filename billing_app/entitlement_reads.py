@@ -1,0 +1,38 @@
+"""What every reader of access asks of this app (the API and the console): the access
+policy from the configuration, and accounts' entitlements from the process's cache, with
+their meters' figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+
+from billing_app.db import utcnow
+from billing_app.extensions import db
+from billing_app.services.access import AccessPolicy
+from billing_app.services.entitlements import entitlements_of
+from billing_app.services.usage import metering_of, usage_figures
+
+
+def access_policy() -> AccessPolicy:
+    return AccessPolicy(past_due_grace=timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"]))
+
+
+def entitlements_of_accounts(account_ids: list[str]) -> dict[str, dict]:
+    """Each account's entitlements, with its meters' figures for the current period (read
+    from the counters, for plans that have meters)."""
+    source = current_app.extensions["billing_entitlements"]
+    facts = source.of(account_ids)
+    free = source.free_plan()
+    now, policy = utcnow(), access_policy()
+    answers = {}
+    for account_id, held in facts.items():
+        metering = metering_of(held, free, now, policy)
+        answers[account_id] = {
+            **vars(entitlements_of(held, now, policy, free)),
+            "meters": [
+                usage.answer() for usage in usage_figures(db.engine, account_id, metering, now)
+            ],
+        }
+    return answers

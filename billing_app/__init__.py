@@ -166,7 +166,7 @@ def register_entitlement_cache(app: Flask) -> None:
     themselves, and until it listens the cache is bypassed), or SQLite's data version."""
     from billing_app.extensions import db
     from billing_app.notifications import listener_of
-    from billing_app.services import entitlement_cache as caching
+    from billing_app.services.entitlements import cache as caching
 
     cache = caching.EntitlementCache(
         app.config["ENTITLEMENTS_CACHE_SIZE"], app.config["ENTITLEMENTS_CACHE_TTL_SECONDS"]

@@ -22,10 +22,10 @@ from billing_app.errors import PaddleNotConfigured, ValidationFailed
 from billing_app.extensions import db
 from billing_app.models import CHARGE_STATUSES, WEBHOOK_EVENT_STATUSES, ReconcileRun
 from billing_app.paddle import paddle
-from billing_app.services import accounts as account_service
-from billing_app.services import overage
 from billing_app.services import plans as plan_service
-from billing_app.services import webhooks as webhook_service
+from billing_app.services.subscriptions import accounts as account_service
+from billing_app.services.usage import overage
+from billing_app.services.webhooks import ledger as webhook_service
 from paddle_client import ApiError, PaddleError
 
 

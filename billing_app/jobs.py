@@ -201,7 +201,7 @@ def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
     (a lease); None when another holds it. `dry_run`: count the charges it would open."""
     from collections import Counter
 
-    from billing_app.services import overage
+    from billing_app.services.usage import overage
 
     with app.app_context():
         try:

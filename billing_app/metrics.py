@@ -133,7 +133,7 @@ class DatabaseFigures:
 
     def collect(self):
         from billing_app.extensions import db
-        from billing_app.services import inbox
+        from billing_app.services.webhooks import inbox
 
         with self.app.app_context():
             try:

@@ -17,7 +17,7 @@ from flask import Flask, current_app
 
 from billing_app.extensions import db
 from billing_app.notifications import INBOX_CHANNEL, Listener, ProcessThread, listener_of
-from billing_app.services import inbox
+from billing_app.services.webhooks import inbox
 
 log = logging.getLogger(__name__)
 

@@ -6,16 +6,17 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 
 from billing_app.admin.blueprint import blp
 from billing_app.db import utcnow
-from billing_app.entitlement_reads import access_policy, entitlements_of_accounts
 from billing_app.extensions import db
 from billing_app.models import Account
-from billing_app.services import overage, usage
-from billing_app.services import subscriptions as subscription_service
-from billing_app.services import transactions as transaction_service
-from billing_app.services.access import judge_access
-from billing_app.services.customer_search import find_customers
-from billing_app.services.purchases import purchases_of
-from billing_app.services.timeline import account_timeline
+from billing_app.services.billing_history import transactions as transaction_service
+from billing_app.services.billing_history.purchases import purchases_of
+from billing_app.services.console.customer_search import find_customers
+from billing_app.services.console.timeline import account_timeline
+from billing_app.services.entitlements.access import judge_access
+from billing_app.services.entitlements.reads import access_policy, entitlements_of_accounts
+from billing_app.services.subscriptions import actions as subscription_service
+from billing_app.services.usage import overage
+from billing_app.services.usage import recording as usage
 
 PADDLE_DASHBOARDS = {
     "sandbox": "https://sandbox-vendors.paddle.com",

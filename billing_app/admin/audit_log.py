@@ -7,7 +7,7 @@ from flask import render_template, request
 from billing_app.admin.blueprint import blp
 from billing_app.admin.paging import read_id, split_page
 from billing_app.extensions import db
-from billing_app.services import audit
+from billing_app.services.console import audit
 
 PAGE_SIZE = 100
 

@@ -11,9 +11,9 @@ from billing_app.admin.paging import moment_cursor, read_date, read_moment_curso
 from billing_app.admin.sign_in import record
 from billing_app.extensions import db
 from billing_app.models import WEBHOOK_EVENT_STATUSES
-from billing_app.services import webhooks as webhook_service
-from billing_app.services.timeline import accounts_of_events
-from billing_app.webhooks.handlers import HANDLERS
+from billing_app.services.console.timeline import accounts_of_events
+from billing_app.services.webhooks import ledger as webhook_service
+from billing_app.services.webhooks.handlers import HANDLERS
 
 PAGE_SIZE = 50
 MAX_REPLAY = 200

@@ -6,10 +6,10 @@ from flask import current_app, render_template
 
 from billing_app.admin.blueprint import blp
 from billing_app.db import utcnow
-from billing_app.entitlement_reads import access_policy
 from billing_app.extensions import db
 from billing_app.scheduler import next_runs
-from billing_app.services import overview as figures
+from billing_app.services.console import overview as figures
+from billing_app.services.entitlements.reads import access_policy
 
 
 @blp.route("/")

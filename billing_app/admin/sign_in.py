@@ -7,7 +7,7 @@ from flask import redirect, render_template, request, url_for
 from billing_app.admin import sessions
 from billing_app.admin.blueprint import blp
 from billing_app.extensions import db
-from billing_app.services import audit
+from billing_app.services.console import audit
 
 MAX_NAME_LENGTH = 64
 

@@ -12,8 +12,8 @@ from billing_app.admin.sign_in import record
 from billing_app.auth import is_account_id
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription
-from billing_app.services import accounts as account_service
-from billing_app.services.customer_search import customer_emails
+from billing_app.services.console.customer_search import customer_emails
+from billing_app.services.subscriptions import accounts as account_service
 
 PAGE_SIZE = 50
 

@@ -8,8 +8,8 @@ from billing_app.admin.blueprint import blp
 from billing_app.admin.paging import read_id, split_page
 from billing_app.extensions import db
 from billing_app.models import CHARGE_STATUSES
-from billing_app.services import overage
-from billing_app.services import usage as usage_service
+from billing_app.services.usage import overage
+from billing_app.services.usage import recording as usage_service
 
 PAGE_SIZE = 50
 

@@ -9,7 +9,7 @@ from billing_app.api.schemas import CheckoutRequestSchema, CheckoutSchema
 from billing_app.auth import current_user
 from billing_app.extensions import db
 from billing_app.paddle import paddle
-from billing_app.services import checkout as checkout_service
+from billing_app.services.subscriptions import checkout as checkout_service
 
 blp = Blueprint("checkout", __name__, url_prefix="/api/v1/checkout", description="Checkout")
 authenticate_first(blp)

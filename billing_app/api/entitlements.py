@@ -1,7 +1,7 @@
 """Entitlements: what an account may use now, for the frontend and for other services.
 
 Answered from each process's cache of what the access rule reads (see
-`billing_app.services.entitlement_cache`), computed against the clock at every read, with
+`billing_app.services.entitlements.cache`), computed against the clock at every read, with
 an ETag so that callers can cache too (`If-None-Match` answers 304 while nothing changed).
 """
 
@@ -16,8 +16,8 @@ from billing_app.api.schemas import (
     EntitlementsSchema,
 )
 from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.entitlement_reads import entitlements_of_accounts
 from billing_app.errors import ValidationFailed
+from billing_app.services.entitlements.reads import entitlements_of_accounts
 
 blp = Blueprint(
     "entitlements",

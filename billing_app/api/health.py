@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 from billing_app.api.common import operation
 from billing_app.extensions import db
 from billing_app.services import health as health_service
-from billing_app.services import inbox
+from billing_app.services.webhooks import inbox
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness")
 

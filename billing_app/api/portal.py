@@ -14,7 +14,7 @@ from billing_app.api.schemas import NoBodySchema, PortalSessionSchema
 from billing_app.auth import current_user
 from billing_app.extensions import db
 from billing_app.paddle import paddle
-from billing_app.services import subscriptions as subscription_service
+from billing_app.services.subscriptions import actions as subscription_service
 
 blp = Blueprint(
     "portal", __name__, url_prefix="/api/v1/portal-session", description="Customer portal"

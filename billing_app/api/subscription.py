@@ -24,14 +24,14 @@ from billing_app.api.schemas import (
 )
 from billing_app.auth import current_user
 from billing_app.db import utcnow
-from billing_app.entitlement_reads import access_policy
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription
 from billing_app.paddle import paddle
-from billing_app.services import subscriptions as subscription_service
-from billing_app.services.access import has_access
-from billing_app.services.checkout import find_plan
+from billing_app.services.entitlements.access import has_access
+from billing_app.services.entitlements.reads import access_policy
 from billing_app.services.plans import free_plan
+from billing_app.services.subscriptions import actions as subscription_service
+from billing_app.services.subscriptions.checkout import find_plan
 
 blp = Blueprint(
     "subscription",

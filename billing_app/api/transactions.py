@@ -17,7 +17,7 @@ from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.paddle import paddle
-from billing_app.services import transactions as transaction_service
+from billing_app.services.billing_history import transactions as transaction_service
 
 blp = Blueprint(
     "transactions",

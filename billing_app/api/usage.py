@@ -11,11 +11,11 @@ from billing_app.api.common import SERVICE, USER, USER_READ, operation
 from billing_app.api.schemas import MeterUsageSchema, UsageReportSchema, UsageSchema
 from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.db import utcnow
-from billing_app.entitlement_reads import access_policy
 from billing_app.errors import ValidationFailed
 from billing_app.extensions import db
 from billing_app.metrics import USAGE_REPORTS
-from billing_app.services import usage as usage_service
+from billing_app.services.entitlements.reads import access_policy
+from billing_app.services.usage import recording as usage_service
 
 blp = Blueprint(
     "usage",

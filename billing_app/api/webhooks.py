@@ -20,7 +20,7 @@ from billing_app.errors import (
 )
 from billing_app.extensions import db
 from billing_app.metrics import WEBHOOKS_RECEIVED
-from billing_app.services import webhooks as webhook_service
+from billing_app.services.webhooks import ledger as webhook_service
 from billing_app.worker import wake_worker
 from paddle_client import webhooks as paddle_webhooks
 

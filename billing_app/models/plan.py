@@ -15,7 +15,7 @@ class Plan(Base):
 
     The free plan (`free`, at most one, no price) is what every account without a live
     subscription gets. `meters` holds, per meter name, what a billing period includes
-    (`billing_app.services.meters`)."""
+    (`billing_app.services.usage.meters`)."""
 
     __tablename__ = "plans"
     __table_args__ = (

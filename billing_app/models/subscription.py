@@ -73,7 +73,7 @@ class Subscription(Base):
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Paddle's own `updated_at` of the entity version we hold: the reconciler's comparison.
     paddle_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Breaks ties between events stamped with the same instant (see services/subscription_sync).
+    # Breaks ties between events stamped with the same instant (see services/subscriptions/sync).
     last_event_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

@@ -1,1 +1,30 @@
-"""Billing rules. Services take a session (and a Paddle client) and never commit."""
+"""Billing rules, one package per domain. Services take a session (and a Paddle client) and
+do not commit: the caller (a view, a job, the CLI, the worker) owns the transaction.
+
+- `subscriptions/`: accounts and their Paddle customers, checkout, the actions a customer
+  takes (pause, cancel, resume, change, pay), and bringing our rows in line with Paddle's.
+- `webhooks/`: the ledger of Paddle's notifications, the inbox workers claim from, and the
+  table of one handler per event type.
+- `entitlements/`: the access rule, the facts it reads, each process's cache of them, and
+  the reads the API and the console share.
+- `usage/`: meters, billing periods, recording usage and billing overage.
+- `billing_history/`: transactions, adjustments and one-time purchases.
+- `console/`: read models only the operators' console uses, and its audit log.
+- `reconcile`, `plans`, `locks`, `stale_guard`, `health`: one module each.
+
+A domain may import `models`, `db`, `errors`, `paddle_client` and the single-module services;
+across domains, `subscriptions` and `billing_history` are used by `webhooks` and `reconcile`,
+`entitlements` reads `usage` and `billing_history`, and `console` reads any of them. Nothing
+here imports `api`, `admin` or the Flask app's wiring.
+
+Some services commit, each for a reason that a caller's transaction cannot serve:
+- `webhooks.ledger.accept` / `record_rejected`: Paddle gets its 200 only once the delivery is
+  stored, before any work.
+- `webhooks.inbox` (claims, settling, releasing): a claim must be visible to other workers
+  before the claimed work starts, and each event's outcome commits with its changes.
+- `console.audit.record`: an operator's action is recorded even when the action fails.
+- `usage.overage`: a charge is marked as being sent before Paddle is asked, so a crash
+  cannot bill twice.
+- `reconcile`: each page of Paddle's subscriptions commits on its own, so a long run holds
+  no transaction while it waits on Paddle and a crash keeps the pages done.
+"""

@@ -32,15 +32,15 @@ from billing_app.models import (
     Subscription,
     Transaction,
 )
+from billing_app.services.billing_history.transactions import keep_transaction
 from billing_app.services.locks import Lease
-from billing_app.services.subscription_sync import (
+from billing_app.services.subscriptions.sync import (
     app_ids,
     apply_snapshot,
     diff_snapshot,
     locate_subscription,
     snapshot_values,
 )
-from billing_app.services.transactions import keep_transaction
 from paddle_client import ApiError, Client, PaddleError
 from paddle_client.pagination import prefetched
 from paddle_client.timestamps import parse_timestamp

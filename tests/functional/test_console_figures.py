@@ -10,13 +10,13 @@ from sqlalchemy import delete, select
 
 from billing_app.db import utcnow
 from billing_app.models import Account, Subscription
-from billing_app.services.access import AccessPolicy, has_access
-from billing_app.services.overview import (
+from billing_app.services.console.overview import (
     monthly_recurring_revenue,
     standing_buckets,
     subscriptions_by_status,
     with_access,
 )
+from billing_app.services.entitlements.access import AccessPolicy, has_access
 from tests.factories import make_account, make_plan, make_subscription
 
 POLICY = AccessPolicy(past_due_grace=timedelta(days=7))

@@ -62,7 +62,7 @@ def drifts(session, run_id):
 
 def in_sync_row(session, paddle_id):
     """A local row that already says what `paddle_entity(paddle_id)` says."""
-    from billing_app.services.subscription_sync import apply_snapshot
+    from billing_app.services.subscriptions.sync import apply_snapshot
 
     row = local(session, paddle_id)
     apply_snapshot(session, row, paddle_entity(paddle_id, updated_at=VERSION), occurred_at=V)

@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 
 from billing_app.extensions import db
 from billing_app.models import Subscription, WebhookEvent
-from billing_app.services import inbox
+from billing_app.services.webhooks import inbox
 from billing_app.worker import Worker
 from tests.factories import T0, envelope, subscription_data
 from tests.factories import ledger_row as waiting

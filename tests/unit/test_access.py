@@ -5,7 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing_app.models import Plan, Subscription
-from billing_app.services.access import AccessPolicy, entitlements_for, has_access, judge_access
+from billing_app.services.entitlements.access import (
+    AccessPolicy,
+    entitlements_for,
+    has_access,
+    judge_access,
+)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 POLICY = AccessPolicy(past_due_grace=timedelta(days=7))

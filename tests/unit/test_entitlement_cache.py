@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from billing_app.services.entitlement_cache import EntitlementCache
-from billing_app.services.entitlements import NO_SUBSCRIPTION, AccessFacts, Grant
+from billing_app.services.entitlements.cache import EntitlementCache
+from billing_app.services.entitlements.facts import NO_SUBSCRIPTION, AccessFacts, Grant
 
 
 class Clock:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing_app.errors import PeriodClosed, ValidationFailed
-from billing_app.services.meters import Meter
-from billing_app.services.usage_periods import (
+from billing_app.services.usage.meters import Meter
+from billing_app.services.usage.periods import (
     Period,
     billing_period,
     calendar_month,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from billing_app.models import Subscription, Transaction, WebhookEvent
-from billing_app.services import webhooks as webhook_service
+from billing_app.services.webhooks import ledger as webhook_service
 from paddle_client.webhooks import parse_notification
 from tests.factories import (
     T0,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from billing_app.models import SUBSCRIPTION_STATUSES, Plan, Subscription, SubscriptionItem
-from billing_app.services.accounts import (
+from billing_app.services.subscriptions.accounts import (
     can_hold,
     claimed_owner,
     serialise_on_customer,

@@ -25,11 +25,11 @@ from billing_app.errors import (
     ValidationFailed,
 )
 from billing_app.models import UsageCounter, UsageEvent
-from billing_app.services.access import AccessPolicy, has_access
-from billing_app.services.entitlements import AccessFacts, Grant
-from billing_app.services.meters import Meter
-from billing_app.services.purchases import credits_in
-from billing_app.services.usage_periods import Period, billing_period, calendar_month, checked
+from billing_app.services.billing_history.purchases import credits_in
+from billing_app.services.entitlements.access import AccessPolicy, has_access
+from billing_app.services.entitlements.facts import AccessFacts, Grant
+from billing_app.services.usage.meters import Meter
+from billing_app.services.usage.periods import Period, billing_period, calendar_month, checked
 
 _COUNTERS = UsageCounter.__table__
 _EVENTS = UsageEvent.__table__

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 from billing_app.db import utcnow
 from billing_app.metrics import WEBHOOK_APPLY_SECONDS, WEBHOOKS_APPLIED
 from billing_app.models import WebhookEvent
-from billing_app.services import webhooks as webhook_service
-from billing_app.services.webhooks import LedgerEntry
+from billing_app.services.webhooks import ledger as webhook_service
+from billing_app.services.webhooks.ledger import LedgerEntry
 
 log = logging.getLogger(__name__)
 

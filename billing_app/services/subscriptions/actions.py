@@ -26,7 +26,7 @@ from billing_app.errors import (
 )
 from billing_app.models import LIVE_STATUSES, Account, Plan, Subscription
 from billing_app.services.stale_guard import is_newer
-from billing_app.services.subscription_sync import apply_snapshot, lock_by_id
+from billing_app.services.subscriptions.sync import apply_snapshot, lock_by_id
 from paddle_client import Client
 from paddle_client.confirm import confirmed_write
 from paddle_client.timestamps import parse_timestamp

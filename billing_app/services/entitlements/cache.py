@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from billing_app.db import single_statement
 from billing_app.metrics import ENTITLEMENT_CACHE_EVICTIONS, count_cache_lookups
-from billing_app.services.entitlements import (
+from billing_app.services.entitlements.facts import (
     AccessFacts,
     Grant,
     read_free_plan,

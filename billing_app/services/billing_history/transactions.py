@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from billing_app.db import lock_or_create, utcnow
 from billing_app.errors import InvoiceUnavailable, TransactionNotFound, ValidationFailed
 from billing_app.models import Adjustment, Transaction
-from billing_app.services import purchases
-from billing_app.services.accounts import claimed_owner, serialise_on_customer
+from billing_app.services.billing_history import purchases
 from billing_app.services.stale_guard import is_newer, mark_applied
-from billing_app.services.subscription_sync import app_ids, item_values, period_of
+from billing_app.services.subscriptions.accounts import claimed_owner, serialise_on_customer
+from billing_app.services.subscriptions.sync import app_ids, item_values, period_of
 from paddle_client import ApiError, Client
 from paddle_client.money import minor_units
 from paddle_client.timestamps import parse_timestamp

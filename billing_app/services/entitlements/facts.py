@@ -20,8 +20,8 @@ from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from billing_app.db import utcnow
 from billing_app.models import Plan, Purchase, Subscription
-from billing_app.services.access import AccessPolicy, Entitlements, entitlements_for
-from billing_app.services.meters import Meter, plan_meters
+from billing_app.services.entitlements.access import AccessPolicy, Entitlements, entitlements_for
+from billing_app.services.usage.meters import Meter, plan_meters
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from billing_app.models import (
     Transaction,
     WebhookEvent,
 )
-from billing_app.services import inbox
-from billing_app.services.access import AccessPolicy, has_access
+from billing_app.services.entitlements.access import AccessPolicy, has_access
+from billing_app.services.webhooks import inbox
 
 GROUPING_WORK_MEM = "32MB"
 MONTHS_PER_INTERVAL = {

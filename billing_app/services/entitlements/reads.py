@@ -10,9 +10,9 @@ from flask import current_app
 
 from billing_app.db import utcnow
 from billing_app.extensions import db
-from billing_app.services.access import AccessPolicy
-from billing_app.services.entitlements import entitlements_of
-from billing_app.services.usage import metering_of, usage_figures
+from billing_app.services.entitlements.access import AccessPolicy
+from billing_app.services.entitlements.facts import entitlements_of
+from billing_app.services.usage.recording import metering_of, usage_figures
 
 
 def access_policy() -> AccessPolicy:

@@ -28,15 +28,15 @@ from billing_app.auth import Caller
 from billing_app.db import utcnow
 from billing_app.errors import PlanNotFound, ProductNotFound, SubscriptionExists
 from billing_app.models import Account, Plan, Product, Subscription, Transaction
-from billing_app.services.accounts import (
+from billing_app.services.billing_history.transactions import record_transaction
+from billing_app.services.subscriptions.accounts import (
     account_for_customer,
     attach_customer,
     ensure_account,
     live_subscription,
     serialise_on_customer,
 )
-from billing_app.services.subscription_sync import app_ids, lock_by_id
-from billing_app.services.transactions import record_transaction
+from billing_app.services.subscriptions.sync import app_ids, lock_by_id
 from paddle_client import Client, Unavailable
 from paddle_client.timestamps import parse_timestamp
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert, utcnow
 from billing_app.models import Adjustment, Product, Purchase, Transaction
-from billing_app.services.usage_periods import Period
+from billing_app.services.usage.periods import Period
 from paddle_client.money import minor_units
 
 PURCHASE_ORIGINS = ("web", "api")

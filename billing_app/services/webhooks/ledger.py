@@ -1,7 +1,7 @@
 """The webhook ledger: record each verified notification once, apply it, keep failures.
 
 A delivery only `accept`s: one insert (the unique `event_id` turns a copy into a counted
-duplicate), committed, and Paddle gets its 200. Workers (`billing_app.services.inbox`) then
+duplicate), committed, and Paddle gets its 200. Workers (`billing_app.services.webhooks.inbox`) then
 `apply_event` each row: the handler's changes and the row's outcome commit together. When a
 handler fails, its changes roll back and the ledger keeps the event as `failed` with its
 error and a time to try again; after WEBHOOK_MAX_ATTEMPTS it is `dead`. `replay` re-applies
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from billing_app.db import upsert_insert, utcnow
 from billing_app.errors import describe_failure
 from billing_app.models import WebhookEvent
-from billing_app.webhooks.handlers import HANDLERS
+from billing_app.services.webhooks.handlers import HANDLERS
 from paddle_client.webhooks import Notification, parse_notification
 
 log = logging.getLogger(__name__)

@@ -31,10 +31,10 @@ from billing_app.db import upsert_insert, utcnow
 from billing_app.errors import describe_failure
 from billing_app.models import Plan, UsageCharge, UsageCounter
 from billing_app.models.usage import OPEN_CHARGE_STATUSES
-from billing_app.services.meters import plan_meters
-from billing_app.services.purchases import credits_in
-from billing_app.services.usage_periods import Period
-from billing_app.services.webhooks import retry_delay
+from billing_app.services.billing_history.purchases import credits_in
+from billing_app.services.usage.meters import plan_meters
+from billing_app.services.usage.periods import Period
+from billing_app.services.webhooks.ledger import retry_delay
 from paddle_client import Client
 from paddle_client.errors import ApiError, PaddleError, Unavailable
 from paddle_client.timestamps import parse_timestamp

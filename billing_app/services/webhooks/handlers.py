@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from billing_app.services import adjustments, purchases, transactions
-from billing_app.services.accounts import (
+from billing_app.services.billing_history import adjustments, purchases, transactions
+from billing_app.services.stale_guard import is_newer
+from billing_app.services.subscriptions.accounts import (
     account_for_customer,
     attach_customer,
     claimed_owner,
@@ -22,8 +23,7 @@ from billing_app.services.accounts import (
     link_unlinked_subscriptions,
     serialise_on_customer,
 )
-from billing_app.services.stale_guard import is_newer
-from billing_app.services.subscription_sync import (
+from billing_app.services.subscriptions.sync import (
     activate_from_checkout,
     app_ids,
     apply_snapshot,

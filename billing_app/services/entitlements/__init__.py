@@ -1,0 +1,10 @@
+"""May this account use this feature now? Answered from our tables alone.
+
+- `access`: the access rule (statuses, scheduled stops, the past-due grace period).
+- `facts`: what the rule needs of an account, read in one round trip.
+- `cache`: each process's cache of those facts, forgotten when the database announces a
+  change.
+- `reads`: the entitlements answer the API and the console share.
+
+May import: models, `usage`, `billing_history`; never `subscriptions.actions` or Paddle.
+"""

@@ -1,0 +1,9 @@
+"""Usage metering.
+
+- `meters`: what a plan includes per period, its cap, and the arithmetic against them.
+- `periods`: which billing period a moment of usage belongs to.
+- `recording`: recording usage exactly once per idempotency key; a period's figures.
+- `overage`: billing a closed period's overage through Paddle, once.
+
+May import: models, `billing_history.purchases` (bought credits), `paddle_client`.
+"""

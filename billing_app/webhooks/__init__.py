@@ -1,1 +1,0 @@
-"""What each Paddle event means to us: one handler per event type."""

@@ -144,12 +144,12 @@ def register_rate_limits(app: Flask) -> None:
 def register_api(app: Flask) -> None:
     from billing_app.api import docs, register_blueprints
     from billing_app.extensions import api
-    from billing_app.paddle import register_request_deadline
+    from billing_app.paddle import register_paddle
 
     api.init_app(app)
     register_blueprints(app)
     app.register_blueprint(docs.blp)
-    register_request_deadline(app)
+    register_paddle(app)
 
 
 def register_scheduler(app: Flask) -> None:

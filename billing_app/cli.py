@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import yaml
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from billing_app import jobs
@@ -465,12 +465,6 @@ def scheduler_command() -> None:
     scheduler.start()  # returns once shut down; a running job's thread finishes before exit
 
 
-def _create_app():
-    from billing_app import create_app
-
-    return create_app()
-
-
 @click.group("admin")
 def admin_cli() -> None:
     """The operator console."""
@@ -488,9 +482,3 @@ def hash_password_command(password: str) -> None:
 
 
 MIN_PASSWORD_LENGTH = 12
-
-
-# `billing-service db upgrade`, `billing-service billing plans import FILE`,
-# `billing-service admin hash-password`, ...
-main = FlaskGroup(create_app=_create_app)
-main.add_command(admin_cli)

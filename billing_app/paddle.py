@@ -3,18 +3,30 @@
 Within an HTTP request, the first use of the client starts the request's Paddle deadline
 (`PADDLE_REQUEST_DEADLINE_SECONDS`): everything the request asks Paddle, retries and
 read-backs included, is over by then, well inside the server's worker timeout.
+
+User requests also draw on a service-wide budget of calls to Paddle
+(`PADDLE_USER_REQUESTS_PER_MINUTE`), shared by every process when the rate limits' storage
+is Redis: when it is spent, 503 `paddle_busy` with Retry-After instead of Paddle's own 429
+(which would slow everyone, reconciliation included).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from contextlib import ExitStack
 
 from flask import Flask, current_app, g, has_request_context
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
-from billing_app.errors import PaddleNotConfigured
+from billing_app.errors import PaddleBusy, PaddleNotConfigured
 from billing_app.metrics import observe_paddle
-from billing_app.rate_limits import spend_paddle_budget
 from paddle_client import Client, RetryPolicy
+
+log = logging.getLogger(__name__)
 
 
 def build_client(
@@ -53,9 +65,46 @@ def paddle() -> Client:
     return client
 
 
-def register_request_deadline(app: Flask) -> None:
+def register_paddle(app: Flask) -> None:
+    """The budget of user requests' calls, and the end of each request's deadline."""
+    app.extensions["billing_paddle_budget"] = PaddleBudget(
+        app.config["RATE_LIMIT_STORAGE_URL"] or "memory://",
+        app.config["PADDLE_USER_REQUESTS_PER_MINUTE"],
+        prefix=app.config.get("RATELIMIT_KEY_PREFIX", ""),
+    )
+
     @app.teardown_request
     def end_paddle_conversation(exception: BaseException | None) -> None:
         conversation = g.pop("paddle_conversation", None)
         if conversation is not None:
             conversation.close()
+
+
+class PaddleBudget:
+    """How many calls to Paddle user requests may make per minute, all processes together."""
+
+    def __init__(self, storage_uri: str, per_minute: int, *, prefix: str = "") -> None:
+        self.window = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self.item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
+        self.key = f"{prefix}paddle-user-requests"
+
+    def spend(self) -> None:
+        """Take one call from the budget, or raise 503 `paddle_busy`."""
+        if self.item is None:
+            return
+        try:
+            if self.window.hit(self.item, self.key):
+                return
+            reset_at = self.window.get_window_stats(self.item, self.key).reset_time
+        except Exception as error:  # the storage is down: let the call through
+            log.warning("paddle budget unavailable (%s); not limiting", type(error).__name__)
+            return
+        wait = max(1, math.ceil(reset_at - time.time()))
+        raise PaddleBusy(headers={"Retry-After": str(wait)})
+
+
+def spend_paddle_budget() -> None:
+    """Before each call to Paddle: user requests draw on the shared budget; the CLI and
+    scheduled jobs do not (reconciliation keeps its own pace)."""
+    if has_request_context():
+        current_app.extensions["billing_paddle_budget"].spend()

@@ -4,9 +4,8 @@ Paddle's 240 requests a minute per IP.
 - Per account on the user endpoints: actions (checkout, pause, cancel, resume, change and
   its preview, payment method, portal session) share one budget, reads another.
 - Per IP on the public endpoints (the plan list).
-- A service-wide budget for the calls user requests make to Paddle, shared by every
-  process when the storage is Redis: when it is spent, 503 `paddle_busy` with Retry-After
-  instead of Paddle's own 429 (which would slow everyone, reconciliation included).
+- A service-wide budget for the calls user requests make to Paddle lives with the Paddle
+  client's wiring (`billing_app.paddle`), in the same storage.
 
 Webhooks, health probes and service-token reads are not limited. Counters live in memory
 (one process) unless `RATE_LIMIT_STORAGE_URL` names a Redis server, which every process
@@ -16,18 +15,13 @@ then shares. If that storage fails, requests are let through and it is logged.
 from __future__ import annotations
 
 import logging
-import math
-import time
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItemPerMinute
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from billing_app.auth import current_user
-from billing_app.errors import PaddleBusy, Unauthorized
+from billing_app.errors import Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +43,13 @@ SERVICE_ENDPOINTS = ("entitlements.BatchEntitlements",)
 
 
 UNLIMITED_BLUEPRINTS = ("webhooks", "health")
+# The blueprints (by name, as registered) whose actions and reads count per account.
+USER_BLUEPRINTS = ("checkout", "subscription", "portal", "entitlements", "usage")
 
 
 def register_rate_limits(app: Flask) -> Limiter:
     """A limiter of this app's own (its settings and counters), and the limits on the
-    blueprints it serves."""
-    from billing_app.api import checkout, entitlements, plans, portal, subscription, usage
-
+    blueprints it serves (registered before this is called)."""
     app.config.update(
         RATELIMIT_ENABLED=app.config["RATE_LIMIT_ENABLED"],
         RATELIMIT_STORAGE_URI=app.config["RATE_LIMIT_STORAGE_URL"] or "memory://",
@@ -82,55 +76,18 @@ def register_rate_limits(app: Flask) -> Limiter:
         methods=["GET"],
         exempt_when=_is_service_call,
     )
-    for blueprint in (checkout.blp, subscription.blp, portal.blp, entitlements.blp, usage.blp):
-        actions(blueprint)
-        reads(blueprint)
+    for name in USER_BLUEPRINTS:
+        actions(app.blueprints[name])
+        reads(app.blueprints[name])
     limiter.shared_limit(
         lambda: current_app.config["RATE_LIMIT_PUBLIC"], scope="public", key_func=get_remote_address
-    )(plans.blp)
+    )(app.blueprints["plans"])
     if "admin" in app.blueprints:
-        from billing_app.admin.blueprint import blp as console
-
         # Guessing the console's password: a few tries a minute per address.
         limiter.limit(
             lambda: current_app.config["ADMIN_SIGN_IN_RATE_LIMIT"],
             key_func=get_remote_address,
             methods=["POST"],
             exempt_when=lambda: request.endpoint != "admin.sign_in",
-        )(console)
-    app.extensions["billing_paddle_budget"] = PaddleBudget(
-        app.config["RATELIMIT_STORAGE_URI"],
-        app.config["PADDLE_USER_REQUESTS_PER_MINUTE"],
-        prefix=app.config.get("RATELIMIT_KEY_PREFIX", ""),
-    )
+        )(app.blueprints["admin"])
     return limiter
-
-
-class PaddleBudget:
-    """How many calls to Paddle user requests may make per minute, all processes together."""
-
-    def __init__(self, storage_uri: str, per_minute: int, *, prefix: str = "") -> None:
-        self.window = MovingWindowRateLimiter(storage_from_string(storage_uri))
-        self.item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
-        self.key = f"{prefix}paddle-user-requests"
-
-    def spend(self) -> None:
-        """Take one call from the budget, or raise 503 `paddle_busy`."""
-        if self.item is None:
-            return
-        try:
-            if self.window.hit(self.item, self.key):
-                return
-            reset_at = self.window.get_window_stats(self.item, self.key).reset_time
-        except Exception as error:  # the storage is down: let the call through
-            log.warning("paddle budget unavailable (%s); not limiting", type(error).__name__)
-            return
-        wait = max(1, math.ceil(reset_at - time.time()))
-        raise PaddleBusy(headers={"Retry-After": str(wait)})
-
-
-def spend_paddle_budget() -> None:
-    """Before each call to Paddle: user requests draw on the shared budget; the CLI and
-    scheduled jobs do not (reconciliation keeps its own pace)."""
-    if has_request_context():
-        current_app.extensions["billing_paddle_budget"].spend()

@@ -253,7 +253,7 @@ def test_signing_out_is_recorded_and_ends_the_session(browser):
 
 
 def test_the_hash_password_command_prints_a_hash_of_the_password(console):
-    from billing_app.cli import main
+    from billing_app.__main__ import main
 
     result = console.test_cli_runner().invoke(
         main, ["admin", "hash-password"], input=f"{PASSWORD}\n{PASSWORD}\n"

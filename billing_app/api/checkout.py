@@ -4,9 +4,10 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import USER, USER_ACTION, authenticate_first, operation
+from billing_app.api.common import USER, USER_ACTION, authenticate_first, error_codes, operation
 from billing_app.api.schemas import CheckoutRequestSchema, CheckoutSchema
 from billing_app.auth import current_user
+from billing_app.errors import PlanNotFound, ProductNotFound
 from billing_app.extensions import db
 from billing_app.paddle import paddle
 from billing_app.services.subscriptions import checkout as checkout_service
@@ -26,7 +27,7 @@ class Checkout(MethodView):
         *USER_ACTION,
         404,
         409,
-        codes={404: ("plan_not_found", "product_not_found")},
+        codes=error_codes(PlanNotFound, ProductNotFound),
     )
     def post(self, body):
         """Create (or reuse) a pending subscription and the Paddle transaction that pays it;

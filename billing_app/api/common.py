@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
-from billing_app.api.openapi import ErrorSchema
+from billing_app import errors
+from billing_app.api.openapi import HTTP_ERROR_CODES, ErrorSchema
 from billing_app.auth import current_user
 
 USER = [{"userToken": []}]
 SERVICE = [{"serviceToken": []}]
 
+
+def error_codes(*answers: type[errors.BillingError] | int) -> dict[int, tuple[str, ...]]:
+    """By status, the stable codes of these answers: our error classes, or a status that
+    Flask and flask-smorest answer themselves (with its code of `HTTP_ERROR_CODES`)."""
+    codes: dict[int, tuple[str, ...]] = {}
+    for answer in answers:
+        status, code = (
+            (answer, HTTP_ERROR_CODES[answer])
+            if isinstance(answer, int)
+            else (answer.status, answer.code)
+        )
+        codes[status] = (*codes.get(status, ()), code)
+    return codes
+
+
 # The stable codes an answer of each status can carry, unless an operation says otherwise.
-ERROR_CODES: dict[int, tuple[str, ...]] = {
-    400: ("bad_request",),  # a body that is not JSON
-    401: ("unauthorized",),
-    404: ("plan_not_found", "no_subscription"),
-    409: ("subscription_exists", "invalid_state", "checkout_in_progress", "subscription_canceled"),
-    413: ("payload_too_large",),
-    422: ("validation_error",),
-    429: ("too_many_requests",),
-    500: ("internal_error",),
-    502: ("paddle_error",),
-    503: ("paddle_unavailable", "paddle_busy", "paddle_not_configured", "database_unavailable"),
-}
+ERROR_CODES = error_codes(
+    400,  # a body that is not JSON
+    errors.Unauthorized,
+    errors.PlanNotFound,
+    errors.NoSubscription,
+    errors.SubscriptionExists,
+    errors.InvalidState,
+    errors.CheckoutInProgress,
+    errors.SubscriptionCanceled,
+    413,
+    errors.ValidationFailed,
+    429,
+    500,
+    errors.PaddleRefused,
+    errors.PaddleUnavailable,
+    errors.PaddleBusy,
+    errors.PaddleNotConfigured,
+    errors.DatabaseUnavailable,
+)
 ERROR_NOTES = {
     422: "`errors` holds the messages by field",
     429: "with Retry-After; per account on user endpoints, per address on public ones",
@@ -47,7 +70,7 @@ def operation(
     return decorate
 
 
-NO_SUBSCRIPTION = {404: ("no_subscription",)}
+ONLY_NO_SUBSCRIPTION = error_codes(errors.NoSubscription)  # 404: no plan is named
 
 # What every operation of a kind can answer besides its own errors.
 USER_ACTION = (400, 401, 413, 422, 429, 502, 503)

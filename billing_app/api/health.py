@@ -4,7 +4,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from billing_app.api.common import operation
+from billing_app.api.common import error_codes, operation
+from billing_app.errors import DatabaseUnavailable
 from billing_app.extensions import db
 from billing_app.services import health as health_service
 from billing_app.services.webhooks import inbox
@@ -37,7 +38,7 @@ class Health(MethodView):
 @blp.route("/ready")
 class Ready(MethodView):
     @blp.response(200, ReadySchema)
-    @operation(blp, "getReadiness", 503, codes={503: ("database_unavailable",)})
+    @operation(blp, "getReadiness", 503, codes=error_codes(DatabaseUnavailable))
     def get(self):
         """The process is up and its database answers; with the webhook backlog, for
         alerts (a backlog does not make the process unready)."""

@@ -4,14 +4,15 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import operation
+from billing_app.api.common import error_codes, operation
 from billing_app.api.schemas import CatalogItemSchema, CatalogQuerySchema, PlanSchema
+from billing_app.errors import DatabaseUnavailable
 from billing_app.extensions import db
 from billing_app.services import plans as plan_service
 
 blp = Blueprint("plans", __name__, url_prefix="/api/v1", description="The catalogue")
 PUBLIC_READ = (429, 503)
-PUBLIC_CODES = {503: ("database_unavailable",)}
+PUBLIC_CODES = error_codes(DatabaseUnavailable)
 
 
 @blp.route("/plans")

@@ -4,7 +4,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing_app.api.common import (
-    NO_SUBSCRIPTION,
+    ONLY_NO_SUBSCRIPTION,
     USER,
     USER_ACTION,
     authenticate_first,
@@ -27,7 +27,7 @@ class PortalSession(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, PortalSessionSchema)
     @blp.arguments(NoBodySchema, required=False)
-    @operation(blp, "createPortalSession", *USER_ACTION, 404, codes=NO_SUBSCRIPTION)
+    @operation(blp, "createPortalSession", *USER_ACTION, 404, codes=ONLY_NO_SUBSCRIPTION)
     def post(self, body):
         """A fresh, short-lived customer portal URL (invoices, cards, cancel)."""
         caller = current_user()

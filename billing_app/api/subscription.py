@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing_app.api.common import (
-    NO_SUBSCRIPTION,
+    ONLY_NO_SUBSCRIPTION,
     USER,
     USER_ACTION,
     USER_READ,
@@ -107,7 +107,7 @@ class Pause(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(PauseRequestSchema)
     @blp.response(200, SubscriptionSchema)
-    @operation(blp, "pauseSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
+    @operation(blp, "pauseSubscription", *USER_ACTION, 404, 409, codes=ONLY_NO_SUBSCRIPTION)
     def post(self, body):
         """Pause now or at the end of the period; Paddle's answer is stored at once."""
         caller = current_user()
@@ -126,7 +126,7 @@ class Cancel(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(CancelRequestSchema)
     @blp.response(200, SubscriptionSchema)
-    @operation(blp, "cancelSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
+    @operation(blp, "cancelSubscription", *USER_ACTION, 404, 409, codes=ONLY_NO_SUBSCRIPTION)
     def post(self, body):
         """Cancel now or at the end of the period; Paddle's answer is stored at once."""
         caller = current_user()
@@ -141,7 +141,7 @@ class Resume(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, SubscriptionSchema)
     @blp.arguments(NoBodySchema, required=False)
-    @operation(blp, "resumeSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
+    @operation(blp, "resumeSubscription", *USER_ACTION, 404, 409, codes=ONLY_NO_SUBSCRIPTION)
     def post(self, body):
         """Resume a paused subscription, or remove a scheduled pause or cancellation."""
         caller = current_user()
@@ -153,7 +153,7 @@ class Activate(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, SubscriptionSchema)
     @blp.arguments(NoBodySchema, required=False)
-    @operation(blp, "activateSubscription", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
+    @operation(blp, "activateSubscription", *USER_ACTION, 404, 409, codes=ONLY_NO_SUBSCRIPTION)
     def post(self, body):
         """End the trial now: Paddle bills at once (the card on file) and the subscription
         turns active; Paddle's answer is stored at once. 409 unless it is trialing."""
@@ -166,7 +166,7 @@ class PaymentMethod(MethodView):
     @blp.doc(security=USER)
     @blp.response(200, PaymentMethodSchema)
     @blp.arguments(NoBodySchema, required=False)
-    @operation(blp, "createPaymentMethodUpdate", *USER_ACTION, 404, 409, codes=NO_SUBSCRIPTION)
+    @operation(blp, "createPaymentMethodUpdate", *USER_ACTION, 404, 409, codes=ONLY_NO_SUBSCRIPTION)
     def post(self, body):
         """A Paddle transaction to open in Paddle.js so the customer can enter a new card."""
         caller = current_user()

@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, USER, USER_READ, operation
+from billing_app.api.common import SERVICE, USER, USER_READ, error_codes, operation
 from billing_app.api.schemas import (
     InvoiceQuerySchema,
     InvoiceSchema,
@@ -14,7 +14,11 @@ from billing_app.api.schemas import (
     TransactionQuerySchema,
 )
 from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.errors import ValidationFailed
+from billing_app.errors import (
+    InvoiceUnavailable,
+    TransactionNotFound,
+    ValidationFailed,
+)
 from billing_app.extensions import db
 from billing_app.paddle import paddle
 from billing_app.services.billing_history import transactions as transaction_service
@@ -26,8 +30,8 @@ blp = Blueprint(
     description="Billing history: transactions, refunds and credits, invoice PDFs",
 )
 
-HISTORY_CODES = {422: ("validation_error",)}
-INVOICE_CODES = {404: ("transaction_not_found",), 409: ("invoice_unavailable",)}
+HISTORY_CODES = error_codes(ValidationFailed)
+INVOICE_CODES = error_codes(TransactionNotFound, InvoiceUnavailable)
 INVOICE_ERRORS = (401, 404, 409, 422, 429, 502, 503)
 
 

@@ -7,11 +7,16 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, USER, USER_READ, operation
+from billing_app.api.common import SERVICE, USER, USER_READ, error_codes, operation
 from billing_app.api.schemas import MeterUsageSchema, UsageReportSchema, UsageSchema
 from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.db import utcnow
-from billing_app.errors import ValidationFailed
+from billing_app.errors import (
+    IdempotencyKeyConflict,
+    PeriodClosed,
+    QuotaExceeded,
+    ValidationFailed,
+)
 from billing_app.extensions import db
 from billing_app.metrics import USAGE_REPORTS
 from billing_app.services.entitlements.reads import access_policy
@@ -24,10 +29,7 @@ blp = Blueprint(
     description="Usage metering: quotas per billing period, overage billed through Paddle",
 )
 
-USAGE_CODES = {
-    402: ("quota_exceeded",),
-    409: ("idempotency_key_conflict", "period_closed"),
-}
+USAGE_CODES = error_codes(QuotaExceeded, IdempotencyKeyConflict, PeriodClosed)
 
 
 USAGE_OUTCOMES = {200: "recorded", 402: "refused", 409: "conflict", 422: "invalid"}

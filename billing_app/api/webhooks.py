@@ -11,9 +11,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from billing_app.api.common import operation
+from billing_app.api.common import error_codes, operation
 from billing_app.db import single_statement
 from billing_app.errors import (
+    DatabaseUnavailable,
     InvalidNotification,
     WebhookRejected,
     WebhooksNotConfigured,
@@ -77,11 +78,9 @@ class PaddleWebhook(MethodView):
         401,
         413,
         503,
-        codes={
-            400: ("invalid_notification",),
-            401: ("invalid_signature",),
-            503: ("webhooks_not_configured", "database_unavailable"),
-        },
+        codes=error_codes(
+            InvalidNotification, WebhookRejected, WebhooksNotConfigured, DatabaseUnavailable
+        ),
     )
     def post(self):
         """Keep a Paddle notification (at-least-once, any order) for the workers to apply.

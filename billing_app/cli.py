@@ -22,7 +22,8 @@ from billing_app.errors import PaddleNotConfigured, ValidationFailed
 from billing_app.extensions import db
 from billing_app.models import CHARGE_STATUSES, WEBHOOK_EVENT_STATUSES, ReconcileRun
 from billing_app.paddle import paddle
-from billing_app.services import plans as plan_service
+from billing_app.services.plans import catalogue as plan_service
+from billing_app.services.plans import plans_file
 from billing_app.services.subscriptions import accounts as account_service
 from billing_app.services.usage import overage
 from billing_app.services.webhooks import ledger as webhook_service
@@ -65,7 +66,7 @@ def import_plans_command(file: Path) -> None:
     when Paddle is configured (else they stay empty until `billing plans sync`)."""
     entries = read_plans_file(file)
     try:
-        prices = prices_to_fill(plan_service.validate_plan_entries(entries))
+        prices = prices_to_fill(plans_file.validate_plan_entries(entries))
         result = plan_service.import_plans(db.session, entries, prices)
         db.session.commit()
     except ValidationFailed as error:
@@ -95,7 +96,7 @@ def import_plans_command(file: Path) -> None:
 
 def prices_to_fill(plans: list[dict]) -> dict[str, dict]:
     """Paddle's prices for the entries that leave a price fact out; {} without Paddle."""
-    missing = plan_service.missing_price_facts(plans)
+    missing = plans_file.missing_price_facts(plans)
     if not missing or not current_app.config["PADDLE_API_KEY"]:
         return {}
     client = paddle()

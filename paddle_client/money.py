@@ -17,3 +17,18 @@ def minor_units(value: Any) -> int | None:
     if not _MINOR_UNITS.fullmatch(str(value)):
         raise ValueError(f"money must be integer minor units: {str(value)[:40]!r}")
     return int(value)
+
+
+TOTALS = ("subtotal", "discount", "tax", "total")
+
+
+def totals_in_minor_units(
+    entity: dict[str, Any], totals: dict[str, Any] | None, fields: tuple[str, ...] = TOTALS
+) -> dict[str, Any]:
+    """An entity's currency and totals (`fields` of Paddle's totals object) as integer minor
+    units: `{"currency": "USD", "subtotal": 3000, ...}`. Raises ValueError on malformed money."""
+    totals = totals or {}
+    return {
+        "currency": entity.get("currency_code") or totals.get("currency_code"),
+        **{field: minor_units(totals.get(field)) for field in fields},
+    }

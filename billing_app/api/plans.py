@@ -8,7 +8,7 @@ from billing_app.api.common import error_codes, operation
 from billing_app.api.schemas import CatalogItemSchema, CatalogQuerySchema, PlanSchema
 from billing_app.errors import DatabaseUnavailable
 from billing_app.extensions import db
-from billing_app.services import plans as plan_service
+from billing_app.services.plans import catalogue as plan_service
 
 blp = Blueprint("plans", __name__, url_prefix="/api/v1", description="The catalogue")
 PUBLIC_READ = (429, 503)

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from billing_app.models.subscription import SCHEDULED_ACTIONS, SUBSCRIPTION_STATUSES
 from billing_app.models.transaction import TRANSACTION_STATUSES
+from billing_app.services.plans.plans_file import METER_NAME, PRICE_ID, SLUG
 from paddle_client.resources.subscriptions import PRORATION_MODES
 
 EFFECTIVE_FROM = ("next_billing_period", "immediately")
@@ -78,10 +79,6 @@ class CatalogQuerySchema(ma.Schema):
         validate=validate.OneOf(("subscription", "one_time")),
         metadata={"description": "only this kind; default: both"},
     )
-
-
-SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="not a plan slug")
-PRICE_ID = validate.Regexp(r"^pri_[a-z0-9]{1,60}$", error="not a Paddle price id (pri_...)")
 
 
 class PlanChoiceSchema(ma.Schema):
@@ -282,9 +279,6 @@ class EntitlementsBatchRequestSchema(ma.Schema):
 
 class EntitlementsBatchSchema(ma.Schema):
     entitlements = fields.List(fields.Nested(AccountEntitlementsSchema), required=True)
-
-
-METER_NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{0,63}$", error="not a meter name")
 
 
 class UsageReportSchema(ma.Schema):

@@ -29,7 +29,7 @@ from billing_app.models import Account, Subscription
 from billing_app.paddle import paddle
 from billing_app.services.entitlements.access import has_access
 from billing_app.services.entitlements.reads import access_policy
-from billing_app.services.plans import free_plan
+from billing_app.services.plans.catalogue import free_plan
 from billing_app.services.subscriptions import actions as subscription_service
 from billing_app.services.subscriptions.checkout import find_plan
 

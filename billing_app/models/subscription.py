@@ -18,7 +18,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing_app.db import Base, PaddleListedId, UTCDateTime
-from billing_app.models._columns import created_at_column, one_of, updated_at_column
+from billing_app.models._columns import (
+    PaddleVersioned,
+    created_at_column,
+    one_of,
+    updated_at_column,
+)
 
 SUBSCRIPTION_STATUSES = ("pending", "trialing", "active", "past_due", "paused", "canceled")
 # A live subscription is any that is not over; an account has at most one.
@@ -28,7 +33,7 @@ SCHEDULED_ACTIONS = ("cancel", "pause", "resume")
 _NOT_CANCELED = text("status <> 'canceled'")
 
 
-class Subscription(Base):
+class Subscription(PaddleVersioned, Base):
     """Our record of one subscription: the source of truth for access."""
 
     __tablename__ = "subscriptions"
@@ -69,12 +74,6 @@ class Subscription(Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    # The stale-event guard: occurred_at of the newest Paddle event (or answer) applied.
-    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Paddle's own `updated_at` of the entity version we hold: the reconciler's comparison.
-    paddle_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Breaks ties between events stamped with the same instant (see services/subscriptions/sync).
-    last_event_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

@@ -21,12 +21,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing_app.db import Base, PaddleListedId, UTCDateTime
-from billing_app.models._columns import created_at_column, updated_at_column
+from billing_app.models._columns import PaddleVersioned, created_at_column, updated_at_column
 
 TRANSACTION_STATUSES = ("draft", "ready", "billed", "paid", "completed", "canceled", "past_due")
 
 
-class Transaction(Base):
+class Transaction(PaddleVersioned, Base):
     """One Paddle transaction as its newest event told it. Amounts are integer minor units
     of `currency`; `account_id` is the account whose history it belongs to (its customer's
     account), unknown (null) until that customer is linked."""
@@ -55,10 +55,6 @@ class Transaction(Base):
     paddle_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     billed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    paddle_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # The stale-event guard, as on subscriptions.
-    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_event_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
@@ -74,7 +70,7 @@ ADJUSTMENT_ACTIONS = (
 )
 
 
-class Adjustment(Base):
+class Adjustment(PaddleVersioned, Base):
     """A refund, credit or chargeback against a transaction, as its newest event told it."""
 
     __tablename__ = "adjustments"
@@ -95,9 +91,6 @@ class Adjustment(Base):
     tax: Mapped[int | None] = mapped_column(BigInteger)
     total: Mapped[int | None] = mapped_column(BigInteger)
     paddle_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    paddle_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_event_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

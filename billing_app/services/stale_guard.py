@@ -14,6 +14,8 @@ from typing import Protocol
 
 
 class Versioned(Protocol):
+    """What the guard reads and writes (`billing_app.models._columns.PaddleVersioned`)."""
+
     last_event_at: datetime | None
     last_event_id: str | None
 

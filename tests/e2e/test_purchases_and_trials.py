@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from billing_app.services import plans as plan_service
+from billing_app.services.plans import catalogue as plan_service
 from tests.e2e.test_lifecycle import DAY, Api, Sim, eventually, status_becomes
 
 ONBOARDING = "pri_01hsim0onboarding0000000"  # the simulator's one-time price (9900)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from billing_app import jobs
 from billing_app.errors import ValidationFailed
 from billing_app.models import Plan, Purchase, UsageCharge
-from billing_app.services import plans as plan_service
+from billing_app.services.plans import catalogue as plan_service
 from tests.conftest import SERVICE_TOKEN
 from tests.factories import (
     SAMPLE_CUSTOMER,

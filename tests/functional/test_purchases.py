@@ -12,7 +12,7 @@ import responses
 from sqlalchemy import select
 
 from billing_app.models import Product, Purchase, Transaction
-from billing_app.services import plans as plan_service
+from billing_app.services.plans import catalogue as plan_service
 from tests.conftest import SERVICE_TOKEN, sample
 from tests.factories import (
     adjustment,

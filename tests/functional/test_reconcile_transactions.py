@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from billing_app import jobs
 from billing_app.models import Purchase, ReconcileRun, Transaction
-from billing_app.services import plans as plan_service
+from billing_app.services.plans import catalogue as plan_service
 from tests.factories import body_of, deliver, envelope, make_account, one_time_checkout, stamp
 from tests.functional.test_purchases import CATALOGUE, CUSTOMER, REPORTS
 from tests.paddle_fake import BASE, serve_subscription_list

@@ -11,13 +11,12 @@ from sqlalchemy.orm import Session
 from billing_app.db import lock_or_create
 from billing_app.models import Adjustment
 from billing_app.services.stale_guard import is_newer, mark_applied
-from paddle_client.money import minor_units
+from paddle_client.money import totals_in_minor_units
 from paddle_client.timestamps import parse_timestamp
 
 
 def adjustment_values(data: dict[str, Any]) -> dict[str, Any]:
     """Our columns from Paddle's adjustment entity. Raises ValueError on malformed money."""
-    totals = data.get("totals") or {}
     return {
         "paddle_transaction_id": data["transaction_id"],
         "paddle_subscription_id": data.get("subscription_id"),
@@ -26,10 +25,7 @@ def adjustment_values(data: dict[str, Any]) -> dict[str, Any]:
         "type": data.get("type"),
         "status": data["status"],
         "reason": data.get("reason"),
-        "currency": data.get("currency_code") or totals.get("currency_code"),
-        "subtotal": minor_units(totals.get("subtotal")),
-        "tax": minor_units(totals.get("tax")),
-        "total": minor_units(totals.get("total")),
+        **totals_in_minor_units(data, data.get("totals"), ("subtotal", "tax", "total")),
         "paddle_created_at": parse_timestamp(data.get("created_at")),
         "paddle_updated_at": parse_timestamp(data.get("updated_at")),
     }

@@ -151,14 +151,6 @@ def apply_adjustments(session: Session, paddle_transaction_id: str) -> None:
     )
 
 
-def link_customers_purchases(session: Session, account_id: str, customer_id: str) -> int:
-    return session.execute(
-        update(Purchase)
-        .where(Purchase.paddle_customer_id == customer_id, Purchase.account_id.is_(None))
-        .values(account_id=account_id)
-    ).rowcount
-
-
 def purchases_of(session: Session, account_id: str) -> list[Purchase]:
     return list(
         session.scalars(

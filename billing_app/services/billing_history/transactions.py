@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from billing_app.db import lock_or_create, utcnow
 from billing_app.errors import InvoiceUnavailable, TransactionNotFound, ValidationFailed
-from billing_app.models import Adjustment, Transaction
+from billing_app.models import Adjustment, Purchase, Transaction
 from billing_app.services.billing_history import purchases
 from billing_app.services.stale_guard import is_newer, mark_applied
 from billing_app.services.subscriptions.accounts import claimed_owner, serialise_on_customer
 from billing_app.services.subscriptions.sync import app_ids, item_values, period_of
 from paddle_client import ApiError, Client
-from paddle_client.money import minor_units
+from paddle_client.money import totals_in_minor_units
 from paddle_client.timestamps import parse_timestamp
 
 # What billing history shows unless asked for a status: checkouts still open are not history.
@@ -50,7 +50,6 @@ def _completed_at(data: dict[str, Any]) -> datetime | None:
 
 def transaction_values(data: dict[str, Any]) -> dict[str, Any]:
     """Our columns from Paddle's transaction entity. Raises ValueError on malformed money."""
-    totals = (data.get("details") or {}).get("totals") or {}
     period_start, period_end = period_of(data, "billing_period")
     items = []
     for item in data.get("items") or []:
@@ -63,11 +62,7 @@ def transaction_values(data: dict[str, Any]) -> dict[str, Any]:
         "status": data.get("status") or "draft",
         "origin": data.get("origin"),
         "collection_mode": data.get("collection_mode"),
-        "currency": data.get("currency_code") or totals.get("currency_code"),
-        "subtotal": minor_units(totals.get("subtotal")),
-        "discount": minor_units(totals.get("discount")),
-        "tax": minor_units(totals.get("tax")),
-        "total": minor_units(totals.get("total")),
+        **totals_in_minor_units(data, (data.get("details") or {}).get("totals")),
         "invoice_number": data.get("invoice_number"),
         "billing_period_start": period_start,
         "billing_period_end": period_end,
@@ -111,13 +106,17 @@ def keep_transaction(
     return recorded
 
 
-def link_customers_transactions(session: Session, account_id: str, customer_id: str) -> int:
-    """A customer now known to be `account_id`'s brings its transactions into the history."""
-    return session.execute(
-        update(Transaction)
-        .where(Transaction.paddle_customer_id == customer_id, Transaction.account_id.is_(None))
-        .values(account_id=account_id)
-    ).rowcount
+def link_customers_history(session: Session, account_id: str, customer_id: str) -> int:
+    """A customer now known to be `account_id`'s brings the transactions and purchases no
+    account owned yet into the account's history."""
+    return sum(
+        session.execute(
+            update(kept)
+            .where(kept.paddle_customer_id == customer_id, kept.account_id.is_(None))
+            .values(account_id=account_id)
+        ).rowcount
+        for kept in (Transaction, Purchase)
+    )
 
 
 # Billing history

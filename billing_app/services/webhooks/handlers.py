@@ -163,8 +163,7 @@ def link_customer(session: Session, notification: Notification) -> str:
             return "ignored"
     if account.paddle_customer_id == data.get("id"):
         keep_customer_details(account, data)
-        transactions.link_customers_transactions(session, account.id, data["id"])
-        purchases.link_customers_purchases(session, account.id, data["id"])
+        transactions.link_customers_history(session, account.id, data["id"])
     return "processed"
 
 

@@ -19,7 +19,8 @@ from werkzeug.wrappers import Request, Response
 
 from paddle_client.simulator.clock import SimClock, stamp
 from paddle_client.simulator.delivery import Deliverer, Delivery, notification_body
-from paddle_client.simulator.state import SimError, SimState, invalid_field, not_found
+from paddle_client.simulator.errors import SimError, invalid_field, not_found
+from paddle_client.simulator.state import SimState
 from paddle_client.timestamps import parse_timestamp
 
 MAX_PER_PAGE = 200

@@ -13,7 +13,7 @@ from billing_app.services.billing_history.purchases import purchases_of
 from billing_app.services.console.customer_search import find_customers
 from billing_app.services.console.timeline import account_timeline
 from billing_app.services.entitlements.access import judge_access
-from billing_app.services.entitlements.reads import access_policy, entitlements_of_accounts
+from billing_app.services.entitlements.reads import access_policy, entitlement_answers
 from billing_app.services.subscriptions import actions as subscription_service
 from billing_app.services.usage import overage
 from billing_app.services.usage import recording as usage
@@ -54,8 +54,8 @@ def account(account_id: str):
     account = db.session.get(Account, account_id)
     if account is None:
         abort(404, description=f"No account {account_id} is known.")
-    subscriptions = subscription_service.subscriptions_of(db.session, account.id)
-    current = subscription_service.current_of(subscriptions)
+    subscriptions = subscription_service.account_subscriptions(db.session, account.id)
+    current = subscription_service.current_among(subscriptions)
     now = utcnow()
     history = transaction_service.history(
         db.session, account.id, cursor=request.args.get("transactions_after")
@@ -66,7 +66,7 @@ def account(account_id: str):
         subscription=current,
         earlier=[row for row in subscriptions if row is not current],
         verdict=judge_access(current, now, access_policy()),
-        entitlements=entitlements_of_accounts([account.id])[account.id],
+        entitlements=entitlement_answers([account.id])[account.id],
         purchases=purchases_of(db.session, account.id),
         history=history,
         counters=usage.counters_of(db.session, account.id, limit=RECENT_PERIODS),

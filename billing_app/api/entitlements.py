@@ -17,7 +17,7 @@ from billing_app.api.schemas import (
 )
 from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.errors import ValidationFailed
-from billing_app.services.entitlements.reads import entitlements_of_accounts
+from billing_app.services.entitlements.reads import entitlement_answers
 
 blp = Blueprint(
     "entitlements",
@@ -43,7 +43,7 @@ class OwnEntitlements(MethodView):
     def get(self):
         """The caller's access, plan, features and limits."""
         account_id = current_user().account_id
-        return entitlements_of_accounts([account_id])[account_id]
+        return entitlement_answers([account_id])[account_id]
 
 
 @blp.route("/accounts/<string:account_id>/entitlements")
@@ -59,7 +59,7 @@ class AccountEntitlements(MethodView):
             raise ValidationFailed(
                 "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
             )
-        return entitlements_of_accounts([account_id])[account_id]
+        return entitlement_answers([account_id])[account_id]
 
 
 @blp.route("/entitlements/batch")
@@ -72,7 +72,7 @@ class BatchEntitlements(MethodView):
         """Several accounts' access in one call (at most 500), for backend services holding
         BILLING_SERVICE_TOKEN; each account once, in the order asked."""
         account_ids = list(dict.fromkeys(wanted["account_ids"]))
-        answers = entitlements_of_accounts(account_ids)
+        answers = entitlement_answers(account_ids)
         return {
             "entitlements": [
                 {"account_id": account_id, **answers[account_id]} for account_id in account_ids

@@ -80,7 +80,7 @@ def present(subscription: Subscription | None) -> dict:
     }
 
 
-def _done(subscription: Subscription) -> dict:
+def _commit_and_present(subscription: Subscription) -> dict:
     db.session.commit()
     return present(subscription)
 
@@ -94,7 +94,7 @@ class CurrentSubscription(MethodView):
         """The caller's subscription from our table (never a live Paddle call); if none,
         status `free`, with `plan` the free plan when the catalogue has one."""
         caller = current_user()
-        subscription = subscription_service.subscription_for(db.session, caller.account_id)
+        subscription = subscription_service.current_subscription(db.session, caller.account_id)
         if subscription is None:
             free = free_plan(db.session)
             customer = customer_of(db.session.get(Account, caller.account_id))
@@ -118,7 +118,7 @@ class Pause(MethodView):
             effective_from=body["effective_from"],
             resume_at=body.get("resume_at"),
         )
-        return _done(subscription)
+        return _commit_and_present(subscription)
 
 
 @blp.route("/cancel")
@@ -133,7 +133,7 @@ class Cancel(MethodView):
         subscription = subscription_service.cancel(
             db.session, paddle(), caller.account_id, effective_from=body["effective_from"]
         )
-        return _done(subscription)
+        return _commit_and_present(subscription)
 
 
 @blp.route("/resume")
@@ -145,7 +145,9 @@ class Resume(MethodView):
     def post(self, body):
         """Resume a paused subscription, or remove a scheduled pause or cancellation."""
         caller = current_user()
-        return _done(subscription_service.resume(db.session, paddle(), caller.account_id))
+        return _commit_and_present(
+            subscription_service.resume(db.session, paddle(), caller.account_id)
+        )
 
 
 @blp.route("/activate")
@@ -158,7 +160,9 @@ class Activate(MethodView):
         """End the trial now: Paddle bills at once (the card on file) and the subscription
         turns active; Paddle's answer is stored at once. 409 unless it is trialing."""
         caller = current_user()
-        return _done(subscription_service.activate(db.session, paddle(), caller.account_id))
+        return _commit_and_present(
+            subscription_service.activate(db.session, paddle(), caller.account_id)
+        )
 
 
 @blp.route("/payment-method")
@@ -194,7 +198,7 @@ class Change(MethodView):
         """Change plan or quantity, billed by `proration_billing_mode`."""
         caller = current_user()
         change = _plan_change(body)
-        return _done(
+        return _commit_and_present(
             subscription_service.change_plan(db.session, paddle(), caller.account_id, change)
         )
 

@@ -7,9 +7,9 @@ import pytest
 from billing_app.models import Plan, Subscription
 from billing_app.services.entitlements.access import (
     AccessPolicy,
-    entitlements_for,
     has_access,
     judge_access,
+    plan_entitlements,
 )
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -67,20 +67,20 @@ def test_access_by_state(fields, expected):
 
 
 def test_no_subscription_is_the_free_tier():
-    entitlements = entitlements_for(None, None, NOW, POLICY)
+    entitlements = plan_entitlements(None, None, NOW, POLICY)
     assert (entitlements.access, entitlements.status, entitlements.plan) == (False, "free", None)
 
 
 def test_entitlements_carry_the_plans_features_only_with_access():
     plan = Plan(slug="team", features=["sso"], limits={"seats": 5})
-    live = entitlements_for(subscription(), plan, NOW, POLICY)
+    live = plan_entitlements(subscription(), plan, NOW, POLICY)
     assert (live.access, live.plan, live.features, live.limits) == (
         True,
         "team",
         ["sso"],
         {"seats": 5},
     )
-    over = entitlements_for(subscription(status="canceled"), plan, NOW, POLICY)
+    over = plan_entitlements(subscription(status="canceled"), plan, NOW, POLICY)
     assert (over.access, over.plan, over.features, over.limits) == (False, "team", [], {})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from billing_app.services.entitlements.cache import EntitlementCache
-from billing_app.services.entitlements.facts import NO_SUBSCRIPTION, AccessFacts, Grant
+from billing_app.services.entitlements.facts import NOTHING_HELD, AccessFacts, Grant
 
 
 class Clock:
@@ -43,10 +43,10 @@ def test_a_read_overtaken_by_a_change_is_not_kept():
     cache = EntitlementCache(10, ttl=60)
     ticket = cache.ticket()  # the read starts ...
     cache.evict(["a"])  # ... a change to "a" is announced while it reads ...
-    cache.put("a", NO_SUBSCRIPTION, ticket)  # ... and what it saw is not kept
+    cache.put("a", NOTHING_HELD, ticket)  # ... and what it saw is not kept
     assert cache.get("a") is None
-    cache.put("a", NO_SUBSCRIPTION, cache.ticket())
-    assert cache.get("a") is NO_SUBSCRIPTION
+    cache.put("a", NOTHING_HELD, cache.ticket())
+    assert cache.get("a") is NOTHING_HELD
 
 
 def test_a_suspended_cache_answers_nothing_and_keeps_nothing_until_resumed():

@@ -35,7 +35,7 @@ class Verdict:
     reason: str
 
 
-NO_SUBSCRIPTION = Verdict(False, "no subscription")
+NO_SUBSCRIPTION_VERDICT = Verdict(False, "no subscription")
 STOP_TOOK_EFFECT = Verdict(False, "a scheduled pause or cancellation has taken effect")
 IN_GOOD_STANDING = {
     "active": Verdict(True, "active"),
@@ -68,7 +68,7 @@ def judge_access(
     - pending (a checkout not paid yet) or no subscription: no.
     """
     if subscription is None:
-        return NO_SUBSCRIPTION
+        return NO_SUBSCRIPTION_VERDICT
     status = subscription.status
     if status in IN_GOOD_STANDING:
         if _scheduled_stop_passed(subscription, now):
@@ -103,7 +103,7 @@ class Entitlements:
     grants: list[dict[str, Any]] = field(default_factory=list)  # one-time purchases'
 
 
-def entitlements_for(
+def plan_entitlements(
     subscription: SubscriptionState | None,
     plan: PlanGrant | None,
     now: datetime,

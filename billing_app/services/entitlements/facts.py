@@ -1,4 +1,4 @@
-"""May this account use the product now? Answered from our table alone.
+"""What the access rule needs of accounts (their `AccessFacts`), read from our tables alone.
 
 This is the read every other service makes on every request. What the access rule needs
 of an account (its current subscription's state and plan: its `AccessFacts`) is read in one
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from billing_app.db import utcnow
 from billing_app.models import Plan, Purchase, Subscription
-from billing_app.services.entitlements.access import AccessPolicy, Entitlements, entitlements_for
+from billing_app.services.entitlements.access import AccessPolicy, Entitlements, plan_entitlements
 from billing_app.services.usage.meters import Meter, plan_meters
 
 
@@ -67,7 +67,7 @@ class AccessFacts:
     purchases: tuple[PurchasedGrant, ...] = ()
 
 
-NO_SUBSCRIPTION = AccessFacts(None, None)
+NOTHING_HELD = AccessFacts(None, None)
 
 _PLAN_COLUMNS = (
     Plan.id.label("plan_id"),
@@ -200,19 +200,19 @@ def read_many_access_facts(
     purchased = _read_purchases(connection, wanted)
     facts = {}
     for account_id in wanted:
-        held = found.get(account_id, NO_SUBSCRIPTION)
+        held = found.get(account_id, NOTHING_HELD)
         if account_id in purchased:
             held = AccessFacts(held.subscription, held.plan, purchased[account_id])
         facts[account_id] = held
     return facts
 
 
-def entitlements_of(
+def entitlements_from_facts(
     facts: AccessFacts, now: datetime, policy: AccessPolicy, free: Grant | None = None
 ) -> Entitlements:
     """The access rule's answer, with what the account's purchases grant merged in (their
     features count whether or not a subscription gives access)."""
-    answer = entitlements_for(facts.subscription, facts.plan, now, policy, free)
+    answer = plan_entitlements(facts.subscription, facts.plan, now, policy, free)
     grants = [grant for grant in facts.purchases if grant.until is None or grant.until > now]
     if not grants:
         return answer

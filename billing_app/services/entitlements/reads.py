@@ -11,7 +11,7 @@ from flask import current_app
 from billing_app.db import utcnow
 from billing_app.extensions import db
 from billing_app.services.entitlements.access import AccessPolicy
-from billing_app.services.entitlements.facts import entitlements_of
+from billing_app.services.entitlements.facts import entitlements_from_facts
 from billing_app.services.usage.recording import metering_of, usage_figures
 
 
@@ -19,7 +19,7 @@ def access_policy() -> AccessPolicy:
     return AccessPolicy(past_due_grace=timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"]))
 
 
-def entitlements_of_accounts(account_ids: list[str]) -> dict[str, dict]:
+def entitlement_answers(account_ids: list[str]) -> dict[str, dict]:
     """Each account's entitlements, with its meters' figures for the current period (read
     from the counters, for plans that have meters)."""
     source = current_app.extensions["billing_entitlements"]
@@ -30,7 +30,7 @@ def entitlements_of_accounts(account_ids: list[str]) -> dict[str, dict]:
     for account_id, held in facts.items():
         metering = metering_of(held, free, now, policy)
         answers[account_id] = {
-            **vars(entitlements_of(held, now, policy, free)),
+            **vars(entitlements_from_facts(held, now, policy, free)),
             "meters": [
                 usage.answer() for usage in usage_figures(db.engine, account_id, metering, now)
             ],

@@ -34,7 +34,7 @@ from paddle_client.timestamps import parse_timestamp
 DEFAULT_PRORATION = "prorated_immediately"
 
 
-def subscriptions_of(session: Session, account_id: str) -> list[Subscription]:
+def account_subscriptions(session: Session, account_id: str) -> list[Subscription]:
     """The account's subscriptions, newest first."""
     return list(
         session.scalars(
@@ -45,15 +45,15 @@ def subscriptions_of(session: Session, account_id: str) -> list[Subscription]:
     )
 
 
-def current_of(subscriptions: list[Subscription]) -> Subscription | None:
+def current_among(subscriptions: list[Subscription]) -> Subscription | None:
     """Of an account's subscriptions (newest first): the live one, else the most recent."""
     live = [row for row in subscriptions if row.status in LIVE_STATUSES]
     return (live or subscriptions or [None])[0]
 
 
-def subscription_for(session: Session, account_id: str) -> Subscription | None:
+def current_subscription(session: Session, account_id: str) -> Subscription | None:
     """The account's live subscription, else its most recent one, else None."""
-    return current_of(subscriptions_of(session, account_id))
+    return current_among(account_subscriptions(session, account_id))
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Held:
 
 def read_and_release(session: Session, account_id: str) -> Held:
     """The account's subscription as it is now; the read's transaction is over on return."""
-    current = subscription_for(session, account_id)
+    current = current_subscription(session, account_id)
     if current is None:
         session.rollback()
         raise NoSubscription()
@@ -330,7 +330,7 @@ def portal_url(session: Session, paddle: Client, account_id: str) -> str:
     """A fresh customer portal link (it carries a temporary token: never stored). Only for
     the account's own Paddle customer: the portal can cancel and change payment details."""
     account = session.get(Account, account_id)
-    subscription = subscription_for(session, account_id)
+    subscription = current_subscription(session, account_id)
     customer_id = account.paddle_customer_id if account else None
     if not customer_id:
         session.rollback()

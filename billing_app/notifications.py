@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 log = logging.getLogger(__name__)
 
 INBOX_CHANNEL = "billing_webhook_inbox"
+APPLICATION_NAME = "billing-listener"  # how pg_stat_activity shows the listeners
 
 # A connection that dies without a word (a failover, a cut cable) is noticed within seconds.
 _KEEPALIVE = {
@@ -114,7 +115,9 @@ class Listener:
             self._stop.wait(self.reconnect_wait)
 
     def _listen(self) -> None:
-        with psycopg.connect(self.conninfo, autocommit=True, **_KEEPALIVE) as connection:
+        with psycopg.connect(
+            self.conninfo, autocommit=True, application_name=APPLICATION_NAME, **_KEEPALIVE
+        ) as connection:
             self._connection = connection
             for channel in self._callbacks:
                 connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))

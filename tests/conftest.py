@@ -1,4 +1,5 @@
-"""Shared fixtures: the app on a migrated database, isolation between tests, factories.
+"""Shared fixtures: the app on a migrated database, isolation between tests, and Paddle's
+API faked at the HTTP edge. What tests build with is in `tests/helpers/`.
 
 The database is `TEST_DATABASE_URL` (a throwaway SQLite file when unset). Its schema is
 built once per session by running the migrations, and every table is emptied after each
@@ -7,25 +8,24 @@ test, so tests may commit, and may race each other's connections, as production 
 
 from __future__ import annotations
 
-import json
 import os
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
+import responses
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
 from billing_app import create_app
 from billing_app.extensions import db
-
-FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLES = FIXTURES / "paddle"  # copied from ../shared/paddle/samples (see SOURCES.md there)
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-WEBHOOK_SECRET = "pdl_ntfset_01test_secret_for_the_test_suite"
-JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
-SERVICE_TOKEN = "test-service-token"
+from tests.helpers.config import (
+    IN_CI,
+    JWT_SECRET,
+    PADDLE_API_KEY,
+    PADDLE_BASE,
+    SERVICE_TOKEN,
+    WEBHOOK_SECRET,
+)
+from tests.helpers.stack import serving
 
 
 def _database_url(tmp_path_factory) -> str:
@@ -48,8 +48,8 @@ def base_config(database_url: str) -> dict:
     return {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "PADDLE_API_KEY": "pdl_sdbx_apikey_test",
-        "PADDLE_API_BASE_URL": "https://paddle.test",
+        "PADDLE_API_KEY": PADDLE_API_KEY,
+        "PADDLE_API_BASE_URL": PADDLE_BASE,
         "PADDLE_WEBHOOK_SECRETS": [WEBHOOK_SECRET],
         "AUTH_JWT_SECRET": JWT_SECRET,
         "BILLING_SERVICE_TOKEN": SERVICE_TOKEN,
@@ -107,20 +107,12 @@ def session(app):
     return db.session
 
 
-@contextmanager
-def serving(app):
-    """`app` on a real port (werkzeug, threaded), for clients that are not Flask's."""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+@pytest.fixture
+def paddle():
+    """Paddle's API at `PADDLE_BASE`, answering only what the test registers; a call it did
+    not expect fails the test, and so does a registered call never made."""
+    with responses.RequestsMock() as mock:
+        yield mock
 
 
 @pytest.fixture
@@ -168,19 +160,3 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def _require_postgres():
     pytest.fail("this test needs PostgreSQL: set TEST_DATABASE_URL to a postgresql+psycopg URL")
-
-
-PAYLOADS = sorted(
-    p
-    for p in SAMPLES.glob("webhook-*.json")
-    if "signature" not in p.name and ".data." not in p.name
-)
-
-
-def sample(name: str):
-    """A real Paddle payload from tests/fixtures/paddle, parsed."""
-    return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
-
-
-def sample_bytes(name: str) -> bytes:
-    return (SAMPLES / name).read_bytes()

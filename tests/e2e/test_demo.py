@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import free_port
+from tests.helpers.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,23 +9,30 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from billing_app.models import WebhookEvent
+from billing_app.notifications import APPLICATION_NAME
 from paddle_client.webhooks import sign
-from tests.conftest import WEBHOOK_SECRET
-from tests.e2e.conftest import Stack
-from tests.factories import (
-    SAMPLE_CUSTOMER,
-    SAMPLE_SUBSCRIPTION,
-    auth,
-    body_of,
-    envelope,
-    make_active_subscription,
-    subscription_data,
-)
+from tests.helpers.config import WEBHOOK_SECRET
+from tests.helpers.payloads import body_of, envelope, subscription_data
+from tests.helpers.rows import SAMPLE_CUSTOMER, SAMPLE_SUBSCRIPTION, make_active_subscription
+from tests.helpers.stack import Stack
+from tests.helpers.tokens import auth
+from tests.helpers.waiting import eventually
 
 READERS = 12  # keep-alive connections, spread by the kernel over the four processes
+
+
+def listening_processes(session) -> int:
+    """The listeners' connections: one per process."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(text("pg_stat_activity"))
+        .where(text("application_name = :name").bindparams(name=APPLICATION_NAME))
+    )
+    session.commit()
+    return count
 
 
 @pytest.mark.postgres
@@ -51,9 +58,18 @@ def test_a_cancel_reaches_every_process_within_a_second(_migrated, session):
     readers = [threading.Thread(target=read) for _ in range(READERS)]
     try:
         stack.start_service(workers=4, threads=2)
+
+        def every_process_listens() -> bool:
+            # A new connection each time, taken by whichever process accepts it first; a
+            # process starts its listener on its first request.
+            requests.get(f"{stack.service}/api/v1/entitlements", headers=auth(), timeout=5)
+            return listening_processes(session) >= 4
+
+        assert eventually(every_process_listens, 20), listening_processes(session)
         for reader in readers:
             reader.start()
-        time.sleep(2)  # every process has served, listens, and has the account cached
+        # Every reader's process has served (and cached) the account.
+        assert eventually(lambda: len(answers) > 20 * READERS, 20)
         canceled = envelope(
             "subscription.canceled",
             subscription_data(
@@ -80,7 +96,8 @@ def test_a_cancel_reaches_every_process_within_a_second(_migrated, session):
             session.commit()
             time.sleep(0.01)
         assert applied_at is not None, stack.log("service")[-3000:]
-        time.sleep(1.5)
+        a_second_later = applied_at + timedelta(seconds=1.2)
+        assert eventually(lambda: len([1 for asked, *_ in answers if asked > a_second_later]) > 100)
     finally:
         stop.set()
         for reader in readers:

@@ -7,74 +7,8 @@ import requests
 from sqlalchemy import select
 
 from billing_app.models import Subscription, WebhookEvent
-from tests.factories import eventually, make_plan, user_token
-
-STARTER = "pri_01hsim0startermonth000000"
-DAY = 86400
-
-
-class Api:
-    """The frontend: a user token and the service's HTTP API."""
-
-    def __init__(self, stack, account_id: str = "acct_e2e", **claims):
-        self.base = f"{stack.service}/api/v1"
-        self.headers = {"Authorization": f"Bearer {user_token(account_id, **claims)}"}
-
-    def get(self, path):
-        return requests.get(f"{self.base}{path}", headers=self.headers, timeout=10)
-
-    def post(self, path, body=None):
-        return requests.post(
-            f"{self.base}{path}", json=body or {}, headers=self.headers, timeout=30
-        )
-
-    def act(self, path, body=None):
-        """An action, as a frontend sends it right after checkout: between the payment (and
-        access) and Paddle's subscription reaching the service it is asked to retry."""
-        answers = []
-
-        def answered():
-            answers.append(self.post(path, body))
-            return answers[-1].json().get("error") != "checkout_in_progress"
-
-        eventually(answered, timeout=10, pause=0.5)
-        return answers[-1]
-
-
-class Sim:
-    def __init__(self, stack):
-        self.base = stack.sim
-        self.service = stack.service
-
-    def post(self, path, body=None):
-        response = requests.post(f"{self.base}/_sim{path}", json=body or {}, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def settle(self):
-        """Until every notification is delivered and the service's workers applied them."""
-        requests.get(f"{self.base}/_sim/deliveries", params={"wait": 1}, timeout=40)
-        assert eventually(
-            lambda: (
-                requests.get(f"{self.service}/health/ready", timeout=5).json()["webhook_backlog"]
-                == 0
-            )
-        ), "the service's webhook backlog never drained"
-
-    def deliveries(self):
-        return requests.get(f"{self.base}/_sim/deliveries", timeout=10).json()["data"]
-
-
-def read(session, statement):
-    """Read the service's tables, and end the transaction so the service can write."""
-    session.expire_all()
-    rows = session.scalars(statement).all()
-    session.commit()
-    return rows
-
-
-def status_becomes(api, status, timeout=15.0):
-    return eventually(lambda: api.get("/subscription").json()["status"] == status, timeout)
+from tests.helpers.rows import make_plan
+from tests.helpers.stack import DAY, STARTER, Api, Sim, read, status_becomes
 
 
 def subscribe(api, sim, session):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import SERVICE_TOKEN
-from tests.e2e.conftest import ROOT, free_port, wait_until_up
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.stack import ROOT, free_port, wait_until_up
 
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 

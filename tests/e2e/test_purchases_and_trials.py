@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import requests
 
 from billing_app.services.plans import catalogue as plan_service
-from tests.e2e.test_lifecycle import DAY, Api, Sim, eventually, status_becomes
+from tests.helpers.stack import DAY, Api, Sim, status_becomes
+from tests.helpers.waiting import eventually
 
 ONBOARDING = "pri_01hsim0onboarding0000000"  # the simulator's one-time price (9900)
 PRO_TRIAL = "pri_01hsim0protrial000000000"  # its 14-day-trial price (2900 a month)

@@ -9,9 +9,9 @@ import requests
 from sqlalchemy import select
 
 from billing_app.models import Plan, Subscription, UsageCharge
-from tests.e2e.conftest import SIM_KEY
-from tests.e2e.test_lifecycle import DAY, Api, Sim, eventually, read, status_becomes
-from tests.factories import closed_period_counter, make_plan
+from tests.helpers.rows import closed_period_counter, make_plan
+from tests.helpers.stack import DAY, SIM_KEY, Api, Sim, read, status_becomes
+from tests.helpers.waiting import eventually
 
 STARTER = "pri_01hsim0startermonth000000"
 ONE_TIME = "pri_01hsim0onboarding0000000"  # the simulator's one-time price

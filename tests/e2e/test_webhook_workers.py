@@ -15,9 +15,10 @@ import requests
 from sqlalchemy import create_engine, text
 
 from paddle_client.webhooks import sign
-from tests.conftest import WEBHOOK_SECRET, sample
-from tests.e2e.conftest import Stack
-from tests.factories import T0
+from tests.helpers.config import WEBHOOK_SECRET
+from tests.helpers.payloads import T0
+from tests.helpers.samples import sample
+from tests.helpers.stack import Stack
 
 SUBSCRIPTIONS, VERSIONS = 1000, 5
 

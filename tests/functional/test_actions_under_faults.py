@@ -13,17 +13,12 @@ import responses
 from sqlalchemy import select
 
 from billing_app.models import Subscription
-from tests.factories import (
-    SAMPLE_SUBSCRIPTION,
-    auth,
-    body_of,
-    envelope,
-    make_active_subscription,
-    paddle_subscription,
-    post_webhook,
-)
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.payloads import body_of, envelope, paddle_subscription
+from tests.helpers.rows import SAMPLE_SUBSCRIPTION, make_active_subscription
+from tests.helpers.tokens import auth
+from tests.helpers.webhooks import post_webhook
 
-BASE = "https://paddle.test"
 SUB = SAMPLE_SUBSCRIPTION
 SCHEDULED_PAUSE = {"action": "pause", "effective_at": "2024-03-08T11:02:03Z", "resume_at": None}
 
@@ -59,7 +54,9 @@ def test_a_webhook_is_answered_at_once_while_paddle_hangs_on_a_pause(app, sessio
     )
     pauses = []
     with responses.RequestsMock() as paddle:
-        paddle.add_callback(responses.POST, f"{BASE}/subscriptions/{SUB}/pause", callback=hang)
+        paddle.add_callback(
+            responses.POST, f"{PADDLE_BASE}/subscriptions/{SUB}/pause", callback=hang
+        )
         user = threading.Thread(
             target=lambda: pauses.append(
                 app.test_client().post("/api/v1/subscription/pause", json={}, headers=auth())
@@ -115,10 +112,10 @@ def test_an_action_against_a_hanging_paddle_ends_at_the_deadline_with_our_json(
 def test_a_pause_that_landed_while_its_answer_timed_out_answers_success(client, session, active):
     with responses.RequestsMock() as paddle:
         paddle.post(
-            f"{BASE}/subscriptions/{SUB}/pause", body=requests.exceptions.ReadTimeout("12 s")
+            f"{PADDLE_BASE}/subscriptions/{SUB}/pause", body=requests.exceptions.ReadTimeout("12 s")
         )
         paddle.get(
-            f"{BASE}/subscriptions/{SUB}",
+            f"{PADDLE_BASE}/subscriptions/{SUB}",
             json=paddle_subscription(
                 scheduled_change=SCHEDULED_PAUSE, updated_at="2024-02-09T00:00:00Z"
             ),
@@ -136,7 +133,7 @@ def test_a_quantity_alone_changes_the_seats_of_the_current_plan(client, session,
     answer["data"]["items"][0]["quantity"] = 12
     price = answer["data"]["items"][0]["price"]["id"]
     with responses.RequestsMock() as paddle:
-        paddle.patch(f"{BASE}/subscriptions/{SUB}", json=answer)
+        paddle.patch(f"{PADDLE_BASE}/subscriptions/{SUB}", json=answer)
         response = client.post("/api/v1/subscription/change", json={"quantity": 12}, headers=auth())
         sent = json.loads(paddle.calls[0].request.body)
     assert response.status_code == 200, response.json
@@ -146,11 +143,11 @@ def test_a_quantity_alone_changes_the_seats_of_the_current_plan(client, session,
 
 
 def test_a_quantity_alone_can_be_previewed(client, session, active):
-    from tests.conftest import sample
+    from tests.helpers.samples import sample
 
     with responses.RequestsMock() as paddle:
         paddle.patch(
-            f"{BASE}/subscriptions/{SUB}/preview",
+            f"{PADDLE_BASE}/subscriptions/{SUB}/preview",
             json=sample("api-subscription-preview-update.json"),
         )
         response = client.post(

@@ -13,17 +13,16 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from billing_app.models import Account, ReconcileRun
-from tests.browser import page_on
-from tests.conftest import serving
-from tests.factories import (
+from tests.helpers.browser import page_on
+from tests.helpers.payloads import envelope, subscription_data
+from tests.helpers.rows import (
     SAMPLE_CUSTOMER,
     SAMPLE_SUBSCRIPTION,
-    envelope,
     ledger_row,
     make_active_subscription,
     make_subscription,
-    subscription_data,
 )
+from tests.helpers.stack import serving
 
 PASSWORD = "correct horse battery staple"
 ARTIFACTS = Path(

@@ -27,19 +27,18 @@ from billing_app.models import (
     WebhookEvent,
 )
 from billing_app.services.locks import Lease
-from tests.conftest import SERVICE_TOKEN
-from tests.factories import (
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.paddle_lists import serve_subscription_list
+from tests.helpers.payloads import envelope, paddle_entity, subscription_data
+from tests.helpers.rows import (
     SAMPLE_CUSTOMER,
     SAMPLE_SUBSCRIPTION,
-    auth,
-    envelope,
     ledger_row,
     make_account,
     make_active_subscription,
     make_subscription,
-    subscription_data,
 )
-from tests.paddle_fake import paddle_entity, serve_subscription_list
+from tests.helpers.tokens import auth
 
 PASSWORD = "correct horse battery staple"
 

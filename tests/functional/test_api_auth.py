@@ -9,8 +9,9 @@ import pytest
 import responses
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.conftest import JWT_SECRET, SERVICE_TOKEN
-from tests.factories import auth, make_account, make_plan, make_subscription, user_token
+from tests.helpers.config import JWT_SECRET, SERVICE_TOKEN
+from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.tokens import auth, user_token
 
 JWKS_URL = "https://auth.example.com/.well-known/jwks.json"
 
@@ -286,7 +287,7 @@ def test_an_api_body_over_the_limit_is_413(make_app):
 
 
 def test_the_webhook_limit_is_its_own(make_app):
-    from tests.factories import post_webhook
+    from tests.helpers.webhooks import post_webhook
 
     client = make_app(API_MAX_BODY_BYTES=1024).test_client()
     body = json.dumps({"event_id": "evt_1", "pad": "x" * 4096}).encode()

@@ -9,16 +9,11 @@ import responses
 from sqlalchemy import select
 
 from billing_app.models import Account, Subscription
-from tests.conftest import sample
-from tests.factories import auth, make_account, make_plan, make_subscription, paddle_error_body
-
-BASE = "https://paddle.test"
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.payloads import paddle_error_body
+from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.samples import sample
+from tests.helpers.tokens import auth
 
 
 def subscriptions(session):
@@ -55,16 +50,18 @@ def test_plans_lists_active_plans_with_etag_and_cache_headers(client, session):
 def no_open_checkout(paddle):
     """Paddle's answer to 'which checkouts of this customer are still open?': none."""
     empty = {"data": [], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
-    paddle.get(f"{BASE}/transactions", json=empty)
+    paddle.get(f"{PADDLE_BASE}/transactions", json=empty)
 
 
 def transaction_created(paddle):
     no_open_checkout(paddle)
-    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    paddle.post(
+        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
+    )
 
 
 def customer_created(paddle):
-    paddle.post(f"{BASE}/customers", json=sample("api-customer-get.json"), status=201)
+    paddle.post(f"{PADDLE_BASE}/customers", json=sample("api-customer-get.json"), status=201)
 
 
 def test_checkout_creates_a_pending_subscription_customer_and_transaction(client, session, paddle):
@@ -112,7 +109,9 @@ def test_a_second_click_reuses_the_pending_checkout(client, session, paddle):
     transaction_created(paddle)
     first = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     transaction_id = first.json["transaction_id"]
-    paddle.get(f"{BASE}/transactions/{transaction_id}", json=sample("api-transaction-create.json"))
+    paddle.get(
+        f"{PADDLE_BASE}/transactions/{transaction_id}", json=sample("api-transaction-create.json")
+    )
     second = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert second.status_code == 201
     assert second.json == first.json
@@ -176,7 +175,7 @@ def test_invalid_bodies_are_422_with_field_errors(client, body, field):
 def test_paddle_down_is_503_and_leaves_the_table_unchanged(client, session, paddle):
     buyer_with_a_paddle_customer(session)
     no_open_checkout(paddle)
-    paddle.post(f"{BASE}/transactions", status=502, json={})
+    paddle.post(f"{PADDLE_BASE}/transactions", status=502, json={})
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 503
     assert response.json["error"] == "paddle_unavailable"
@@ -189,7 +188,7 @@ def test_paddle_rate_limit_is_503_with_retry_after(client, session, paddle):
     buyer_with_a_paddle_customer(session)
     no_open_checkout(paddle)
     paddle.post(
-        f"{BASE}/transactions",
+        f"{PADDLE_BASE}/transactions",
         status=429,
         json=sample("api-error-too-many-requests.json"),
         headers={"Retry-After": "60"},
@@ -204,7 +203,7 @@ def test_paddle_refusal_is_502_with_its_code(client, session, paddle):
     buyer_with_a_paddle_customer(session)
     no_open_checkout(paddle)
     paddle.post(
-        f"{BASE}/transactions",
+        f"{PADDLE_BASE}/transactions",
         status=400,
         json={
             "error": {
@@ -238,7 +237,7 @@ def test_the_key_never_appears_in_an_error_body(client, session, paddle):
     buyer_with_a_paddle_customer(session)
     no_open_checkout(paddle)
     paddle.post(
-        f"{BASE}/transactions",
+        f"{PADDLE_BASE}/transactions",
         status=403,
         json={"error": {"code": "invalid_token", "detail": "bad"}},
     )
@@ -275,8 +274,8 @@ def test_a_create_whose_answer_was_lost_is_found_at_paddle_not_made_twice(client
         body = {"data": data, "meta": {"request_id": "r", "pagination": {"has_more": False}}}
         return (200, {"Content-Type": "application/json"}, json.dumps(body))
 
-    paddle.add_callback(responses.POST, f"{BASE}/transactions", callback=create)
-    paddle.add_callback(responses.GET, f"{BASE}/transactions", callback=listing)
+    paddle.add_callback(responses.POST, f"{PADDLE_BASE}/transactions", callback=create)
+    paddle.add_callback(responses.GET, f"{PADDLE_BASE}/transactions", callback=listing)
     first = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert first.status_code == 201, first.json
     (row,) = subscriptions(session)
@@ -305,8 +304,10 @@ def test_an_open_checkout_for_another_plan_is_not_reused(client, session, paddle
         }
     )
     listing = {"data": [other], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
-    paddle.get(f"{BASE}/transactions", json=listing)
-    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    paddle.get(f"{PADDLE_BASE}/transactions", json=listing)
+    paddle.post(
+        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
+    )
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 201
     assert [call.request.method for call in paddle.calls] == ["GET", "POST"]
@@ -316,7 +317,9 @@ def test_an_unverified_email_makes_no_customer_and_adopts_none(client, session, 
     """Paddle's checkout asks the buyer instead; an email the identity provider did not
     verify could be anyone's."""
     make_plan(session)
-    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    paddle.post(
+        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
+    )
     response = client.post(
         "/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1", email_verified=False)
     )
@@ -331,7 +334,7 @@ def test_a_verified_email_does_not_adopt_another_accounts_customer(client, sessi
     make_account(session, "acct_owner", paddle_customer_id="ctm_01hv6y1jedq4p1n0yqn5ba3ky4")
     existing = sample("api-customer-get.json")
     paddle.post(
-        f"{BASE}/customers",
+        f"{PADDLE_BASE}/customers",
         status=409,
         json=paddle_error_body(
             "customer_already_exists",
@@ -339,10 +342,12 @@ def test_a_verified_email_does_not_adopt_another_accounts_customer(client, sessi
         ),
     )
     paddle.get(
-        f"{BASE}/customers/ctm_01hv6y1jedq4p1n0yqn5ba3ky4",
+        f"{PADDLE_BASE}/customers/ctm_01hv6y1jedq4p1n0yqn5ba3ky4",
         json={**existing, "data": {**existing["data"], "id": "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"}},
     )
-    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    paddle.post(
+        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
+    )
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 201, response.json
     sent = json.loads(paddle.calls[-1].request.body)

@@ -4,31 +4,19 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import responses
 from sqlalchemy import select
 
 from billing_app.models import Subscription
-from tests.conftest import SERVICE_TOKEN, sample
-from tests.factories import (
-    auth,
-    body_of,
-    deliver,
-    envelope,
-    make_active_subscription,
-    make_plan,
-    paddle_subscription,
-)
+from tests.helpers.config import PADDLE_BASE, SERVICE_TOKEN
+from tests.helpers.payloads import body_of, envelope, paddle_subscription
+from tests.helpers.rows import make_active_subscription, make_plan
+from tests.helpers.samples import sample
+from tests.helpers.tokens import auth
+from tests.helpers.webhooks import deliver
 
-BASE = "https://paddle.test"
 SUB = "sub_01hp463gxfvndqjjyqn2n7tkth"
 RESUME_AT = (datetime.now(UTC) + timedelta(days=40)).replace(microsecond=0)
 PERIOD = {"starts_at": "2026-05-01T00:00:00Z", "ends_at": "2026-06-01T00:00:00Z"}
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -71,7 +59,7 @@ def test_pause_at_period_end_stores_the_scheduled_change_at_once(client, session
         },
         updated_at="2024-02-09T00:00:00Z",
     )
-    paddle.post(f"{BASE}/subscriptions/{SUB}/pause", json=answer)
+    paddle.post(f"{PADDLE_BASE}/subscriptions/{SUB}/pause", json=answer)
     response = client.post("/api/v1/subscription/pause", json={}, headers=auth("acct_1"))
     assert response.status_code == 200, response.json
     assert json.loads(paddle.calls[0].request.body) == {"effective_from": "next_billing_period"}
@@ -95,7 +83,7 @@ def test_pause_immediately_with_resume_at(client, session, active, paddle):
     answer = paddle_subscription(
         status="paused", paused_at="2024-02-09T00:00:00Z", updated_at="2024-02-09T00:00:00Z"
     )
-    paddle.post(f"{BASE}/subscriptions/{SUB}/pause", json=answer)
+    paddle.post(f"{PADDLE_BASE}/subscriptions/{SUB}/pause", json=answer)
     response = client.post(
         "/api/v1/subscription/pause",
         json={"effective_from": "immediately", "resume_at": RESUME_AT.isoformat()},
@@ -138,11 +126,12 @@ def test_cancel_at_period_end_then_resume_removes_it(client, session, active, pa
         "resume_at": None,
     }
     paddle.post(
-        f"{BASE}/subscriptions/{SUB}/cancel",
+        f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
         json=paddle_subscription(scheduled_change=scheduled, updated_at="2024-02-09T00:00:00Z"),
     )
     paddle.patch(
-        f"{BASE}/subscriptions/{SUB}", json=paddle_subscription(updated_at="2024-02-10T00:00:00Z")
+        f"{PADDLE_BASE}/subscriptions/{SUB}",
+        json=paddle_subscription(updated_at="2024-02-10T00:00:00Z"),
     )
     cancel = client.post("/api/v1/subscription/cancel", json={}, headers=auth("acct_1"))
     assert cancel.json["scheduled_change"]["action"] == "cancel"
@@ -160,7 +149,7 @@ def test_cancel_at_period_end_then_resume_removes_it(client, session, active, pa
 
 def test_cancel_immediately(client, session, active, paddle):
     paddle.post(
-        f"{BASE}/subscriptions/{SUB}/cancel",
+        f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
         json=paddle_subscription(
             status="canceled",
             canceled_at="2024-02-09T00:00:00Z",
@@ -183,7 +172,7 @@ def test_resume_a_paused_subscription(client, session, active, paddle):
     active.status = "paused"
     session.commit()
     paddle.post(
-        f"{BASE}/subscriptions/{SUB}/resume",
+        f"{PADDLE_BASE}/subscriptions/{SUB}/resume",
         json=paddle_subscription(updated_at="2024-02-11T00:00:00Z"),
     )
     response = client.post("/api/v1/subscription/resume", headers=auth("acct_1"))
@@ -218,7 +207,7 @@ def test_actions_without_a_subscription_are_404(client):
 
 def test_payment_method_update(client, session, active, paddle):
     paddle.get(
-        f"{BASE}/subscriptions/{SUB}/update-payment-method-transaction",
+        f"{PADDLE_BASE}/subscriptions/{SUB}/update-payment-method-transaction",
         json=sample("api-subscription-update-payment-method-transaction.json"),
     )
     response = client.post("/api/v1/subscription/payment-method", headers=auth("acct_1"))
@@ -241,7 +230,7 @@ def test_change_plan_keeps_add_ons_and_stores_the_answer(client, session, active
     answer = paddle_subscription(updated_at="2024-02-12T00:00:00Z")
     answer["data"]["items"][0]["price"]["id"] = "pri_team"
     answer["data"]["items"][0]["quantity"] = 12
-    paddle.patch(f"{BASE}/subscriptions/{SUB}", json=answer)
+    paddle.patch(f"{PADDLE_BASE}/subscriptions/{SUB}", json=answer)
     response = client.post(
         "/api/v1/subscription/change", json={"plan": "team", "quantity": 12}, headers=auth("acct_1")
     )
@@ -259,7 +248,8 @@ def test_change_plan_keeps_add_ons_and_stores_the_answer(client, session, active
 def test_change_preview_returns_the_charge_and_changes_nothing(client, session, active, paddle):
     make_plan(session, slug="team", price_id="pri_team", amount="9000")
     paddle.patch(
-        f"{BASE}/subscriptions/{SUB}/preview", json=sample("api-subscription-preview-update.json")
+        f"{PADDLE_BASE}/subscriptions/{SUB}/preview",
+        json=sample("api-subscription-preview-update.json"),
     )
     response = client.post(
         "/api/v1/subscription/change/preview",
@@ -289,7 +279,7 @@ def test_changing_to_the_same_plan_is_409(client, session, active):
 
 def test_portal_session(client, session, active, paddle):
     paddle.post(
-        f"{BASE}/customers/ctm_01hp462x4578nc20acj9g956yy/portal-sessions",
+        f"{PADDLE_BASE}/customers/ctm_01hp462x4578nc20acj9g956yy/portal-sessions",
         json=sample("api-customer-portal-session-create.json"),
         status=201,
     )
@@ -409,7 +399,7 @@ def test_unknown_fields_and_loose_types_are_422(client, session, active, paddle,
 
 def test_actions_without_options_take_an_empty_body(client, session, active, paddle):
     paddle.post(
-        f"{BASE}/customers/ctm_01hp462x4578nc20acj9g956yy/portal-sessions",
+        f"{PADDLE_BASE}/customers/ctm_01hp462x4578nc20acj9g956yy/portal-sessions",
         json=sample("api-customer-portal-session-create.json"),
         status=201,
     )

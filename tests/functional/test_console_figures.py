@@ -17,7 +17,7 @@ from billing_app.services.console.overview import (
     with_access,
 )
 from billing_app.services.entitlements.access import AccessPolicy, has_access
-from tests.factories import make_account, make_plan, make_subscription
+from tests.helpers.rows import make_account, make_plan, make_subscription
 
 POLICY = AccessPolicy(past_due_grace=timedelta(days=7))
 states = st.fixed_dictionaries(

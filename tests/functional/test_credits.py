@@ -15,21 +15,23 @@ from billing_app import jobs
 from billing_app.errors import ValidationFailed
 from billing_app.models import Plan, Purchase, UsageCharge
 from billing_app.services.plans import catalogue as plan_service
-from tests.conftest import SERVICE_TOKEN
-from tests.factories import (
-    SAMPLE_CUSTOMER,
-    SAMPLE_SUBSCRIPTION,
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.payloads import (
     adjustment,
-    auth,
     body_of,
-    closed_period_counter,
-    deliver,
     envelope,
-    make_account,
-    make_active_subscription,
     one_time_checkout,
     paddle_subscription,
 )
+from tests.helpers.rows import (
+    SAMPLE_CUSTOMER,
+    SAMPLE_SUBSCRIPTION,
+    closed_period_counter,
+    make_account,
+    make_active_subscription,
+)
+from tests.helpers.tokens import auth
+from tests.helpers.webhooks import deliver
 
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 CUSTOMER = SAMPLE_CUSTOMER

@@ -1,7 +1,7 @@
 """`/docs` in a real browser (Debian's Chromium, headless, driven by Playwright) with every
 host but this one blocked: the page must list the operations from what we serve alone."""
 
-from tests.browser import page_on
+from tests.helpers.browser import page_on
 
 
 def test_the_docs_page_lists_the_operations_with_other_hosts_blocked(served):

@@ -12,14 +12,10 @@ from sqlalchemy import event, update
 from billing_app.extensions import db
 from billing_app.models import Plan, Subscription
 from billing_app.notifications import listener_of
-from tests.conftest import SERVICE_TOKEN
-from tests.factories import (
-    auth,
-    eventually,
-    make_account,
-    make_active_subscription,
-    make_subscription,
-)
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.rows import make_account, make_active_subscription, make_subscription
+from tests.helpers.tokens import auth
+from tests.helpers.waiting import eventually
 
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 

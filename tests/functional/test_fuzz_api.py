@@ -12,8 +12,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.conftest import SERVICE_TOKEN
-from tests.factories import user_token
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.tokens import user_token
 
 EXAMPLES = 40
 REJECTIONS = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]

@@ -11,12 +11,9 @@ from datetime import UTC, datetime
 import pytest
 import responses
 
-from tests.factories import (
-    SAMPLE_SUBSCRIPTION,
-    make_active_subscription,
-    paddle_subscription,
-    user_token,
-)
+from tests.helpers.payloads import paddle_subscription
+from tests.helpers.rows import SAMPLE_SUBSCRIPTION, make_active_subscription
+from tests.helpers.tokens import user_token
 
 PACKAGE = "billing_client"
 

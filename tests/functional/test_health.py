@@ -91,7 +91,9 @@ UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
 
 
 def test_the_api_answers_503_with_retry_after_when_the_database_is_down(make_app):
-    from tests.factories import auth, body_of, envelope, post_webhook, subscription_data
+    from tests.helpers.payloads import body_of, envelope, subscription_data
+    from tests.helpers.tokens import auth
+    from tests.helpers.webhooks import post_webhook
 
     client = make_app(DATABASE_URL=UNREACHABLE).test_client()
     for response in (
@@ -112,7 +114,7 @@ def _restart_the_database_connections(app, client) -> None:
     from sqlalchemy import create_engine, text
 
     from billing_app.extensions import db
-    from tests.factories import auth
+    from tests.helpers.tokens import auth
 
     for _ in range(4):  # fill the pool with several connections
         assert client.get("/api/v1/subscription", headers=auth()).status_code == 200
@@ -132,7 +134,7 @@ def _restart_the_database_connections(app, client) -> None:
 def test_a_database_restart_while_idle_costs_no_request(app, client):
     """Connections idle in the pool are pinged before use: a dead one is replaced."""
     from billing_app import POOL_PING_IDLE_SECONDS
-    from tests.factories import auth
+    from tests.helpers.tokens import auth
 
     _restart_the_database_connections(app, client)
     time.sleep(POOL_PING_IDLE_SECONDS + 0.1)
@@ -144,7 +146,7 @@ def test_a_database_restart_while_idle_costs_no_request(app, client):
 def test_a_database_restart_under_load_costs_one_request_at_most(app, client):
     """A busy connection is not pinged: the first request on a dead one answers 503 (and
     the disconnect empties the pool), every later one succeeds."""
-    from tests.factories import auth
+    from tests.helpers.tokens import auth
 
     _restart_the_database_connections(app, client)
     responses = [client.get("/api/v1/subscription", headers=auth()) for _ in range(4)]

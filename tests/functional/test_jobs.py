@@ -12,17 +12,13 @@ from billing_app.extensions import db
 from billing_app.models import JobLease, ReconcileRun, WebhookEvent
 from billing_app.scheduler import configure, latest_slot, missed_slot, reconcile_trigger
 from billing_app.services.locks import Lease, LeaseHeld, held
-from tests.conftest import sample_bytes
-from tests.factories import post_webhook
-from tests.paddle_fake import BASE, paddle_entity, serve_subscription_list
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.paddle_lists import serve_subscription_list
+from tests.helpers.payloads import paddle_entity
+from tests.helpers.samples import sample_bytes
+from tests.helpers.webhooks import post_webhook
 
 NIGHT = datetime(2026, 6, 10, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -179,7 +175,7 @@ def test_the_reconcile_command_prints_a_summary_and_fails_non_zero(unpaced, padd
 
     paddle.replace(
         responses.GET,
-        f"{BASE}/subscriptions",
+        f"{PADDLE_BASE}/subscriptions",
         status=401,
         json={"error": {"code": "invalid_token"}},
     )

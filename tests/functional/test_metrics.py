@@ -4,14 +4,15 @@ reconciliation by kind and by field, pages walked."""
 from __future__ import annotations
 
 import pytest
-import responses
 from prometheus_client.parser import text_string_to_metric_families
 
 from billing_app.services.reconcile import Reconciler
 from paddle_client import Client
-from tests.conftest import SERVICE_TOKEN
-from tests.factories import body_of, envelope, make_subscription, post_webhook, subscription_data
-from tests.paddle_fake import BASE, paddle_entity, serve_subscription_list
+from tests.helpers.config import PADDLE_BASE, SERVICE_TOKEN
+from tests.helpers.paddle_lists import serve_subscription_list
+from tests.helpers.payloads import body_of, envelope, paddle_entity, subscription_data
+from tests.helpers.rows import make_subscription
+from tests.helpers.webhooks import post_webhook
 
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 VERSION = "2026-03-01T00:00:00Z"
@@ -51,12 +52,6 @@ def test_every_applied_webhook_is_timed_by_event_type(client):
     )
 
 
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
-
-
 def test_the_last_reconciliation_is_reported_by_kind_and_field(client, session, paddle):
     fields = {"paddle_customer_id": "ctm_01hp462x4578nc20acj9g956yy", "quantity": 10}
     fields |= {"price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke", "currency": "USD"}
@@ -73,7 +68,7 @@ def test_the_last_reconciliation_is_reported_by_kind_and_field(client, session, 
     before = scraped(client)
     assert value(before, "billing_reconcile_last_run_finished_timestamp_seconds") == 0
 
-    client_for_paddle = Client("pdl_sdbx_apikey_test", base_url=BASE, sleep=lambda s: None)
+    client_for_paddle = Client("pdl_sdbx_apikey_test", base_url=PADDLE_BASE, sleep=lambda s: None)
     run = Reconciler(session, client_for_paddle).run()
     assert run.status == "succeeded"
     session.commit()  # on SQLite the session's open read would hold the write lock
@@ -100,9 +95,13 @@ def test_paddle_attempts_are_counted_by_outcome_and_retries_apart(client, app, p
     from billing_app.paddle import build_client
     from paddle_client import RetryPolicy
 
-    config = {**app.config, "PADDLE_API_KEY": "pdl_sdbx_apikey_test", "PADDLE_API_BASE_URL": BASE}
+    config = {
+        **app.config,
+        "PADDLE_API_KEY": "pdl_sdbx_apikey_test",
+        "PADDLE_API_BASE_URL": PADDLE_BASE,
+    }
     paddle_client = build_client(config, retry=RetryPolicy(base_delay=0.01, max_delay=0.01))
-    path = f"{BASE}/subscriptions/sub_01"
+    path = f"{PADDLE_BASE}/subscriptions/sub_01"
     paddle.get(path, status=503, json={"error": {"type": "api_error", "code": "unavailable"}})
     paddle.get(path, json={"data": paddle_entity("sub_01")})
     operation = {"method": "GET", "operation": "/subscriptions/{id}"}

@@ -14,7 +14,9 @@ from billing_app.extensions import db
 from billing_app.models import WebhookEvent
 from billing_app.notifications import Listener, conninfo
 from billing_app.worker import Worker, listen_for_deliveries
-from tests.factories import body_of, envelope, eventually, post_webhook, subscription_data
+from tests.helpers.payloads import body_of, envelope, subscription_data
+from tests.helpers.waiting import eventually
+from tests.helpers.webhooks import post_webhook
 
 pytestmark = pytest.mark.postgres
 
@@ -33,8 +35,20 @@ def terminate(backend_pid: int) -> None:
     killer.dispose()
 
 
+class WatchedEvent(threading.Event):
+    """An event that says when someone first waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited_on = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited_on.set()
+        return super().wait(timeout)
+
+
 def test_a_waiting_worker_wakes_at_once_when_a_delivery_commits(app, client):
-    wake, stop = threading.Event(), threading.Event()
+    wake, stop = WatchedEvent(), threading.Event()
     listener = listen_for_deliveries(app, wake)
     listener.ensure_running()
     assert listener.connected.wait(5)
@@ -42,7 +56,7 @@ def test_a_waiting_worker_wakes_at_once_when_a_delivery_commits(app, client):
     thread = threading.Thread(target=worker.run, args=(stop, wake))
     thread.start()
     try:
-        time.sleep(0.3)  # it found nothing due, and waits
+        assert wake.waited_on.wait(5)  # it found nothing due, and waits
         notification = envelope("subscription.created", subscription_data(id="sub_wake"))
         accepted_at = time.monotonic()
         assert post_webhook(client, body_of(notification), apply=False).status_code == 200

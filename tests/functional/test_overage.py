@@ -6,31 +6,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import requests
-import responses
 from sqlalchemy import select
 
 from billing_app import jobs
 from billing_app.models import UsageCharge, UsageCounter
-from tests.factories import (
-    SAMPLE_SUBSCRIPTION,
-    closed_period_counter,
-    make_plan,
-    paddle_error_body,
-    paddle_subscription,
-)
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.payloads import paddle_error_body, paddle_subscription
+from tests.helpers.rows import SAMPLE_SUBSCRIPTION, closed_period_counter, make_plan
 
-PADDLE = "https://paddle.test"
-CHARGE = f"{PADDLE}/subscriptions/{SAMPLE_SUBSCRIPTION}/charge"
-GET_WITH_NEXT = f"{PADDLE}/subscriptions/{SAMPLE_SUBSCRIPTION}"
+CHARGE = f"{PADDLE_BASE}/subscriptions/{SAMPLE_SUBSCRIPTION}/charge"
+GET_WITH_NEXT = f"{PADDLE_BASE}/subscriptions/{SAMPLE_SUBSCRIPTION}"
 OVERAGE_PRICE = "pri_01overage"
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 def closed_period_with(session, used: int, *, closed_ago=timedelta(hours=2)) -> UsageCounter:

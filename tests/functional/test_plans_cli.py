@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from billing_app.models import Plan
-from tests.conftest import FIXTURES
+from tests.helpers.samples import FIXTURES
 
 PLANS = FIXTURES / "plans"
 
@@ -92,8 +92,8 @@ def test_unknown_fields_and_unparseable_files_are_refused(app, session, tmp_path
 def test_sync_refreshes_price_facts_and_deactivates_unsold_plans(app, session):
     import responses
 
-    from tests.conftest import sample
-    from tests.factories import make_plan
+    from tests.helpers.rows import make_plan
+    from tests.helpers.samples import sample
 
     prices = sample("api-price-list.json")
     sold = prices["data"][0]
@@ -148,7 +148,7 @@ def test_import_fills_the_price_facts_from_paddle_and_a_file_that_gives_them_win
 
     import responses
 
-    from tests.conftest import sample
+    from tests.helpers.samples import sample
 
     price = sample("api-price-get-with-product.json")
     price_id = price["data"]["id"]

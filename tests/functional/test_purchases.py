@@ -8,70 +8,29 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import responses
 from sqlalchemy import select
 
 from billing_app.models import Product, Purchase, Transaction
 from billing_app.services.plans import catalogue as plan_service
-from tests.conftest import SERVICE_TOKEN, sample
-from tests.factories import (
+from tests.helpers.catalogue import CATALOGUE, CUSTOMER, PASS, REPORTS
+from tests.helpers.config import PADDLE_BASE, SERVICE_TOKEN
+from tests.helpers.payloads import (
     adjustment,
-    auth,
     body_of,
     checkout_transaction,
-    deliver,
     envelope,
-    make_account,
-    make_subscription,
     one_time_checkout,
-    post_webhook,
 )
-
-BASE = "https://paddle.test"
-CUSTOMER = "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"
-REPORTS = "pri_01reportspack000000000000"
-PASS = "pri_01weekpass0000000000000000"
-CATALOGUE = [
-    {
-        "slug": "starter",
-        "name": "Starter",
-        "price_id": "pri_01gsz8x8sawmvhz1pv30nge1ke",
-        "amount": "3000",
-        "currency": "USD",
-        "interval": "month",
-        "features": ["projects"],
-    },
-    {
-        "type": "one_time",
-        "slug": "reports",
-        "name": "Reports pack",
-        "price_id": REPORTS,
-        "amount": "4900",
-        "currency": "USD",
-        "grants": {"features": ["reports"]},
-    },
-    {
-        "type": "one_time",
-        "slug": "week-pass",
-        "name": "Week pass",
-        "price_id": PASS,
-        "amount": "900",
-        "currency": "USD",
-        "grants": {"features": ["exports", "reports"], "grant_days": 7},
-    },
-]
+from tests.helpers.rows import make_account, make_subscription
+from tests.helpers.samples import sample
+from tests.helpers.tokens import auth
+from tests.helpers.webhooks import deliver, post_webhook
 
 
 @pytest.fixture
 def catalogue(session):
     plan_service.import_plans(session, copy.deepcopy(CATALOGUE))
     session.commit()
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 def one_time_transaction(n: int, price_id: str = REPORTS, *, total: str = "4900", **changes):
@@ -157,9 +116,9 @@ def test_a_product_checkout_asks_paddle_for_its_price_and_reuses_an_open_one(
         {"price": {"id": REPORTS, "billing_cycle": None, "product_id": "pro_1"}, "quantity": 1}
     ]
     empty = {"data": [], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
-    paddle.get(f"{BASE}/transactions", json=empty)
-    paddle.post(f"{BASE}/transactions", json=created, status=201)
-    paddle.get(f"{BASE}/transactions/{created['data']['id']}", json=created)
+    paddle.get(f"{PADDLE_BASE}/transactions", json=empty)
+    paddle.post(f"{PADDLE_BASE}/transactions", json=created, status=201)
+    paddle.get(f"{PADDLE_BASE}/transactions/{created['data']['id']}", json=created)
 
     first = client.post("/api/v1/checkout", json={"product": "reports"}, headers=auth("acct_1"))
     assert first.status_code == 201, first.json

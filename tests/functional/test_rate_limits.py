@@ -11,8 +11,10 @@ import pytest
 import requests
 import responses
 
-from tests.conftest import JWT_SECRET, SERVICE_TOKEN, sample
-from tests.factories import SAMPLE_SUBSCRIPTION, auth, make_active_subscription, user_token
+from tests.helpers.config import JWT_SECRET, SERVICE_TOKEN
+from tests.helpers.rows import SAMPLE_SUBSCRIPTION, make_active_subscription
+from tests.helpers.samples import sample
+from tests.helpers.tokens import auth, user_token
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -56,7 +58,8 @@ def test_public_reads_are_limited_per_address(make_app):
 
 
 def test_webhooks_are_not_limited(make_app):
-    from tests.factories import body_of, envelope, post_webhook, subscription_data
+    from tests.helpers.payloads import body_of, envelope, subscription_data
+    from tests.helpers.webhooks import post_webhook
 
     client = make_app(RATE_LIMIT_PUBLIC="1/minute", RATE_LIMIT_ACTIONS="1/minute").test_client()
     for n in range(5):
@@ -85,7 +88,7 @@ def test_user_requests_share_a_budget_of_calls_to_paddle(make_app, session):
 
 @pytest.fixture
 def service_on_redis(_migrated):
-    from tests.e2e.conftest import free_port, wait_until_up
+    from tests.helpers.stack import free_port, wait_until_up
 
     port = free_port()
     env = {

@@ -2,25 +2,19 @@
 
 from datetime import UTC, datetime
 
-import pytest
-import responses
 from sqlalchemy import select
 
 from billing_app.models import ReconcileDrift, ReconcileRun, Subscription, SubscriptionItem
 from billing_app.services.reconcile import Reconciler
 from paddle_client import Client
-from tests.conftest import sample
-from tests.factories import make_account, make_plan, make_subscription
-from tests.paddle_fake import BASE, paddle_entity, serve_subscription_list
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.paddle_lists import serve_subscription_list
+from tests.helpers.payloads import paddle_entity
+from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.samples import sample
 
 VERSION = "2026-03-01T00:00:00Z"
 V = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 class Sleeps(list):
@@ -30,7 +24,7 @@ class Sleeps(list):
 
 def reconciler(session, **options):
     sleeps = Sleeps()
-    client = Client("pdl_sdbx_apikey_test", base_url=BASE, sleep=sleeps, rand=lambda: 1.0)
+    client = Client("pdl_sdbx_apikey_test", base_url=PADDLE_BASE, sleep=sleeps, rand=lambda: 1.0)
     return Reconciler(session, client, **options), sleeps
 
 
@@ -94,7 +88,7 @@ def test_every_kind_of_drift_is_repaired_and_logged(session, paddle):
     ]
     serve_subscription_list(paddle, entities)
     paddle.get(
-        f"{BASE}/subscriptions/sub_e_unlisted",
+        f"{PADDLE_BASE}/subscriptions/sub_e_unlisted",
         status=404,
         json={"error": {"type": "request_error", "code": "not_found", "detail": "not found"}},
     )
@@ -243,7 +237,7 @@ def test_an_empty_list_checks_each_live_row_once(session, paddle):
     local(session, "sub_gone", status="active")
     serve_subscription_list(paddle, [])
     lookup = paddle.get(
-        f"{BASE}/subscriptions/sub_gone",
+        f"{PADDLE_BASE}/subscriptions/sub_gone",
         status=404,
         json={"error": {"type": "request_error", "code": "not_found", "detail": "not found"}},
     )
@@ -255,7 +249,7 @@ def test_a_bad_subscription_paddle_did_not_list_is_an_error_too(session, paddle)
     local(session, "sub_unlisted", status="active")
     serve_subscription_list(paddle, [])
     paddle.get(
-        f"{BASE}/subscriptions/sub_unlisted",
+        f"{PADDLE_BASE}/subscriptions/sub_unlisted",
         json={"data": paddle_entity("sub_unlisted", status="exploded", updated_at=VERSION)},
     )
     run = reconciler(session)[0].run()

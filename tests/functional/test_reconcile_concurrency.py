@@ -18,7 +18,7 @@ from billing_app.cli import EXIT_SKIPPED, EXIT_SUCCEEDED
 from billing_app.extensions import db
 from billing_app.models import ReconcileRun
 from billing_app.services.locks import Lease
-from tests.paddle_fake import paddle_entity
+from tests.helpers.payloads import paddle_entity
 
 pytestmark = pytest.mark.postgres
 

@@ -18,7 +18,8 @@ from billing_app import jobs
 from billing_app.db import single_statement
 from billing_app.extensions import db
 from billing_app.models import JobLease, ReconcileRun, Subscription
-from tests.paddle_fake import paddle_entity, slow_paddle
+from tests.helpers.paddle_lists import slow_paddle
+from tests.helpers.payloads import paddle_entity
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 3
@@ -149,7 +150,7 @@ def test_a_database_error_mid_run_ends_it_failed_with_its_error(make_app, sessio
     lease given back, and what the first page did is kept."""
     import responses
 
-    from tests.paddle_fake import serve_subscription_list
+    from tests.helpers.paddle_lists import serve_subscription_list
 
     app = make_app(RECONCILE_REQUESTS_PER_MINUTE=0)
     reads = {"n": 0}

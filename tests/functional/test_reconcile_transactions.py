@@ -15,9 +15,12 @@ from sqlalchemy import select
 from billing_app import jobs
 from billing_app.models import Purchase, ReconcileRun, Transaction
 from billing_app.services.plans import catalogue as plan_service
-from tests.factories import body_of, deliver, envelope, make_account, one_time_checkout, stamp
-from tests.functional.test_purchases import CATALOGUE, CUSTOMER, REPORTS
-from tests.paddle_fake import BASE, serve_subscription_list
+from tests.helpers.catalogue import CATALOGUE, CUSTOMER, REPORTS
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.paddle_lists import serve_subscription_list
+from tests.helpers.payloads import body_of, envelope, one_time_checkout, stamp
+from tests.helpers.rows import make_account
+from tests.helpers.webhooks import deliver
 
 
 @pytest.fixture
@@ -25,12 +28,6 @@ def unpaced(make_app):
     app = make_app(RECONCILE_REQUESTS_PER_MINUTE=0, RECONCILE_TRANSACTION_DAYS=7)
     with app.app_context():
         yield app
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 def bought(n: int, updated: datetime, **changes) -> dict:
@@ -60,14 +57,14 @@ def serve_transactions(paddle, entities: list[dict]) -> list:
                 "pagination": {
                     "per_page": 30,
                     "has_more": more,
-                    "next": f"{BASE}/transactions?after={page[-1]['id']}" if page else None,
+                    "next": f"{PADDLE_BASE}/transactions?after={page[-1]['id']}" if page else None,
                     "estimated_total": len(entities),
                 },
             },
         }
         return 200, {}, json.dumps(body)
 
-    paddle.add_callback(responses.GET, f"{BASE}/transactions", callback=answer)
+    paddle.add_callback(responses.GET, f"{PADDLE_BASE}/transactions", callback=answer)
     return asked
 
 

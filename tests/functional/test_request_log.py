@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from billing_app.errors import describe_failure
 from billing_app.request_log import JsonFormatter, RequestIdFilter
-from tests.conftest import SERVICE_TOKEN
-from tests.factories import auth
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.tokens import auth
 
 
 def request_lines(caplog) -> list[logging.LogRecord]:

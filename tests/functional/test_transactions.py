@@ -10,25 +10,16 @@ import responses
 from sqlalchemy import select
 
 from billing_app.models import Adjustment, Transaction
-from tests.conftest import SERVICE_TOKEN, sample
-from tests.factories import (
-    auth,
-    body_of,
-    checkout_transaction,
-    deliver,
-    envelope,
-    make_account,
-)
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.payloads import body_of, checkout_transaction, envelope
+from tests.helpers.rows import make_account
+from tests.helpers.samples import sample
+from tests.helpers.tokens import auth
+from tests.helpers.webhooks import deliver
 
 CUSTOMER = "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"  # the transaction samples' customer
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 PADDLE = "https://sandbox-api.paddle.com"
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 @pytest.fixture

@@ -5,32 +5,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-import responses
 from sqlalchemy import select
 
 from billing_app.models import Account, Subscription
-from tests.conftest import sample
-from tests.factories import (
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.payloads import body_of, envelope
+from tests.helpers.rows import (
     SAMPLE_CUSTOMER,
     SAMPLE_SUBSCRIPTION,
-    auth,
-    body_of,
-    deliver,
-    envelope,
     make_account,
     make_active_subscription,
     make_plan,
 )
+from tests.helpers.samples import sample
+from tests.helpers.tokens import auth
+from tests.helpers.webhooks import deliver
 
-BASE = "https://paddle.test"
 TRIAL_CUSTOMER = "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"  # the samples' customer
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
 
 
 def test_a_trial_is_shown_with_its_end_and_grants_access(client, session):
@@ -52,7 +43,7 @@ def test_activate_ends_the_trial_at_paddle_and_stores_its_answer(client, session
     make_active_subscription(session, status="trialing")
     answer = sample("api-subscription-get.json")
     answer["data"]["updated_at"] = "2026-06-01T00:00:00Z"
-    paddle.post(f"{BASE}/subscriptions/{SAMPLE_SUBSCRIPTION}/activate", json=answer)
+    paddle.post(f"{PADDLE_BASE}/subscriptions/{SAMPLE_SUBSCRIPTION}/activate", json=answer)
 
     response = client.post("/api/v1/subscription/activate", headers=auth("acct_1"))
     assert response.status_code == 200, response.json

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from billing_app.models import UsageCounter, UsageEvent
-from tests.conftest import SERVICE_TOKEN
-from tests.factories import auth, make_active_subscription, make_plan
+from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.rows import make_active_subscription, make_plan
+from tests.helpers.tokens import auth
 
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 API_CALLS = {

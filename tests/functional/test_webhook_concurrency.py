@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from billing_app.models import Subscription, WebhookEvent
-from tests.factories import T0, body_of, envelope, post_webhook, subscription_data
+from tests.helpers.payloads import T0, body_of, envelope, subscription_data
+from tests.helpers.webhooks import post_webhook
 
 pytestmark = pytest.mark.postgres
 

@@ -13,8 +13,9 @@ from billing_app.extensions import db
 from billing_app.models import Subscription, WebhookEvent
 from billing_app.services.webhooks import inbox
 from billing_app.worker import Worker
-from tests.factories import T0, envelope, subscription_data
-from tests.factories import ledger_row as waiting
+from tests.helpers.payloads import T0, envelope, subscription_data
+from tests.helpers.rows import ledger_row as waiting
+from tests.helpers.waiting import eventually
 
 
 def ledger(session) -> dict[str, WebhookEvent]:
@@ -190,6 +191,19 @@ def test_concurrent_workers_claim_disjoint_batches(app, session):
     assert sum(1 for mine in claims if mine) >= 2  # and the work was shared
 
 
+def backends_waiting_for_a_lock(database_url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            )
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.postgres
 def test_a_worker_killed_mid_batch_leaves_its_rows_to_another_and_none_applies_twice(
     app, session, database_url
@@ -237,15 +251,16 @@ def test_a_worker_killed_mid_batch_leaves_its_rows_to_another_and_none_applies_t
                 ).all()
             time.sleep(0.05)
         assert len(claimed_by) == 10, "the worker process never claimed its batch"
-        time.sleep(0.5)  # it is applying the first row now, waiting for our lock
+        # It is applying the first row now, waiting for our lock.
+        assert eventually(lambda: backends_waiting_for_a_lock(database_url) >= 1, 10)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         blocker.rollback()  # the lock goes; the dead worker's transaction never commits
     holder.dispose()
 
     assert Worker(app).run_once() == {}  # its claims still stand
-    time.sleep(2.1)
-    assert Worker(app).run_once() == {"processed": 10}
+    # Until they run out (WEBHOOK_CLAIM_SECONDS=2), a worker finds nothing to do.
+    assert eventually(lambda: Worker(app).run_once(), 10) == {"processed": 10}
     rows = ledger(session)
     assert [rows[n["event_id"]].attempts for n in newer] == [2] * 10  # the delivery, then once
     session.expire_all()

@@ -10,18 +10,11 @@ from sqlalchemy import event, select
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription, Transaction, WebhookEvent
 from paddle_client.webhooks import sign
-from tests.conftest import PAYLOADS, WEBHOOK_SECRET, sample, sample_bytes
-from tests.factories import (
-    body_of,
-    checkout_transaction,
-    deliver,
-    envelope,
-    make_account,
-    make_plan,
-    make_subscription,
-    post_webhook,
-    subscription_data,
-)
+from tests.helpers.config import WEBHOOK_SECRET
+from tests.helpers.payloads import body_of, checkout_transaction, envelope, subscription_data
+from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.samples import PAYLOADS, sample, sample_bytes
+from tests.helpers.webhooks import deliver, post_webhook
 
 PADDLE_SUB = "sub_01hv8x29kz0t586xy6zn1a62ny"
 

@@ -145,3 +145,26 @@ def test_the_cycle_finder_finds_a_circle_through_a_function_level_import(tmp_pat
     known = {"pkg.one": package / "one.py", "pkg.two": package / "two.py"}
     assert imports_of("pkg.one", known["pkg.one"], known) == {"pkg.two"}
     assert imports_of("pkg.two", known["pkg.two"], known) == {"pkg.one"}
+
+
+def test_no_test_module_imports_another():
+    """What tests share lives in tests/helpers; a test module (or a conftest) is never
+    imported by another."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if "helpers" in path.relative_to(ROOT).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [
+                f"{path.relative_to(ROOT)} imports {name}"
+                for name in names
+                if name.startswith("tests") and not name.startswith("tests.helpers")
+            ]
+    assert not found, "\n".join(found)

@@ -6,24 +6,16 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import responses
 from responses import matchers
 
 from paddle_client import ApiError, Client
-from tests.conftest import sample
-
-BASE = "https://paddle.test"
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.samples import sample
 
 
 @pytest.fixture
 def client():
-    return Client("pdl_sdbx_apikey_secret", base_url=BASE, sleep=lambda _: None)
+    return Client("pdl_sdbx_apikey_secret", base_url=PADDLE_BASE, sleep=lambda _: None)
 
 
 def sent_json(paddle, index=-1):
@@ -31,7 +23,7 @@ def sent_json(paddle, index=-1):
 
 
 def test_every_request_carries_the_key_and_version(paddle, client):
-    paddle.get(f"{BASE}/customers/ctm_1", json=sample("api-customer-get.json"))
+    paddle.get(f"{PADDLE_BASE}/customers/ctm_1", json=sample("api-customer-get.json"))
     client.customers.get("ctm_1")
     headers = paddle.calls[0].request.headers
     assert headers["Authorization"] == "Bearer pdl_sdbx_apikey_secret"
@@ -53,7 +45,7 @@ def test_the_key_never_shows_in_a_repr():
 
 def test_products_are_listed_with_prices_at_the_largest_page_size(paddle, client):
     paddle.get(
-        f"{BASE}/products",
+        f"{PADDLE_BASE}/products",
         match=[matchers.query_param_matcher({"per_page": "200", "include": "prices"})],
         json=sample("api-product-list.json"),
     )
@@ -64,12 +56,12 @@ def test_products_are_listed_with_prices_at_the_largest_page_size(paddle, client
 
 def test_prices_list_and_get(paddle, client):
     paddle.get(
-        f"{BASE}/prices",
+        f"{PADDLE_BASE}/prices",
         match=[matchers.query_param_matcher({"per_page": "200", "product_id": "pro_1,pro_2"})],
         json=sample("api-price-list.json"),
     )
     paddle.get(
-        f"{BASE}/prices/pri_01gsz8x8sawmvhz1pv30nge1ke",
+        f"{PADDLE_BASE}/prices/pri_01gsz8x8sawmvhz1pv30nge1ke",
         match=[matchers.query_param_matcher({"include": "product"})],
         json=sample("api-price-get-with-product.json"),
     )
@@ -82,7 +74,7 @@ def test_prices_list_and_get(paddle, client):
 
 def test_customer_create_sends_the_body(paddle, client):
     paddle.post(
-        f"{BASE}/customers",
+        f"{PADDLE_BASE}/customers",
         match=[matchers.json_params_matcher({"email": "test2@example.com"})],
         json=sample("api-customer-get.json"),
         status=201,
@@ -94,7 +86,7 @@ def test_customer_create_sends_the_body(paddle, client):
 def test_get_or_create_finds_the_existing_customer_on_409(paddle, client):
     existing = sample("api-customer-get.json")
     paddle.post(
-        f"{BASE}/customers",
+        f"{PADDLE_BASE}/customers",
         status=409,
         json={
             "error": {
@@ -107,14 +99,14 @@ def test_get_or_create_finds_the_existing_customer_on_409(paddle, client):
             "meta": {"request_id": "r1"},
         },
     )
-    paddle.get(f"{BASE}/customers/ctm_01h8441jn5pcwrfhwh78jqt8hk", json=existing)
+    paddle.get(f"{PADDLE_BASE}/customers/ctm_01h8441jn5pcwrfhwh78jqt8hk", json=existing)
     customer = client.customers.get_or_create("weloveyourproduct@paddle.com")
     assert customer == existing["data"]
 
 
 def test_customers_list_by_email(paddle, client):
     paddle.get(
-        f"{BASE}/customers",
+        f"{PADDLE_BASE}/customers",
         match=[matchers.query_param_matcher({"per_page": "200", "email": "a@b.com"})],
         json=sample("api-customer-list.json"),
     )
@@ -123,7 +115,7 @@ def test_customers_list_by_email(paddle, client):
 
 def test_portal_session(paddle, client):
     paddle.post(
-        f"{BASE}/customers/ctm_1/portal-sessions",
+        f"{PADDLE_BASE}/customers/ctm_1/portal-sessions",
         match=[matchers.json_params_matcher(sample("request-customer-portal-session-create.json"))],
         json=sample("api-customer-portal-session-create.json"),
         status=201,
@@ -134,7 +126,9 @@ def test_portal_session(paddle, client):
 
 
 def test_transaction_create_sends_items_customer_custom_data_and_checkout(paddle, client):
-    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    paddle.post(
+        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
+    )
     transaction = client.transactions.create(
         [{"price_id": "pri_1", "quantity": 2}],
         customer_id="ctm_1",
@@ -153,12 +147,12 @@ def test_transaction_create_sends_items_customer_custom_data_and_checkout(paddle
 
 def test_transaction_get_and_invoice(paddle, client):
     paddle.get(
-        f"{BASE}/transactions/txn_1",
+        f"{PADDLE_BASE}/transactions/txn_1",
         match=[matchers.query_param_matcher({"include": "customer,address"})],
         json=sample("api-transaction-get-with-includes.json"),
     )
     paddle.get(
-        f"{BASE}/transactions/txn_1/invoice",
+        f"{PADDLE_BASE}/transactions/txn_1/invoice",
         json={"data": {"url": "https://paddle.test/invoice.pdf"}, "meta": {"request_id": "r"}},
     )
     transaction = client.transactions.get("txn_1", includes=["customer", "address"])
@@ -170,10 +164,10 @@ def test_transactions_follow_next_across_pages(paddle, client):
     page1 = sample("api-transaction-list-page1.json")
     page2 = sample("api-transaction-list-page2.json")
     # `next` is a full URL on Paddle's host; the test serves it from ours.
-    next_url = page1["meta"]["pagination"]["next"].replace("https://api.paddle.com", BASE)
+    next_url = page1["meta"]["pagination"]["next"].replace("https://api.paddle.com", PADDLE_BASE)
     page1["meta"]["pagination"]["next"] = next_url
     paddle.get(
-        f"{BASE}/transactions",
+        f"{PADDLE_BASE}/transactions",
         match=[
             matchers.query_param_matcher({"per_page": "30", "subscription_id": "sub_1"}),
         ],
@@ -192,9 +186,11 @@ def test_transactions_follow_next_across_pages(paddle, client):
 def test_lists_are_lazy(paddle, client):
     first = {
         "data": [{"id": "sub_1"}],
-        "meta": {"pagination": {"next": f"{BASE}/subscriptions?after=sub_1", "has_more": True}},
+        "meta": {
+            "pagination": {"next": f"{PADDLE_BASE}/subscriptions?after=sub_1", "has_more": True}
+        },
     }
-    paddle.get(f"{BASE}/subscriptions", json=first)
+    paddle.get(f"{PADDLE_BASE}/subscriptions", json=first)
     iterator = client.subscriptions.list()
     assert next(iterator)["id"] == "sub_1"
     assert len(paddle.calls) == 1  # the second page is not asked for until it is needed
@@ -202,12 +198,12 @@ def test_lists_are_lazy(paddle, client):
 
 def test_subscription_get_and_list_filters(paddle, client):
     paddle.get(
-        f"{BASE}/subscriptions/sub_1",
+        f"{PADDLE_BASE}/subscriptions/sub_1",
         match=[matchers.query_param_matcher({"include": "next_transaction"})],
         json=sample("api-subscription-get-with-includes.json"),
     )
     paddle.get(
-        f"{BASE}/subscriptions",
+        f"{PADDLE_BASE}/subscriptions",
         match=[
             matchers.query_param_matcher(
                 {
@@ -229,7 +225,7 @@ def test_subscription_get_and_list_filters(paddle, client):
 
 
 def test_update_with_items_and_proration(paddle, client):
-    paddle.patch(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    paddle.patch(f"{PADDLE_BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
     request = sample("request-subscription-update-example.json")
     client.subscriptions.update(
         "sub_1", items=request["items"], proration_billing_mode=request["proration_billing_mode"]
@@ -238,7 +234,7 @@ def test_update_with_items_and_proration(paddle, client):
 
 
 def test_update_can_send_a_null_scheduled_change(paddle, client):
-    paddle.patch(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    paddle.patch(f"{PADDLE_BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
     client.subscriptions.remove_scheduled_change("sub_1")
     assert sent_json(paddle) == {"scheduled_change": None}
     with pytest.raises(ValueError, match="null"):
@@ -249,7 +245,8 @@ def test_update_can_send_a_null_scheduled_change(paddle, client):
 
 def test_preview_update(paddle, client):
     paddle.patch(
-        f"{BASE}/subscriptions/sub_1/preview", json=sample("api-subscription-preview-update.json")
+        f"{PADDLE_BASE}/subscriptions/sub_1/preview",
+        json=sample("api-subscription-preview-update.json"),
     )
     preview = client.subscriptions.preview_update(
         "sub_1",
@@ -263,7 +260,7 @@ def test_preview_update(paddle, client):
 def test_pause_resume_cancel_send_the_documented_bodies(paddle, client):
     subscription = sample("api-subscription-get.json")
     for action in ("pause", "resume", "cancel"):
-        paddle.post(f"{BASE}/subscriptions/sub_1/{action}", json=subscription)
+        paddle.post(f"{PADDLE_BASE}/subscriptions/sub_1/{action}", json=subscription)
 
     client.subscriptions.pause(
         "sub_1",
@@ -280,11 +277,13 @@ def test_pause_resume_cancel_send_the_documented_bodies(paddle, client):
 
 def test_update_payment_method_transaction_and_charge(paddle, client):
     paddle.get(
-        f"{BASE}/subscriptions/sub_1/update-payment-method-transaction",
+        f"{PADDLE_BASE}/subscriptions/sub_1/update-payment-method-transaction",
         json=sample("api-subscription-update-payment-method-transaction.json"),
     )
     paddle.post(
-        f"{BASE}/subscriptions/sub_1/charge", json=sample("api-subscription-get.json"), status=201
+        f"{PADDLE_BASE}/subscriptions/sub_1/charge",
+        json=sample("api-subscription-get.json"),
+        status=201,
     )
     transaction = client.subscriptions.update_payment_method_transaction("sub_1")
     assert transaction["checkout"]["url"]
@@ -297,7 +296,7 @@ def test_events_and_notification_replay(paddle, client):
     events = sample("api-event-list.json")
     events["meta"]["pagination"]["has_more"] = False
     paddle.get(
-        f"{BASE}/events",
+        f"{PADDLE_BASE}/events",
         match=[
             matchers.query_param_matcher(
                 {
@@ -311,7 +310,7 @@ def test_events_and_notification_replay(paddle, client):
         json=events,
     )
     paddle.post(
-        f"{BASE}/notifications/ntf_1/replay",
+        f"{PADDLE_BASE}/notifications/ntf_1/replay",
         json=sample("api-notification-replay.json"),
         status=202,
     )
@@ -322,7 +321,7 @@ def test_events_and_notification_replay(paddle, client):
 
 def test_a_refusal_becomes_an_api_error_with_its_fields(paddle, client):
     paddle.post(
-        f"{BASE}/subscriptions/sub_1/pause",
+        f"{PADDLE_BASE}/subscriptions/sub_1/pause",
         status=400,
         json={
             "error": {
@@ -385,7 +384,7 @@ def test_prefetching_stops_when_the_consumer_stops():
 
 def test_pages_carry_paddles_estimated_total(paddle, client):
     listed = sample("api-subscription-list.json")
-    paddle.get(f"{BASE}/subscriptions", json=listed)
+    paddle.get(f"{PADDLE_BASE}/subscriptions", json=listed)
     (page,) = list(client.subscriptions.list_pages())
     assert page.estimated_total == listed["meta"]["pagination"]["estimated_total"]
     assert len(page) == len(listed["data"])

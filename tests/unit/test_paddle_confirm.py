@@ -2,22 +2,15 @@
 
 import pytest
 import requests
-import responses
 
 from paddle_client import ApiError, Client, RetryPolicy, Unavailable
 from paddle_client.confirm import confirmed_write
-from tests.conftest import sample
-from tests.factories import paddle_error_body
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.payloads import paddle_error_body
+from tests.helpers.samples import sample
 
-BASE = "https://paddle.test"
-PAUSE = f"{BASE}/subscriptions/sub_1/pause"
-GET = f"{BASE}/subscriptions/sub_1"
-
-
-@pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
+PAUSE = f"{PADDLE_BASE}/subscriptions/sub_1/pause"
+GET = f"{PADDLE_BASE}/subscriptions/sub_1"
 
 
 def entity(**changes):
@@ -39,7 +32,7 @@ def pause(client):
 
 @pytest.fixture
 def client():
-    return Client("k", base_url=BASE, retry=RetryPolicy(base_delay=0), sleep=lambda _: None)
+    return Client("k", base_url=PADDLE_BASE, retry=RetryPolicy(base_delay=0), sleep=lambda _: None)
 
 
 def test_a_pause_that_landed_while_its_answer_timed_out_is_a_success(paddle, client):

@@ -6,9 +6,8 @@ import responses
 
 from paddle_client import ApiError, Client, RateLimited, RetryPolicy, Unavailable
 from paddle_client.transport import backoff_delay, may_retry
-from tests.conftest import sample
-
-BASE = "https://paddle.test"
+from tests.helpers.config import PADDLE_BASE
+from tests.helpers.samples import sample
 
 
 class FakeClock:
@@ -27,12 +26,6 @@ class FakeClock:
 
 
 @pytest.fixture
-def paddle():
-    with responses.RequestsMock() as mock:
-        yield mock
-
-
-@pytest.fixture
 def clock():
     return FakeClock()
 
@@ -40,7 +33,7 @@ def clock():
 def make_client(clock, **policy):
     client = Client(
         "pdl_sdbx_apikey_secret",
-        base_url=BASE,
+        base_url=PADDLE_BASE,
         retry=RetryPolicy(**policy) if policy else None,
         sleep=clock.sleep,
         rand=lambda: 1.0,  # the top of each jitter window, so the schedule is exact
@@ -52,7 +45,7 @@ def make_client(clock, **policy):
 def rate_limited(retry_after="3"):
     return responses.Response(
         "GET",
-        f"{BASE}/subscriptions/sub_1",
+        f"{PADDLE_BASE}/subscriptions/sub_1",
         status=429,
         json=sample("api-error-too-many-requests.json"),
         headers={"Retry-After": retry_after},
@@ -76,7 +69,7 @@ def test_the_retry_rule():
 
 def test_429_waits_retry_after_then_succeeds(paddle, clock):
     paddle.add(rate_limited("3"))
-    paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
     subscription = make_client(clock).subscriptions.get("sub_1")
     assert subscription["id"].startswith("sub_")
     assert clock.sleeps == [3.0]  # Retry-After beats the 0.5 s backoff
@@ -93,7 +86,7 @@ def test_429_that_outlasts_the_budget_raises_rate_limited_with_retry_after(paddl
 
 def test_5xx_is_retried_then_raised_as_unavailable(paddle, clock):
     for _ in range(4):
-        paddle.get(f"{BASE}/subscriptions/sub_1", status=503, body="upstream down")
+        paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", status=503, body="upstream down")
     with pytest.raises(Unavailable) as caught:
         make_client(clock).subscriptions.get("sub_1")
     assert caught.value.status == 503
@@ -103,7 +96,7 @@ def test_5xx_is_retried_then_raised_as_unavailable(paddle, clock):
 
 def test_total_time_is_bounded(paddle, clock):
     for _ in range(2):
-        paddle.get(f"{BASE}/subscriptions/sub_1", status=500, json={})
+        paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", status=500, json={})
     with pytest.raises(Unavailable):
         make_client(
             clock, max_attempts=10, base_delay=2, max_delay=60, max_elapsed=5
@@ -113,28 +106,30 @@ def test_total_time_is_bounded(paddle, clock):
 
 
 def test_timeouts_are_retried_for_reads(paddle, clock):
-    paddle.get(f"{BASE}/subscriptions/sub_1", body=requests.exceptions.ReadTimeout("slow"))
-    paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", body=requests.exceptions.ReadTimeout("slow"))
+    paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
     assert make_client(clock).subscriptions.get("sub_1")["id"].startswith("sub_")
     assert len(paddle.calls) == 2
 
 
 def test_a_transaction_create_that_may_have_reached_paddle_is_not_repeated(paddle, clock):
-    paddle.post(f"{BASE}/transactions", body=requests.exceptions.ReadTimeout("slow"))
+    paddle.post(f"{PADDLE_BASE}/transactions", body=requests.exceptions.ReadTimeout("slow"))
     with pytest.raises(Unavailable):
         make_client(clock).transactions.create([{"price_id": "pri_1", "quantity": 1}])
     assert len(paddle.calls) == 1
 
-    paddle.post(f"{BASE}/transactions", status=502, json={})
+    paddle.post(f"{PADDLE_BASE}/transactions", status=502, json={})
     with pytest.raises(Unavailable):
         make_client(clock).transactions.create([{"price_id": "pri_1", "quantity": 1}])
     assert len(paddle.calls) == 2
 
 
 def test_a_transaction_create_that_never_left_is_retried(paddle, clock):
-    paddle.post(f"{BASE}/transactions", body=requests.exceptions.ConnectTimeout("no route"))
-    paddle.post(f"{BASE}/transactions", status=429, json={}, headers={"Retry-After": "1"})
-    paddle.post(f"{BASE}/transactions", json=sample("api-transaction-create.json"), status=201)
+    paddle.post(f"{PADDLE_BASE}/transactions", body=requests.exceptions.ConnectTimeout("no route"))
+    paddle.post(f"{PADDLE_BASE}/transactions", status=429, json={}, headers={"Retry-After": "1"})
+    paddle.post(
+        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
+    )
     transaction = make_client(clock).transactions.create([{"price_id": "pri_1", "quantity": 1}])
     assert transaction["id"].startswith("txn_")
     assert len(paddle.calls) == 3
@@ -142,7 +137,7 @@ def test_a_transaction_create_that_never_left_is_retried(paddle, clock):
 
 def test_a_state_transition_whose_answer_was_lost_is_not_sent_again(paddle, clock):
     """A repeat of a pause that landed is refused; the caller reads back instead."""
-    paddle.post(f"{BASE}/subscriptions/sub_1/cancel", status=500, json={})
+    paddle.post(f"{PADDLE_BASE}/subscriptions/sub_1/cancel", status=500, json={})
     with pytest.raises(Unavailable) as caught:
         make_client(clock).subscriptions.cancel("sub_1")
     assert caught.value.may_have_applied is True
@@ -150,21 +145,27 @@ def test_a_state_transition_whose_answer_was_lost_is_not_sent_again(paddle, cloc
 
 
 def test_a_state_transition_that_never_left_is_retried(paddle, clock):
-    paddle.post(f"{BASE}/subscriptions/sub_1/cancel", body=requests.exceptions.ConnectTimeout())
-    paddle.post(f"{BASE}/subscriptions/sub_1/cancel", json=sample("api-subscription-get.json"))
+    paddle.post(
+        f"{PADDLE_BASE}/subscriptions/sub_1/cancel", body=requests.exceptions.ConnectTimeout()
+    )
+    paddle.post(
+        f"{PADDLE_BASE}/subscriptions/sub_1/cancel", json=sample("api-subscription-get.json")
+    )
     make_client(clock).subscriptions.cancel("sub_1")
     assert len(paddle.calls) == 2
 
 
 def test_a_rate_limited_answer_did_not_apply(paddle, clock):
-    paddle.get(f"{BASE}/subscriptions/sub_1", status=429, json={}, headers={"Retry-After": "1"})
+    paddle.get(
+        f"{PADDLE_BASE}/subscriptions/sub_1", status=429, json={}, headers={"Retry-After": "1"}
+    )
     with pytest.raises(RateLimited) as caught:
         make_client(clock, max_attempts=1).subscriptions.get("sub_1")
     assert caught.value.may_have_applied is False
 
 
 def test_a_deadline_bounds_attempts_and_sleeps_together(paddle, clock):
-    paddle.get(f"{BASE}/subscriptions/sub_1", status=503, json={})  # every time
+    paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", status=503, json={})  # every time
     client = make_client(clock, max_attempts=4, base_delay=2, max_delay=8, max_elapsed=30)
     with pytest.raises(Unavailable), client.deadline(5):
         client.subscriptions.get("sub_1")
@@ -181,7 +182,7 @@ def test_each_attempt_gets_only_the_time_left(paddle, clock):
         clock.now += 1.5
         return (503, {}, "{}")
 
-    paddle.add_callback(responses.GET, f"{BASE}/subscriptions/sub_1", callback=answer)
+    paddle.add_callback(responses.GET, f"{PADDLE_BASE}/subscriptions/sub_1", callback=answer)
     client = make_client(clock, max_attempts=3, base_delay=0.25, max_delay=0.25)
     with pytest.raises(Unavailable), client.deadline(3):
         client.subscriptions.get("sub_1")
@@ -198,7 +199,7 @@ def test_after_the_deadline_nothing_is_sent(paddle, clock):
 
 
 def test_a_deadline_ends_with_its_block(paddle, clock):
-    paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+    paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
     client = make_client(clock)
     with client.deadline(1):
         pass
@@ -207,7 +208,7 @@ def test_a_deadline_ends_with_its_block(paddle, clock):
 
 
 def test_a_non_json_error_page_still_maps_to_an_error(paddle, clock):
-    paddle.get(f"{BASE}/subscriptions/sub_1", status=403, body="<html>Forbidden</html>")
+    paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", status=403, body="<html>Forbidden</html>")
     with pytest.raises(ApiError) as caught:
         make_client(clock).subscriptions.get("sub_1")
     assert caught.value.status == 403
@@ -215,7 +216,9 @@ def test_a_non_json_error_page_still_maps_to_an_error(paddle, clock):
 
 
 def test_errors_do_not_carry_the_key(paddle, clock):
-    paddle.get(f"{BASE}/subscriptions/sub_1", status=403, json={"error": {"code": "invalid_token"}})
+    paddle.get(
+        f"{PADDLE_BASE}/subscriptions/sub_1", status=403, json={"error": {"code": "invalid_token"}}
+    )
     with pytest.raises(ApiError) as caught:
         make_client(clock).subscriptions.get("sub_1")
     assert "pdl_sdbx_apikey_secret" not in str(caught.value)
@@ -224,9 +227,9 @@ def test_errors_do_not_carry_the_key(paddle, clock):
 
 def test_requests_keep_a_steady_pace(paddle, clock):
     for _ in range(3):
-        paddle.get(f"{BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
+        paddle.get(f"{PADDLE_BASE}/subscriptions/sub_1", json=sample("api-subscription-get.json"))
     client = Client(
-        "pdl_sdbx_apikey_secret", base_url=BASE, sleep=clock.sleep, requests_per_minute=120
+        "pdl_sdbx_apikey_secret", base_url=PADDLE_BASE, sleep=clock.sleep, requests_per_minute=120
     )
     client.transport._clock = clock
     for _ in range(3):

@@ -19,7 +19,7 @@ from paddle_client.webhooks import (
     sign,
     verify,
 )
-from tests.conftest import SAMPLES, sample, sample_bytes
+from tests.helpers.samples import SAMPLES, sample, sample_bytes
 
 SECRET = "pdl_ntfset_01hs0t3tw21j988db1pam5xg8m_GrOWLNef+vmtjJYq4mSnHNzvc8uWoJ1I"
 NOW = 1_700_000_000

@@ -11,14 +11,8 @@ from sqlalchemy import select
 from billing_app.models import Subscription, Transaction, WebhookEvent
 from billing_app.services.webhooks import ledger as webhook_service
 from paddle_client.webhooks import parse_notification
-from tests.factories import (
-    T0,
-    checkout_transaction,
-    drain,
-    envelope,
-    stamp,
-    subscription_data,
-)
+from tests.helpers.payloads import T0, checkout_transaction, envelope, stamp, subscription_data
+from tests.helpers.webhooks import drain
 
 STATES = {
     "subscription.activated": {"status": "active"},

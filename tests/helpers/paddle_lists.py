@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 import time
@@ -12,19 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import responses
 from werkzeug.serving import make_server
 
-from tests.conftest import sample
-
-BASE = "https://paddle.test"
-
-
-def paddle_entity(paddle_id: str, **changes) -> dict:
-    """A Paddle subscription entity (from the real API sample) with its own id."""
-    data = copy.deepcopy(sample("api-subscription-get.json")["data"])
-    for key in ("recurring_transaction_details", "next_transaction", "management_urls"):
-        data.pop(key, None)
-    data["id"] = paddle_id
-    data.update(changes)
-    return data
+from tests.helpers.config import PADDLE_BASE
 
 
 def page_start(ordered: list[dict], after: str | None) -> int:
@@ -68,10 +55,10 @@ def serve_subscription_list(mock: responses.RequestsMock, entities: list[dict], 
         if pending:
             return pending.pop(0)
         calls["pages"] += 1
-        body = list_page(ordered, after, per_page, BASE)
+        body = list_page(ordered, after, per_page, PADDLE_BASE)
         return (200, {"Content-Type": "application/json"}, json.dumps(body))
 
-    mock.add_callback(responses.GET, f"{BASE}/subscriptions", callback=answer)
+    mock.add_callback(responses.GET, f"{PADDLE_BASE}/subscriptions", callback=answer)
     return calls
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from billing_app.models import Account, Subscription
-from tests.e2e.test_lifecycle import STARTER, Api, Sim, eventually
-from tests.factories import make_plan
+from tests.helpers.rows import make_plan
+from tests.helpers.stack import STARTER, Api, Sim
+from tests.helpers.waiting import eventually
 
 BOB_EMAIL = "bob@example.com"
 

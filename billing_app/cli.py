@@ -24,7 +24,7 @@ from billing_app.models import CHARGE_STATUSES, WEBHOOK_EVENT_STATUSES, Reconcil
 from billing_app.paddle import paddle
 from billing_app.services.plans import catalogue as plan_service
 from billing_app.services.plans import plans_file
-from billing_app.services.subscriptions import accounts as account_service
+from billing_app.services.subscriptions import ownership
 from billing_app.services.usage import overage
 from billing_app.services.webhooks import ledger as webhook_service
 from paddle_client import ApiError, PaddleError
@@ -155,7 +155,7 @@ def subscriptions_cli() -> None:
 @with_appcontext
 def unlinked_command() -> None:
     """List subscriptions no account owns yet (Paddle knew them before we knew whose)."""
-    rows = account_service.unlinked_subscriptions(db.session)
+    rows = ownership.unlinked_subscriptions(db.session)
     for row in rows:
         click.echo(
             f"{row.paddle_subscription_id or '-':<32} {row.status:<9} "
@@ -171,12 +171,28 @@ def unlinked_command() -> None:
 def link_command(paddle_subscription_id: str, account_id: str) -> None:
     """Give a Paddle subscription to an account."""
     try:
-        account_service.link_subscription(db.session, paddle_subscription_id, account_id)
+        ownership.link_subscription(db.session, paddle_subscription_id, account_id)
         db.session.commit()
-    except account_service.LinkRefused as refusal:
+    except ownership.LinkRefused as refusal:
         db.session.rollback()
         raise click.ClickException(str(refusal)) from None
     click.echo(f"{paddle_subscription_id} now belongs to {account_id}.")
+
+
+@billing_cli.group("customers")
+def customers_cli() -> None:
+    """Paddle customers that need an operator."""
+
+
+@customers_cli.command("shared")
+@with_appcontext
+def shared_customers_command() -> None:
+    """List Paddle customers that pay for more than one account (a buyer typed another
+    person's email into Paddle's checkout): no portal opens for them until resolved."""
+    shared = ownership.shared_customers(db.session)
+    for customer in shared:
+        click.echo(f"{customer.paddle_customer_id:<32} {', '.join(customer.account_ids)}")
+    click.echo(f"{len(shared)} shared customer(s).")
 
 
 @billing_cli.group("webhooks")

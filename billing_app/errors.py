@@ -129,6 +129,15 @@ class CheckoutInProgress(BillingError):
         super().__init__(headers={"Retry-After": "2"})
 
 
+class CustomerShared(BillingError):
+    code = "customer_shared"
+    status = 409
+    default_message = (
+        "This account's Paddle customer also pays for another account, so its customer portal"
+        " cannot be opened; your subscription is unaffected. Contact support."
+    )
+
+
 class SubscriptionCanceled(BillingError):
     code = "subscription_canceled"
     status = 409

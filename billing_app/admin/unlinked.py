@@ -1,4 +1,5 @@
-"""Subscriptions no account owns yet, and linking one to an account (the CLI's rule)."""
+"""Subscriptions no account owns yet, linking one to an account (the CLI's rule), and the
+Paddle customers that pay for more than one account."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from billing_app.auth import is_account_id
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription
 from billing_app.services.console.customer_search import customer_emails
-from billing_app.services.subscriptions import accounts as account_service
+from billing_app.services.subscriptions import accounts, ownership
 
 PAGE_SIZE = 50
 
@@ -22,16 +23,19 @@ PAGE_SIZE = 50
 def unlinked():
     after = read_moment_cursor(request.args.get("after"), key=uuid.UUID)
     rows, last = split_page(
-        account_service.unlinked_subscriptions(db.session, after=after, limit=PAGE_SIZE + 1),
+        ownership.unlinked_subscriptions(db.session, after=after, limit=PAGE_SIZE + 1),
         PAGE_SIZE,
     )
     emails = customer_emails(db.session, [row.paddle_customer_id for row in rows])
     next_after = moment_cursor(last.created_at, last.id) if last else None
-    return render_template("admin/unlinked.html", rows=rows, emails=emails, next_after=next_after)
+    shared = ownership.shared_customers(db.session) if after is None else []
+    return render_template(
+        "admin/unlinked.html", rows=rows, emails=emails, next_after=next_after, shared=shared
+    )
 
 
 def _unlinked_subscription(paddle_subscription_id: str) -> Subscription:
-    subscription = account_service.subscription_known_as(db.session, paddle_subscription_id)
+    subscription = ownership.subscription_known_as(db.session, paddle_subscription_id)
     if subscription is None:
         abort(404, description=f"No subscription {paddle_subscription_id} is known.")
     return subscription
@@ -52,7 +56,7 @@ def link_subscription(paddle_subscription_id: str):
         account_id=account_id,
         valid_account_id=is_account_id(account_id),
         account=account,
-        live=account_service.live_subscription(db.session, account_id) if account else None,
+        live=accounts.live_subscription(db.session, account_id) if account else None,
     )
 
 
@@ -63,9 +67,9 @@ def confirm_link(paddle_subscription_id: str):
         flash("Give the account id to link to.", "error")
         return redirect(url_for("admin.unlinked"), code=303)
     try:
-        account_service.link_subscription(db.session, paddle_subscription_id, account_id)
+        ownership.link_subscription(db.session, paddle_subscription_id, account_id)
         db.session.commit()
-    except account_service.LinkRefused as refusal:
+    except ownership.LinkRefused as refusal:
         db.session.rollback()
         record("link_subscription", "refused", target=paddle_subscription_id, detail=str(refusal))
         flash(f"Not linked: {refusal}", "error")

@@ -37,6 +37,9 @@ class Transaction(PaddleVersioned, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     paddle_transaction_id: Mapped[str] = mapped_column(PaddleListedId, unique=True)
     account_id: Mapped[str | None] = mapped_column(String(128))
+    # The account our checkout created it for (null: not made by our checkout): its owner,
+    # whichever Paddle customer paid.
+    checkout_account_id: Mapped[str | None] = mapped_column(String(128))
     paddle_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     paddle_subscription_id: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16))

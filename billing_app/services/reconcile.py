@@ -34,8 +34,8 @@ from billing_app.models import (
 )
 from billing_app.services.billing_history.transactions import keep_transaction
 from billing_app.services.locks import Lease
+from billing_app.services.subscriptions.ownership import app_ids
 from billing_app.services.subscriptions.sync import (
-    app_ids,
     apply_snapshot,
     diff_snapshot,
     locate_subscription,

@@ -1,11 +1,11 @@
 """The transactions ledger: every Paddle transaction we hear of, as its newest event (or
 Paddle's answer) told it, and the billing history read from it.
 
-One rule, `record_transaction`, keeps a row from a transaction entity; webhooks and the
-reconciler's gap filling both go through it. The row belongs to the account that owns the
-transaction's customer (or the account our checkout named, when that claim holds: see
-`claimed_owner`); a transaction of a customer no account owns yet is kept with no account
-and joins its account's history when the customer is linked.
+One rule, `record_transaction`, keeps a row from a transaction entity; webhooks, our
+checkout and the reconciler's gap filling all go through it. The row belongs to the account
+whose checkout created it (whichever customer paid), else as `ownership.claimed_owner`
+decides; a transaction of a customer no account owns yet is kept with no account and joins
+its account's history when the customer is linked.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ from billing_app.errors import InvoiceUnavailable, TransactionNotFound, Validati
 from billing_app.models import Adjustment, Purchase, Transaction
 from billing_app.services.billing_history import purchases
 from billing_app.services.stale_guard import is_newer, mark_applied
-from billing_app.services.subscriptions.accounts import claimed_owner, serialise_on_customer
-from billing_app.services.subscriptions.sync import app_ids, item_values, period_of
+from billing_app.services.subscriptions.accounts import serialise_on_customer
+from billing_app.services.subscriptions.ownership import (
+    app_ids,
+    claimed_owner,
+    customer_paid_for_checkout,
+)
+from billing_app.services.subscriptions.sync import item_values, period_of
 from paddle_client import ApiError, Client
 from paddle_client.money import totals_in_minor_units
 from paddle_client.timestamps import parse_timestamp
@@ -75,24 +80,39 @@ def transaction_values(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_transaction(
-    session: Session, data: dict[str, Any], *, occurred_at: datetime, event_id: str | None
+    session: Session,
+    data: dict[str, Any],
+    *,
+    occurred_at: datetime,
+    event_id: str | None,
+    checkout_account_id: str | None = None,
 ) -> tuple[str, Transaction]:
-    """Keep Paddle's transaction as of `occurred_at`: ("processed" | "stale", its row)."""
+    """Keep Paddle's transaction as of `occurred_at`: ("processed" | "stale", its row).
+    `checkout_account_id`: our checkout created it, for that account."""
     values = transaction_values(data)  # malformed money fails here, before any write
-    customer_id = values["paddle_customer_id"]
-    serialise_on_customer(session, customer_id)  # a customer being linked meanwhile is seen
+    if checkout_account_id is None:  # its owner may be its customer's: see a link racing
+        serialise_on_customer(session, values["paddle_customer_id"])
     row = lock_or_create(
         session, Transaction, "paddle_transaction_id", data["id"], status="draft", items=[]
     )
+    if checkout_account_id:
+        row.checkout_account_id = checkout_account_id
     if not is_newer(row, occurred_at, event_id):
         return "stale", row
-    account_id, _ = app_ids(data.get("custom_data"))
-    owner = claimed_owner(session, account_id, customer_id, data["id"])
     for field, value in values.items():
         setattr(row, field, value)
-    row.account_id = owner.id if owner is not None else None
+    row.account_id = _owner(session, row, data)
     mark_applied(row, occurred_at, event_id)
     return "processed", row
+
+
+def _owner(session: Session, row: Transaction, data: dict[str, Any]) -> str | None:
+    if row.checkout_account_id is not None:
+        customer_paid_for_checkout(session, row.checkout_account_id, row.paddle_customer_id)
+        return row.checkout_account_id
+    account_id, _ = app_ids(data.get("custom_data"))
+    owner = claimed_owner(session, account_id, row.paddle_customer_id, row.paddle_transaction_id)
+    return owner.id if owner is not None else None
 
 
 def keep_transaction(

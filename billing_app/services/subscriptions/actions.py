@@ -26,6 +26,7 @@ from billing_app.errors import (
 )
 from billing_app.models import LIVE_STATUSES, Account, Plan, Subscription
 from billing_app.services.stale_guard import is_newer
+from billing_app.services.subscriptions.ownership import refuse_shared_customer
 from billing_app.services.subscriptions.sync import apply_snapshot, lock_by_id
 from paddle_client import Client
 from paddle_client.confirm import confirmed_write
@@ -328,10 +329,14 @@ def _totals(transaction: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def portal_url(session: Session, paddle: Client, account_id: str) -> str:
     """A fresh customer portal link (it carries a temporary token: never stored). Only for
-    the account's own Paddle customer: the portal can cancel and change payment details."""
+    a Paddle customer that pays for this account alone: the portal shows, cancels and
+    changes the payment of every subscription of the customer (a 409 `customer_shared`
+    otherwise)."""
     account = session.get(Account, account_id)
     subscription = current_subscription(session, account_id)
-    customer_id = account.paddle_customer_id if account else None
+    customer_id = (account.paddle_customer_id if account else None) or (
+        subscription.paddle_customer_id if subscription is not None else None
+    )
     if not customer_id:
         session.rollback()
         raise NoSubscription("This account has no Paddle customer yet; check out first.")
@@ -342,6 +347,9 @@ def portal_url(session: Session, paddle: Client, account_id: str) -> str:
         and subscription.paddle_customer_id == customer_id
         else []
     )
-    session.rollback()  # nothing held while Paddle answers
+    try:
+        refuse_shared_customer(session, customer_id, account_id)
+    finally:
+        session.rollback()  # nothing held while Paddle answers
     session_data = paddle.customers.create_portal_session(customer_id, subscription_ids)
     return session_data["urls"]["general"]["overview"]

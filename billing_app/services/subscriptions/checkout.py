@@ -36,7 +36,8 @@ from billing_app.services.subscriptions.accounts import (
     live_subscription,
     serialise_on_customer,
 )
-from billing_app.services.subscriptions.sync import app_ids, lock_by_id
+from billing_app.services.subscriptions.ownership import app_ids
+from billing_app.services.subscriptions.sync import lock_by_id
 from paddle_client import Client, Unavailable
 from paddle_client.timestamps import parse_timestamp
 
@@ -219,6 +220,18 @@ def _pending_row(session: Session, order: Order, wanted_id: uuid.UUID) -> Subscr
     return lock_by_id(session, current.id) or current
 
 
+def _keep_checkout_transaction(
+    session: Session, transaction: dict[str, Any], account_id: str
+) -> None:
+    """The ledger keeps the transaction as Paddle answered, and that our checkout made it
+    for this account: whichever Paddle customer pays it, it and what it buys are the
+    account's (`ownership`)."""
+    answered_at = parse_timestamp(transaction.get("updated_at")) or utcnow()
+    record_transaction(
+        session, transaction, occurred_at=answered_at, event_id=None, checkout_account_id=account_id
+    )
+
+
 def start_checkout(
     session: Session,
     paddle: Client,
@@ -244,6 +257,7 @@ def start_checkout(
     subscription.quantity = order.quantity
     subscription.currency = order.currency
     subscription.paddle_transaction_id = transaction["id"]
+    _keep_checkout_transaction(session, transaction, order.account_id)
     session.flush()
     return CheckoutStarted(
         subscription_id=str(subscription.id),
@@ -321,8 +335,7 @@ def start_purchase(
     serialise_on_customer(session, customer_id)
     account = ensure_account(session, order.account_id, order.email)
     attach_customer(session, account, customer_id)
-    answered_at = parse_timestamp(transaction.get("updated_at")) or utcnow()
-    record_transaction(session, transaction, occurred_at=answered_at, event_id=None)
+    _keep_checkout_transaction(session, transaction, order.account_id)
     session.flush()
     return CheckoutStarted(
         subscription_id=None,

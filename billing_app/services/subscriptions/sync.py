@@ -19,10 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from billing_app.models import SUBSCRIPTION_STATUSES, Plan, Subscription, SubscriptionItem
-from billing_app.services.subscriptions.accounts import (
+from billing_app.services.subscriptions.accounts import serialise_on_customer
+from billing_app.services.subscriptions.ownership import (
+    app_ids,
     can_hold,
+    checkout_row,
     claimed_owner,
-    serialise_on_customer,
+    customer_paid_for_checkout,
 )
 from paddle_client.timestamps import parse_timestamp
 
@@ -245,25 +248,13 @@ def lock_by_id(session: Session, subscription_id: uuid.UUID) -> Subscription | N
     return session.scalars(_LOCK_BY_ID, {"subscription_id": subscription_id}).first()
 
 
-def app_ids(custom_data: Any) -> tuple[str | None, uuid.UUID | None]:
-    """`{app_account_id, app_subscription_id}` as our checkout put them in `custom_data`."""
-    if not isinstance(custom_data, dict):
-        return None, None
-    account_id = custom_data.get("app_account_id")
-    account_id = str(account_id) if account_id else None
-    try:
-        subscription_id = uuid.UUID(str(custom_data.get("app_subscription_id")))
-    except ValueError:
-        subscription_id = None
-    return account_id, subscription_id
-
-
 def locate_subscription(
     session: Session,
     paddle_subscription_id: str,
     *,
     customer_id: str | None,
     custom_data: Any,
+    transaction_id: str | None = None,
     status: str = "pending",
     report_unlinked: bool = True,
 ) -> Subscription:
@@ -271,25 +262,23 @@ def locate_subscription(
     A new row kept unlinked is logged at WARNING unless the caller counts them itself
     (`report_unlinked=False`: the reconciler reports one count).
 
-    Linked by Paddle subscription id, else by our `app_subscription_id` in `custom_data`,
-    else to the account named in `custom_data` or owning the Paddle customer. A subscription
-    we cannot link is kept with no account and linked when its customer becomes known.
+    Linked by Paddle subscription id, else to the checkout of ours it comes from (the
+    transaction that created it, `transaction_id`, or the pending row its `custom_data`
+    names), else as `ownership.claimed_owner` decides. A subscription we cannot link is
+    kept with no account and linked when its customer becomes known.
     """
     found = lock_by_paddle_id(session, paddle_subscription_id)
     if found is not None:
         return found
-    account_id, app_subscription_id = app_ids(custom_data)
-    if app_subscription_id is not None:
-        ours = lock_by_id(session, app_subscription_id)
-        if (
-            ours is not None
-            and ours.paddle_subscription_id in (None, paddle_subscription_id)
-            and ours.account_id == account_id
-            and claimed_owner(session, account_id, customer_id, paddle_subscription_id)
-        ):
-            ours.paddle_subscription_id = paddle_subscription_id
-            ours.paddle_customer_id = customer_id or ours.paddle_customer_id
-            return ours
+    ours = checkout_row(
+        session, paddle_subscription_id, transaction_id=transaction_id, custom_data=custom_data
+    )
+    if ours is not None:
+        ours.paddle_subscription_id = paddle_subscription_id
+        ours.paddle_customer_id = customer_id or ours.paddle_customer_id
+        customer_paid_for_checkout(session, ours.account_id, customer_id)
+        return ours
+    account_id, _ = app_ids(custom_data)
     if not account_id:
         serialise_on_customer(session, customer_id)  # see its customer's link, if racing
     subscription = Subscription(

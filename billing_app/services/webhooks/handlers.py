@@ -16,19 +16,21 @@ from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscriptions.accounts import (
     account_for_customer,
     attach_customer,
-    claimed_owner,
     ensure_account,
     keep_customer_details,
+    serialise_on_customer,
+)
+from billing_app.services.subscriptions.ownership import (
+    app_ids,
+    checkout_row,
+    customer_paid_for_checkout,
     link_to_customers_account,
     link_unlinked_subscriptions,
-    serialise_on_customer,
 )
 from billing_app.services.subscriptions.sync import (
     activate_from_checkout,
-    app_ids,
     apply_snapshot,
     locate_subscription,
-    lock_by_id,
     lock_by_paddle_id,
 )
 from paddle_client.webhooks import Notification
@@ -49,6 +51,7 @@ def sync_subscription(session: Session, notification: Notification) -> str:
         data["id"],
         customer_id=data.get("customer_id"),
         custom_data=data.get("custom_data"),
+        transaction_id=data.get("transaction_id"),  # in `subscription.created` only
         status=data.get("status", "pending"),
     )
     link_to_customers_account(session, subscription)  # its customer may be known by now
@@ -76,17 +79,19 @@ def activate_checkout(session: Session, notification: Notification) -> str:
     data = notification.data
     if data.get("origin") not in CHECKOUT_ORIGINS:
         return "ignored"
-    account_id, app_subscription_id = app_ids(data.get("custom_data"))
     paddle_subscription_id = data.get("subscription_id")
     subscription = None
     if paddle_subscription_id:
         subscription = lock_by_paddle_id(session, paddle_subscription_id)
-    if subscription is None and app_subscription_id is not None:
-        ours = lock_by_id(session, app_subscription_id)
-        if ours is not None and ours.account_id == account_id:
-            customer_id = data.get("customer_id")
-            if claimed_owner(session, account_id, customer_id, data.get("id")):
-                subscription = ours
+    if subscription is None:
+        subscription = checkout_row(
+            session,
+            paddle_subscription_id,
+            transaction_id=data.get("id"),
+            custom_data=data.get("custom_data"),
+        )
+        if subscription is not None:
+            customer_paid_for_checkout(session, subscription.account_id, data.get("customer_id"))
     if subscription is None:
         if not paddle_subscription_id:
             return "ignored"  # not ours, or nothing to attach it to until Paddle says more
@@ -101,8 +106,6 @@ def activate_checkout(session: Session, notification: Notification) -> str:
         subscription.paddle_subscription_id = paddle_subscription_id
     subscription.paddle_customer_id = subscription.paddle_customer_id or data.get("customer_id")
     subscription.paddle_transaction_id = subscription.paddle_transaction_id or data.get("id")
-    if account_id and subscription.account_id == account_id:
-        claimed_owner(session, account_id, data.get("customer_id"), data.get("id"))
     if subscription.status != "pending":
         return "processed"
     activate_from_checkout(session, subscription, data)

@@ -95,6 +95,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADMIN_SESSION_SECRET", _text, None, secret=True),
     Setting("ADMIN_SESSION_HOURS", _integer, 8),
     Setting("ADMIN_SIGN_IN_RATE_LIMIT", _text, "10/minute"),
+    Setting("ADMIN_SIGN_IN_RATE_LIMIT_ENABLED", _boolean, True),
     Setting("ADMIN_COOKIE_SECURE", _boolean, False),
     Setting("LOG_LEVEL", _text, "INFO"),
     Setting("LOG_FORMAT", _text, "text"),

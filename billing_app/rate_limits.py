@@ -51,7 +51,9 @@ def register_rate_limits(app: Flask) -> Limiter:
     """A limiter of this app's own (its settings and counters), and the limits on the
     blueprints it serves (registered before this is called)."""
     app.config.update(
-        RATELIMIT_ENABLED=app.config["RATE_LIMIT_ENABLED"],
+        # Always on: which limits apply is decided per request (`unlimited`), so that turning
+        # the API's limits off never turns off the console's sign-in limit.
+        RATELIMIT_ENABLED=True,
         RATELIMIT_STORAGE_URI=app.config["RATE_LIMIT_STORAGE_URL"] or "memory://",
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,  # a broken limiter store must not take the API down
@@ -62,7 +64,13 @@ def register_rate_limits(app: Flask) -> Limiter:
     def unlimited() -> bool:
         # Paddle's deliveries (signed; refused before any work when not) and the load
         # balancer's probes: skipped before the limiter looks at anything else.
-        return request.blueprint in UNLIMITED_BLUEPRINTS
+        if request.blueprint in UNLIMITED_BLUEPRINTS:
+            return True
+        # The console's sign-in limit is a security control with a setting of its own;
+        # RATE_LIMIT_ENABLED is about the API's capacity.
+        if request.blueprint == "admin":
+            return not current_app.config["ADMIN_SIGN_IN_RATE_LIMIT_ENABLED"]
+        return not current_app.config["RATE_LIMIT_ENABLED"]
 
     actions = limiter.shared_limit(
         lambda: current_app.config["RATE_LIMIT_ACTIONS"],

@@ -60,6 +60,13 @@ def form_not_ours(error: CSRFError):
     return render_template("admin/error.html", title="Form refused", message=message), 400
 
 
+@blp.errorhandler(429)
+def too_many_attempts(error):
+    message = "Too many attempts from this address. Wait a minute, then try again."
+    # An HTML page for a browser; the limiter adds its Retry-After and X-RateLimit headers.
+    return render_template("admin/error.html", title="Too many attempts", message=message), 429
+
+
 @blp.errorhandler(404)
 def not_found(error):
     return render_template("admin/error.html", title="Not found", message=error.description), 404

@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from billing_app.admin.blueprint import blp
 from billing_app.admin.paging import moment_cursor, read_date, read_moment_cursor, split_page
+from billing_app.admin.redirects import console_page
 from billing_app.admin.sign_in import record
 from billing_app.extensions import db
 from billing_app.models import WEBHOOK_EVENT_STATUSES
@@ -68,7 +69,7 @@ def replay_webhooks():
     entries = webhook_service.events_to_replay(db.session, event_ids=event_ids) if event_ids else []
     if not entries:
         flash("Choose at least one event that can be replayed.", "error")
-        return redirect(request.form.get("back") or url_for("admin.inbox"), code=303)
+        return redirect(console_page(request.form.get("back"), fallback="admin.inbox"), code=303)
     accounts = accounts_of_events(db.session, [entry.event_id for entry in entries])
     for result in webhook_service.replay(db.session, entries):
         kept = f"; it stays {result.kept_status}" if result.kept_status else ""
@@ -83,8 +84,4 @@ def replay_webhooks():
             f"{result.event_id} ({result.event_type}): {result.outcome}{kept}",
             "error" if result.outcome == "failed" else "ok",
         )
-    return redirect(_safe_back(request.form.get("back")), code=303)
-
-
-def _safe_back(target: str | None) -> str:
-    return target if target and target.startswith("/admin/") else url_for("admin.inbox")
+    return redirect(console_page(request.form.get("back"), fallback="admin.inbox"), code=303)

@@ -1,15 +1,23 @@
 """Who is signed in to the console: a signed session cookie, scoped to /admin, that holds
-the operator's name, since when, and a fingerprint of the password hash it was signed in
-with (changing ADMIN_PASSWORD_HASH signs everyone out)."""
+the operator's name, since when, a fingerprint of the password hash it was signed in with
+(changing ADMIN_PASSWORD_HASH signs everyone out), and the id of its sign-in, kept in the
+database (`console_sessions`) so that signing out revokes it for every copy of the cookie."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
+from datetime import timedelta
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import delete
 from werkzeug.security import check_password_hash
+
+from billing_app.db import utcnow
+from billing_app.extensions import db
+from billing_app.models import ConsoleSession
 
 COOKIE_NAME = "billing_console"
 
@@ -52,27 +60,55 @@ def password_matches(password: str) -> bool:
 
 
 def sign_in(operator: str) -> None:
+    """A new sign-in, kept in the database, named in a fresh cookie. Commits."""
     session.clear()  # nothing from before the sign-in carries over
     session.permanent = True
+    lifetime = timedelta(hours=current_app.config["ADMIN_SESSION_HOURS"])
+    kept = ConsoleSession(
+        id=secrets.token_urlsafe(32), operator=operator, expires_at=utcnow() + lifetime
+    )
+    db.session.add(kept)
+    # Sign-ins long over are forgotten as new ones come (the table stays small).
+    db.session.execute(
+        delete(ConsoleSession).where(ConsoleSession.expires_at < utcnow() - lifetime)
+    )
+    db.session.commit()
+    g.pop("console_operator", None)
     session.update(
         operator=operator,
         since=int(time.time()),
         key=_fingerprint(current_app.config["ADMIN_PASSWORD_HASH"]),
+        sid=kept.id,
     )
 
 
 def sign_out() -> None:
+    """Revoke this sign-in (every copy of its cookie), then forget the cookie. Commits."""
+    kept = db.session.get(ConsoleSession, session.get("sid") or "")
+    if kept is not None and kept.revoked_at is None:
+        kept.revoked_at = utcnow()
+        db.session.commit()
+    g.pop("console_operator", None)
     session.clear()
 
 
 def current_operator() -> str | None:
-    """The signed-in operator's name, or None (never signed in, expired, or signed in
-    with a password that has since changed)."""
-    operator, since = session.get("operator"), session.get("since")
-    if not operator or not isinstance(since, int):
+    """The signed-in operator's name, or None (never signed in, signed out, expired, or
+    signed in with a password that has since changed). Asked once per request."""
+    if "console_operator" not in g:
+        g.console_operator = _operator_of_cookie()
+    return g.console_operator
+
+
+def _operator_of_cookie() -> str | None:
+    operator, since, sid = session.get("operator"), session.get("since"), session.get("sid")
+    if not operator or not isinstance(since, int) or not isinstance(sid, str):
         return None
     if session.get("key") != _fingerprint(current_app.config["ADMIN_PASSWORD_HASH"]):
         return None
     if time.time() - since > current_app.config["ADMIN_SESSION_HOURS"] * 3600:
+        return None
+    kept = db.session.get(ConsoleSession, sid)
+    if kept is None or kept.revoked_at is not None or kept.expires_at <= utcnow():
         return None
     return operator

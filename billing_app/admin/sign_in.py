@@ -6,6 +6,7 @@ from flask import redirect, render_template, request, url_for
 
 from billing_app.admin import sessions
 from billing_app.admin.blueprint import blp
+from billing_app.admin.redirects import console_page
 from billing_app.extensions import db
 from billing_app.services.console import audit
 
@@ -26,10 +27,9 @@ def record(action: str, result: str, *, actor: str | None = None, **facts) -> No
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a page of the console itself: never an open redirect to another site."""
-    if target and target.startswith("/admin") and not target.startswith("/admin/sign-in"):
-        return target
-    return url_for("admin.overview")
+    """A page of the console to land on after signing in (never the sign-in page)."""
+    page = console_page(target)
+    return url_for("admin.overview") if page.startswith("/admin/sign-in") else page
 
 
 @blp.route("/sign-in", methods=["GET", "POST"])

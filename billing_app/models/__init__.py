@@ -2,6 +2,7 @@
 
 from billing_app.models.account import Account
 from billing_app.models.audit import AuditEntry
+from billing_app.models.console_session import ConsoleSession
 from billing_app.models.job_lease import JobLease
 from billing_app.models.plan import Plan
 from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRun
@@ -32,6 +33,7 @@ __all__ = [
     "Account",
     "Adjustment",
     "AuditEntry",
+    "ConsoleSession",
     "JobLease",
     "Plan",
     "Product",

@@ -214,18 +214,22 @@ def test_a_form_without_its_csrf_token_is_refused_and_does_nothing(console, brow
     assert [entry[1] for entry in audit_entries()] == ["sign_in"]
 
 
-def test_sign_in_attempts_are_rate_limited_per_address(make_app, password_hash):
-    app = make_app(ADMIN_PASSWORD_HASH=password_hash, ADMIN_SIGN_IN_RATE_LIMIT="3/minute")
+def guesses(app, count: int, password: str = "guess") -> list:
+    """`count` sign-ins from one address as Eve, with `password`: the answers."""
     browser = app.test_client()
     token = csrf_token(browser.get("/admin/sign-in").data)
-    attempts = [
+    return [
         browser.post(
-            "/admin/sign-in", data={"csrf_token": token, "name": "Eve", "password": "guess"}
-        ).status_code
-        for _ in range(4)
+            "/admin/sign-in", data={"csrf_token": token, "name": "Eve", "password": password}
+        )
+        for _ in range(count)
     ]
-    assert attempts == [401, 401, 401, 429]
-    assert browser.get("/admin/sign-in").status_code == 200  # the form itself is not limited
+
+
+def test_sign_in_attempts_are_rate_limited_per_address(make_app, password_hash):
+    app = make_app(ADMIN_PASSWORD_HASH=password_hash, ADMIN_SIGN_IN_RATE_LIMIT="3/minute")
+    assert [answer.status_code for answer in guesses(app, 4)] == [401, 401, 401, 429]
+    assert app.test_client().get("/admin/sign-in").status_code == 200  # the form is not limited
 
 
 def test_changing_the_password_hash_signs_everyone_out(console, browser):
@@ -545,3 +549,87 @@ def test_the_overview_counts_what_the_table_holds(browser, session):
     assert "300.00 USD" in html  # MRR: 3000 minor units x 10 seats (the linked active only)
     dead = re.search(r"Dead letters</div>\s*<div class=\"value\"><a [^>]+>(\d+)", html)
     assert dead.group(1) == "1"
+
+
+def test_the_sign_in_limit_holds_when_the_apis_limits_are_off(make_app, password_hash):
+    app = make_app(
+        ADMIN_PASSWORD_HASH=password_hash,
+        ADMIN_SIGN_IN_RATE_LIMIT="3/minute",
+        RATE_LIMIT_ENABLED=False,
+    )
+    assert [answer.status_code for answer in guesses(app, 3)] == [401, 401, 401]
+    (refused,) = guesses(app, 1, PASSWORD)  # even the right one, until the minute is over
+    assert refused.status_code == 429
+    assert refused.mimetype == "text/html" and b"Too many attempts" in refused.data
+    assert "Retry-After" in refused.headers
+
+
+def test_the_sign_in_limit_has_its_own_switch(make_app, password_hash):
+    app = make_app(
+        ADMIN_PASSWORD_HASH=password_hash,
+        ADMIN_SIGN_IN_RATE_LIMIT="1/minute",
+        ADMIN_SIGN_IN_RATE_LIMIT_ENABLED=False,
+    )
+    assert [answer.status_code for answer in guesses(app, 3)] == [401, 401, 401]
+
+
+def test_a_cookie_copied_before_signing_out_opens_nothing_after(console, browser):
+    token = sign_in(browser)
+    copied = browser.get_cookie("billing_console", path="/admin").value
+    assert browser.post("/admin/sign-out", data={"csrf_token": token}).status_code == 303
+    thief = console.test_client()
+    thief.set_cookie("billing_console", copied, path="/admin")
+    assert thief.get("/admin/").status_code == 303  # to the sign-in page
+    assert b"Sign in" in thief.get("/admin/", follow_redirects=True).data
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/admin\r\nX-Injected: 1",
+        "/admin%0d%0aX:1",
+        "//evil.example/admin",
+        "/admin//evil.example",
+        "/admin\\@evil.example",
+        "https://evil.example/admin/",
+        "/admin/../elsewhere",
+    ],
+)
+def test_every_console_redirect_stays_on_a_console_page(browser, session, target):
+    token = sign_in(browser)
+    signed_in = browser.get("/admin/sign-in", query_string={"next": target})
+    assert signed_in.status_code == 303
+    assert signed_in.headers["Location"] == "/admin/"
+    replayed = browser.post(
+        "/admin/webhooks/replay", data={"csrf_token": token, "event_id": "evt_x", "back": target}
+    )
+    assert replayed.status_code == 303
+    assert replayed.headers["Location"] == "/admin/webhooks"
+
+
+def test_the_flask_command_line_has_the_admin_commands(console):
+    result = console.test_cli_runner().invoke(
+        args=["admin", "hash-password"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1].startswith("scrypt:")
+
+
+def test_a_customer_paying_for_two_accounts_is_shown_to_operators(browser, session):
+    make_account(session, "acct_mallory", paddle_customer_id="ctm_01sharedsharedsharedshared0")
+    make_account(session, "acct_bob")
+    for account_id, paddle_id in (("acct_mallory", "sub_01hers"), ("acct_bob", "sub_01his")):
+        make_subscription(
+            session,
+            account_id=account_id,
+            status="active",
+            paddle_subscription_id=paddle_id,
+            paddle_customer_id="ctm_01sharedsharedsharedshared0",
+        )
+    make_account(session, "acct_alone", paddle_customer_id="ctm_01alonealonealonealone000")
+    sign_in(browser)
+    page = browser.get("/admin/unlinked").data.decode()
+    assert "paying for more than one account" in page
+    assert "ctm_01sharedsharedsharedshared0" in page
+    assert "acct_mallory" in page and "acct_bob" in page
+    assert "ctm_01alonealonealonealone000" not in page

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
@@ -101,9 +100,53 @@ def logged(job):
 
 
 @logged
-def run_reconcile_slot(app: Flask) -> None:
+def run_reconcile_slot(app: Flask, scheduler: BaseScheduler | None = None) -> None:
     slot = latest_slot(reconcile_trigger(app), utcnow())
-    jobs.reconcile(app, scheduled_for=slot)
+    if jobs.reconcile(app, scheduled_for=slot) is None and scheduler is not None:
+        # Refused: another process holds the lease, perhaps a run that died holding it.
+        # The night is not lost: the catch-up tries again until the lease lapses.
+        schedule_catch_up(scheduler, app, utcnow())
+
+
+def catch_up_every(app: Flask) -> timedelta:
+    """How often a catch-up tries again: a quarter of a lease, so a dead run's lease is
+    seen to lapse within a quarter of its length."""
+    return timedelta(seconds=max(app.config["JOB_LEASE_SECONDS"] / 4, 0.25))
+
+
+def schedule_catch_up(scheduler: BaseScheduler, app: Flask, now: datetime) -> None:
+    """Catch up the night's reconciliation if it has not run: tried now, then again every
+    `catch_up_every` while another process holds the lease or the database is away, until a
+    run has happened (it succeeded, or failed on its own terms) or the slot is too old."""
+    slot = missed_slot(reconcile_trigger(app), jobs.last_scheduled_run_started(app), now)
+    if slot is None:
+        return
+    log.info("the reconciliation due at %s did not run; catching it up now", slot)
+    scheduler.add_job(
+        catch_up_reconcile,
+        IntervalTrigger(seconds=catch_up_every(app).total_seconds(), timezone=UTC),
+        args=[scheduler, app, slot],
+        id=CATCH_UP,
+        next_run_time=now,
+        misfire_grace_time=None,  # however late the scheduler starts, the first try runs
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+
+
+CATCH_UP = "reconcile-catch-up"
+
+
+@logged
+def catch_up_reconcile(scheduler: BaseScheduler, app: Flask, slot: datetime) -> None:
+    """One try at the night's missed run; the job ends itself once a run has happened."""
+    still_missed = missed_slot(
+        reconcile_trigger(app), jobs.last_scheduled_run_started(app), utcnow()
+    )
+    if still_missed == slot and jobs.reconcile(app, scheduled_for=slot) is None:
+        return  # refused (the lease is held): the next tick tries again
+    scheduler.remove_job(CATCH_UP)
 
 
 def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
@@ -160,19 +203,9 @@ def configure(
     now = now or utcnow()
     common = {"coalesce": True, "max_instances": 1, "replace_existing": True}
     for job_id, run, trigger, options in recurring_jobs(app):
-        scheduler.add_job(run, trigger, args=[app], id=job_id, **common, **options)
-    trigger = reconcile_trigger(app)
-    slot = missed_slot(trigger, jobs.last_scheduled_run_started(app), now)
-    if slot is not None:
-        log.info("the reconciliation due at %s did not run; running it once now", slot)
-        scheduler.add_job(
-            logged(jobs.reconcile),
-            DateTrigger(now, timezone=UTC),
-            args=[app],
-            kwargs={"scheduled_for": slot},
-            id="reconcile-catch-up",
-            **common,
-        )
+        arguments = [app, scheduler] if run is run_reconcile_slot else [app]
+        scheduler.add_job(run, trigger, args=arguments, id=job_id, **common, **options)
+    schedule_catch_up(scheduler, app, now)
     return scheduler
 
 

@@ -16,6 +16,7 @@ from tests.helpers.config import PADDLE_BASE
 from tests.helpers.paddle_lists import serve_subscription_list
 from tests.helpers.payloads import paddle_entity
 from tests.helpers.samples import sample_bytes
+from tests.helpers.waiting import eventually
 from tests.helpers.webhooks import post_webhook
 
 NIGHT = datetime(2026, 6, 10, 3, 0, tzinfo=UTC)
@@ -273,3 +274,25 @@ def test_the_reconcile_command_without_paddle_is_one_line(make_app):
     assert result.exit_code == 1
     assert "not configured" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def succeeded_runs() -> int:
+    statuses = db.session.scalars(select(ReconcileRun.status)).all()
+    db.session.commit()
+    return statuses.count("succeeded")
+
+
+def test_a_catch_up_refused_by_a_dead_runs_lease_is_tried_again_until_it_lapses(make_app, paddle):
+    """A scheduler restarted a second after it was killed mid-run: the dead run's lease is
+    still held, so the first try is refused; the night is run once the lease lapses."""
+    app = make_app(RECONCILE_CRON="* * * * *", JOB_LEASE_SECONDS=1, RECONCILE_REQUESTS_PER_MINUTE=0)
+    serve_subscription_list(paddle, [])
+    with app.app_context():
+        assert Lease(db.engine, "reconcile", timedelta(seconds=1)).acquire()  # never renewed
+        scheduler = configure(BackgroundScheduler(timezone=UTC), app)
+        scheduler.start()
+        try:
+            assert eventually(lambda: succeeded_runs() >= 1, 15)
+            assert eventually(lambda: scheduler.get_job("reconcile-catch-up") is None, 5)
+        finally:
+            scheduler.shutdown(wait=True)

@@ -41,11 +41,18 @@ class Worker:
         self.idle_wait = idle_wait
         self.visibility = visibility or timedelta(seconds=app.config["WEBHOOK_CLAIM_SECONDS"])
         self.name = name or inbox.worker_name()
+        # A batch that failed (the database went away) left rows claimed by this worker:
+        # they are let go before the next claim, or they would wait out the claim like a
+        # dead worker's.
+        self.holds_unsettled = False
 
     def run_once(self) -> dict[str, int]:
         """Claim one batch and apply it; the outcomes counted (empty when nothing was due)."""
         with self.app.app_context():
             try:
+                if self.holds_unsettled:
+                    inbox.release_claims(db.session, self.name)
+                    self.holds_unsettled = False
                 claimed = inbox.claim_due(
                     db.session, self.name, limit=self.batch, visibility=self.visibility
                 )
@@ -59,6 +66,9 @@ class Worker:
                 )
                 log.info("worker %s applied %d event(s): %s", self.name, len(claimed), outcomes)
                 return outcomes
+            except Exception:
+                self.holds_unsettled = True
+                raise
             finally:
                 db.session.remove()
 

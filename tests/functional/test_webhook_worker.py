@@ -265,3 +265,23 @@ def test_a_worker_killed_mid_batch_leaves_its_rows_to_another_and_none_applies_t
     assert [rows[n["event_id"]].attempts for n in newer] == [2] * 10  # the delivery, then once
     session.expire_all()
     assert {row.status for row in session.scalars(select(Subscription))} == {"past_due"}
+
+
+def test_a_worker_takes_its_own_claims_back_at_once_after_an_error(app, session):
+    """A batch that hit a database error leaves its rows claimed; the same worker lets them
+    go and takes them again on its next try, while another worker still passes them over."""
+    waiting(session, snapshot("sub_own", "active", 1), status="received")
+    worker = Worker(app)
+
+    def database_gone(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("SELECT") and "claimed_by" in statement:
+            raise RuntimeError("the database went away")  # after the claim committed
+
+    event.listen(db.engine, "before_cursor_execute", database_gone)
+    try:
+        with pytest.raises(RuntimeError):
+            worker.run_once()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", database_gone)
+    assert Worker(app).run_once() == {}  # another worker: the claim still stands
+    assert worker.run_once() == {"processed": 1}

@@ -195,6 +195,7 @@ def register_webhook_worker(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from billing_app.cli import billing_cli
+    from billing_app.cli import admin_cli, billing_cli
 
     app.cli.add_command(billing_cli)
+    app.cli.add_command(admin_cli)

@@ -5,10 +5,8 @@ FILE`, `billing-service admin hash-password`, ..."""
 from flask.cli import FlaskGroup
 
 from billing_app import create_app
-from billing_app.cli import admin_cli
 
 main = FlaskGroup(create_app=lambda: create_app())
-main.add_command(admin_cli)
 
 if __name__ == "__main__":
     main()

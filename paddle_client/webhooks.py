@@ -135,14 +135,16 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def _identifier(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
-    value = body.get(key)
+def _identifier(
+    body: dict[str, Any], key: str, *, required: bool = True, name: str | None = None
+) -> str | None:
+    value, name = body.get(key), name or key
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
-        raise MalformedNotification(f"{key} must be a non-empty string")
+        raise MalformedNotification(f"{name} must be a non-empty string")
     if len(value) > MAX_ID_LENGTH or not value.isascii() or not value.isprintable():
-        raise MalformedNotification(f"{key} must be printable ASCII, at most {MAX_ID_LENGTH}")
+        raise MalformedNotification(f"{name} must be printable ASCII, at most {MAX_ID_LENGTH}")
     return value
 
 
@@ -171,6 +173,7 @@ def parse_notification(raw_body: bytes | str) -> Notification:
         raise MalformedNotification("occurred_at must be a non-empty string")
     if not isinstance(body["data"], dict):
         raise MalformedNotification("data must be an object")
+    _identifier(body["data"], "id", name="data.id")  # the entity's id, as every handler reads it
     try:
         occurred_at = parse_timestamp(body["occurred_at"])
     except (ValueError, OverflowError):

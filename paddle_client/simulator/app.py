@@ -7,7 +7,7 @@ import hmac
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -211,13 +211,19 @@ class SimulatorApp:
         return iter(items[ids.index(after) + 1 :] if after in ids else [])
 
     @staticmethod
-    def _filter(items, request: Request, *fields: str):
-        for field in fields:
-            wanted = request.args.get(field)
-            if wanted:
-                allowed = set(wanted.split(","))
-                items = (item for item in items if item.get(field) in allowed)
-        return items
+    def _filter(items, request: Request, *fields: str) -> Iterator[dict]:
+        """The items that match every filter given (`field=a,b`: one of those values),
+        lazily (a list of subscriptions is paged, not read whole)."""
+        wanted = {
+            field: set(request.args[field].split(","))
+            for field in fields
+            if request.args.get(field)
+        }
+        return (
+            item
+            for item in items
+            if all(item.get(field) in allowed for field, allowed in wanted.items())
+        )
 
     # Catalogue
 

@@ -519,6 +519,8 @@ def _envelope_with(**fields) -> bytes:
         (_envelope_with(event_type="subscription.\u0000"), "event_type"),
         (_envelope_with(occurred_at="0001-01-01T00:30:00+01:00"), "occurred_at"),
         (_envelope_with(occurred_at="9999-12-31T23:59:59Z"), "occurred_at"),
+        (_envelope_with(data=subscription_data(id=["sub_a", "sub_b"])), "data.id"),
+        (_envelope_with(data={"status": "active"}), "data.id"),
         (
             json.dumps(envelope("subscription.updated", subscription_data())).encode("utf-16"),
             "UTF-8",
@@ -532,6 +534,8 @@ def _envelope_with(**fields) -> bytes:
         "nul-type",
         "year-1",
         "year-9999",
+        "list-entity-id",
+        "no-entity-id",
         "utf-16",
         "deep",
     ],
@@ -553,12 +557,13 @@ def test_a_verified_body_the_ledger_cannot_apply_is_a_400_and_kept_as_rejected(
     assert session.scalars(select(WebhookEvent)).one().deliveries == 2
 
 
-def test_an_entity_id_we_cannot_store_is_left_out_not_a_crash(client, session):
+def test_an_entity_id_we_cannot_store_is_refused_and_kept_not_a_crash(client, session):
     body = body_of(envelope("customer.created", {"id": "ctm_\u0000", "email": "a@example.com"}))
     response = post_webhook(client, body)
-    assert response.status_code == 200, response.json
+    assert response.status_code == 400, response.json
     session.expire_all()
-    assert session.scalars(select(WebhookEvent)).one().entity_id is None
+    kept = session.scalars(select(WebhookEvent)).one()
+    assert (kept.status, kept.entity_id) == ("rejected", None)
 
 
 def post_chunked(client, body: bytes):

@@ -393,3 +393,31 @@ def test_transactions_are_listed_by_when_they_were_last_updated(sim, http):
     assert [t["id"] for t in listed] == [second["id"]]
     every = http.get("/transactions", headers=AUTH).json["data"]
     assert {first["id"], second["id"]} <= {t["id"] for t in every}
+
+
+def test_list_filters_all_apply_together(http):
+    """The service asks for a customer's open checkouts (customer and status together) and
+    a subscription's one-time charges (subscription and origin): every filter counts."""
+
+    def customer(email: str) -> str:
+        return http.post("/customers", json={"email": email}, headers=AUTH).json["data"]["id"]
+
+    def open_checkout(customer_id: str) -> dict:
+        body = {"items": [{"price_id": STARTER, "quantity": 1}], "customer_id": customer_id}
+        return http.post("/transactions", json=body, headers=AUTH).json["data"]
+
+    def listed(**filters) -> set[str]:
+        found = http.get("/transactions", query_string=filters, headers=AUTH).json["data"]
+        return {transaction["id"] for transaction in found}
+
+    ada, bob = customer("ada@example.com"), customer("bob@example.com")
+    adas_open, bobs_open = open_checkout(ada), open_checkout(bob)
+    adas_paid = open_checkout(ada)
+    paid = http.post(f"/_sim/transactions/{adas_paid['id']}/complete", json={}).json["data"]
+
+    assert listed(customer_id=ada, status="draft,ready") == {adas_open["id"]}
+    assert listed(customer_id=bob, status="draft,ready") == {bobs_open["id"]}
+    assert listed(customer_id=ada, status="completed") == {paid["id"]}
+    assert listed(status="draft,ready") == {adas_open["id"], bobs_open["id"]}
+    assert listed(subscription_id=paid["subscription_id"], origin=paid["origin"]) == {paid["id"]}
+    assert listed(subscription_id=paid["subscription_id"], origin="subscription_charge") == set()

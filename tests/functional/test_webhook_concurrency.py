@@ -75,10 +75,13 @@ PAIRS_PER_ROUND = 8
 LINK_ROUNDS = 25
 
 
-def test_a_subscription_and_its_customer_arriving_together_stay_linked(app, session):
-    """`subscription.created` made outside our checkout (no app ids) races the
-    `customer.created` that names the account: whichever commits first, the second sees
-    it, so the subscription ends linked every time."""
+@pytest.mark.parametrize("names_the_account", [False, True], ids=["no-claim", "claim"])
+def test_a_subscription_and_its_customer_arriving_together_stay_linked(
+    app, session, names_the_account
+):
+    """`subscription.created` made outside our checkout (no app ids, or custom_data naming
+    the account) races the `customer.created` that names the account: whichever commits
+    first, the second sees it, so the subscription ends linked every time."""
     for round_number in range(LINK_ROUNDS):
         bodies = []
         for pair in range(PAIRS_PER_ROUND):
@@ -89,7 +92,13 @@ def test_a_subscription_and_its_customer_arriving_together_stay_linked(app, sess
                     envelope(
                         "subscription.created",
                         subscription_data(
-                            id=f"sub_pair{n:06d}", customer_id=customer_id, custom_data=None
+                            id=f"sub_pair{n:06d}",
+                            customer_id=customer_id,
+                            custom_data=(
+                                {"app_account_id": f"acct_pair{n:06d}"}
+                                if names_the_account
+                                else None
+                            ),
                         ),
                     )
                 )

@@ -105,41 +105,42 @@ def customer_paid_for_checkout(
 # 2. Claims, and the customer's account
 
 
+def judge_claim(
+    session: Session, account_id: str | None, customer_id: str | None
+) -> tuple[Account | None, str | None]:
+    """Whose a subscription or transaction that no checkout of ours made is: the account
+    its `custom_data` names, if that claim can take nothing; without a claim, its
+    customer's account, unless the customer pays for several. (owner, None), or (None,
+    why it stays unlinked). Changes nothing, logs nothing."""
+    owner_of_customer = account_for_customer(session, customer_id)
+    if not account_id:
+        if owner_of_customer is None:
+            return None, "has no known account"
+        if others_paying_as(session, customer_id, owner_of_customer.id):
+            return None, f"pays as customer {customer_id}, who pays for several accounts"
+        return owner_of_customer, None
+    account = session.get(Account, account_id)
+    if account is None:
+        return None, f"names account {account_id}, which we do not know"
+    if account.paddle_customer_id not in (None, customer_id):
+        return None, (
+            f"names account {account_id}, which pays as customer {account.paddle_customer_id}"
+        )
+    if owner_of_customer is not None and owner_of_customer.id != account_id:
+        return None, (
+            f"names account {account_id}, but customer {customer_id} is {owner_of_customer.id}'s"
+        )
+    return account, None
+
+
 def claimed_owner(
     session: Session, account_id: str | None, customer_id: str | None, paddle_id: str | None
 ) -> Account | None:
-    """The account a subscription or transaction that no checkout of ours made belongs to:
-    the account its `custom_data` names, if that claim can take nothing; without a claim,
-    its customer's account, unless the customer pays for several. None: keep it for an
-    operator. Changes nothing."""
-    owner_of_customer = account_for_customer(session, customer_id)
-    if not account_id:
-        if owner_of_customer is not None and others_paying_as(
-            session, customer_id, owner_of_customer.id
-        ):
-            log.warning(
-                "paddle %s: customer %s pays for several accounts; kept unlinked for an operator",
-                paddle_id,
-                customer_id,
-            )
-            return None
-        return owner_of_customer
-    account = session.get(Account, account_id)
-    conflict = None
-    if account is None:
-        conflict = f"names account {account_id}, which we do not know"
-    elif account.paddle_customer_id not in (None, customer_id):
-        conflict = (
-            f"names account {account_id}, which pays as customer {account.paddle_customer_id}"
-        )
-    elif owner_of_customer is not None and owner_of_customer.id != account_id:
-        conflict = (
-            f"names account {account_id}, but customer {customer_id} is {owner_of_customer.id}'s"
-        )
-    if conflict:
-        log.warning("paddle %s %s; kept unlinked for an operator", paddle_id, conflict)
-        return None
-    return account
+    """`judge_claim`'s owner; a refused claim is logged for operators."""
+    owner, refusal = judge_claim(session, account_id, customer_id)
+    if account_id and refusal:
+        log.warning("paddle %s %s; kept unlinked for an operator", paddle_id, refusal)
+    return owner
 
 
 def can_hold(session: Session, account_id: str, subscription: Subscription) -> bool:

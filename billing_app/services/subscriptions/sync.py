@@ -24,8 +24,8 @@ from billing_app.services.subscriptions.ownership import (
     app_ids,
     can_hold,
     checkout_row,
-    claimed_owner,
     customer_paid_for_checkout,
+    judge_claim,
 )
 from paddle_client.timestamps import parse_timestamp
 
@@ -279,8 +279,9 @@ def locate_subscription(
         customer_paid_for_checkout(session, ours.account_id, customer_id)
         return ours
     account_id, _ = app_ids(custom_data)
-    if not account_id:
-        serialise_on_customer(session, customer_id)  # see its customer's link, if racing
+    # A customer event racing this one may be making the account it names, or linking its
+    # customer to one: in turn, whichever comes second sees what the first committed.
+    serialise_on_customer(session, customer_id)
     subscription = Subscription(
         paddle_subscription_id=paddle_subscription_id,
         paddle_customer_id=customer_id,
@@ -288,46 +289,37 @@ def locate_subscription(
         custom_data=custom_data if isinstance(custom_data, dict) else None,
         items=[],  # known empty: no query to load them later
     )
-    subscription.account_id = _owner(
-        session, account_id, customer_id, subscription, report=report_unlinked
+    subscription.account_id, unlinked_because = _owner(
+        session, account_id, customer_id, subscription
     )
     try:
         with session.begin_nested():
             session.add(subscription)
     except IntegrityError:
         # Another process created it first (the savepoint's rollback discarded our copy):
-        # wait for its lock, then use its row.
+        # wait for its lock, then use its row (linked as that process decided).
         found = lock_by_paddle_id(session, paddle_subscription_id)
         if found is None:
             raise
         return found
+    if unlinked_because:
+        log.log(
+            logging.WARNING if report_unlinked else logging.DEBUG,
+            "paddle subscription %s %s; kept unlinked for an operator",
+            paddle_subscription_id,
+            unlinked_because,
+        )
     # Ours alone until commit: a rival insert of the same id waits on the unique index.
     return subscription
 
 
 def _owner(
-    session: Session,
-    account_id: str | None,
-    customer_id: str | None,
-    subscription: Subscription,
-    *,
-    report: bool,
-) -> str | None:
-    level = logging.WARNING if report else logging.DEBUG
-    account = claimed_owner(session, account_id, customer_id, subscription.paddle_subscription_id)
+    session: Session, account_id: str | None, customer_id: str | None, subscription: Subscription
+) -> tuple[str | None, str | None]:
+    """The account a new row belongs to, or None and why not."""
+    account, refusal = judge_claim(session, account_id, customer_id)
     if account is None:
-        log.log(
-            level,
-            "paddle subscription %s has no known account; kept unlinked",
-            subscription.paddle_subscription_id,
-        )
-        return None
+        return None, refusal
     if not can_hold(session, account.id, subscription):
-        log.log(
-            level,
-            "account %s already has a live subscription; paddle subscription %s kept unlinked",
-            account.id,
-            subscription.paddle_subscription_id,
-        )
-        return None
-    return account.id
+        return None, f"belongs to account {account.id}, which already has a live subscription"
+    return account.id, None

@@ -7,9 +7,14 @@ Paddle's 240 requests a minute per IP.
 - A service-wide budget for the calls user requests make to Paddle lives with the Paddle
   client's wiring (`billing_app.paddle`), in the same storage.
 
-Webhooks, health probes and service-token reads are not limited. Counters live in memory
-(one process) unless `RATE_LIMIT_STORAGE_URL` names a Redis server, which every process
-then shares. If that storage fails, requests are let through and it is logged.
+Every blueprint is limited unless `EXEMPT` names it with its reason (a test checks every
+endpoint of the URL map): a new user endpoint cannot be forgotten. Service-token reads are
+not limited. Counters live in memory (one process) unless `RATE_LIMIT_STORAGE_URL` names a
+Redis server, which every process then shares. If that storage fails, requests are let
+through and it is logged.
+
+The limiter's headers go where they mean something: no `Retry-After` on a success, and no
+`X-RateLimit-*` on a 401 (a request refused before it counted as anyone's).
 """
 
 from __future__ import annotations
@@ -42,9 +47,18 @@ def _is_service_call() -> bool:
 SERVICE_ENDPOINTS = ("entitlements.BatchEntitlements",)
 
 
-UNLIMITED_BLUEPRINTS = ("webhooks", "health")
-# The blueprints (by name, as registered) whose actions and reads count per account.
-USER_BLUEPRINTS = ("checkout", "subscription", "portal", "entitlements", "usage")
+# Blueprints no limit applies to, and why.
+EXEMPT = {
+    "webhooks": "Paddle's deliveries: signed, refused before any work when not",
+    "health": "the load balancer's probes",
+    "metrics": "Prometheus' scrapes, with the service token",
+    "api-docs": "the OpenAPI document and the docs page: static",
+    "docs_assets": "the docs page's scripts and styles: static",
+    "static": "files",
+    "admin": "the console: its sign-in has a limit of its own",
+}
+# Blueprints read by anyone, limited per address.
+PUBLIC = ("plans",)
 
 
 def register_rate_limits(app: Flask) -> Limiter:
@@ -64,8 +78,8 @@ def register_rate_limits(app: Flask) -> Limiter:
     def unlimited() -> bool:
         # Paddle's deliveries (signed; refused before any work when not) and the load
         # balancer's probes: skipped before the limiter looks at anything else.
-        if request.blueprint in UNLIMITED_BLUEPRINTS:
-            return True
+        if request.blueprint in ("webhooks", "health"):
+            return True  # skipped before the limiter looks at anything else
         # The console's sign-in limit is a security control with a setting of its own;
         # RATE_LIMIT_ENABLED is about the API's capacity.
         if request.blueprint == "admin":
@@ -84,12 +98,15 @@ def register_rate_limits(app: Flask) -> Limiter:
         methods=["GET"],
         exempt_when=_is_service_call,
     )
-    for name in USER_BLUEPRINTS:
-        actions(app.blueprints[name])
-        reads(app.blueprints[name])
-    limiter.shared_limit(
+    public = limiter.shared_limit(
         lambda: current_app.config["RATE_LIMIT_PUBLIC"], scope="public", key_func=get_remote_address
-    )(app.blueprints["plans"])
+    )
+    for name in limited_blueprints(app):
+        if name in PUBLIC:
+            public(app.blueprints[name])
+        else:
+            actions(app.blueprints[name])
+            reads(app.blueprints[name])
     if "admin" in app.blueprints:
         # Guessing the console's password: a few tries a minute per address.
         limiter.limit(
@@ -98,4 +115,19 @@ def register_rate_limits(app: Flask) -> Limiter:
             methods=["POST"],
             exempt_when=lambda: request.endpoint != "admin.sign_in",
         )(app.blueprints["admin"])
+    app.after_request_funcs.setdefault(None, []).insert(0, _headers_where_they_belong)
     return limiter
+
+
+def limited_blueprints(app: Flask) -> list[str]:
+    return [name for name in app.blueprints if name not in EXEMPT]
+
+
+def _headers_where_they_belong(response):
+    # Registered first, so it runs after the limiter has added its headers.
+    if response.status_code < 400 or response.status_code == 401:
+        response.headers.pop("Retry-After", None)
+    if response.status_code == 401:
+        for name in {name for name, _ in response.headers if name.startswith("X-RateLimit")}:
+            response.headers.pop(name, None)
+    return response

@@ -135,3 +135,38 @@ def test_two_workers_share_one_budget_in_redis(service_on_redis):
         )
         statuses.append(answer.status_code)
     assert statuses == [200] * 4 + [429] * 6
+
+
+def test_every_endpoint_is_limited_unless_exempt_with_a_reason(make_app):
+    """Each endpoint of a blueprint that `EXEMPT` does not name answers with the limiter's
+    headers: a user endpoint added later cannot be left unlimited by forgetting a list."""
+    from billing_app.rate_limits import EXEMPT
+
+    app = make_app()
+    client = app.test_client()
+    unlimited = []
+    for rule in app.url_map.iter_rules():
+        blueprint = rule.endpoint.rpartition(".")[0] or rule.endpoint
+        if blueprint in EXEMPT or "account_id" in rule.arguments:  # service reads: never
+            continue
+        path = rule.rule
+        for argument in rule.arguments:
+            path = path.replace(f"<{argument}>", "x1").replace(f"<path:{argument}>", "x1")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if rule.endpoint == "entitlements.BatchEntitlements":
+                continue  # a service read
+            answer = client.open(path, method=method, json={}, headers=auth("acct_limits"))
+            if "X-RateLimit-Limit" not in answer.headers:
+                unlimited.append(f"{method} {rule.rule} ({answer.status_code})")
+    assert not unlimited, unlimited
+    assert all(reason for reason in EXEMPT.values())
+
+
+def test_the_limiters_headers_go_only_where_they_mean_something(make_app):
+    client = make_app().test_client()
+    ok = client.get("/api/v1/entitlements", headers=auth("acct_1"))
+    assert ok.status_code == 200 and "X-RateLimit-Limit" in ok.headers
+    assert "Retry-After" not in ok.headers
+    refused = client.get("/api/v1/entitlements")
+    assert refused.status_code == 401
+    assert not [name for name, _ in refused.headers if name.startswith(("X-RateLimit", "Retry"))]

@@ -52,8 +52,11 @@ class Transactions(Resource):
         subscription_id: Any = None,
         status: Any = None,
         origin: Any = None,
+        updated_since: datetime | None = None,
     ) -> Iterator[dict[str, Any]]:
         params = self._list_params(customer_id, subscription_id, status, origin)
+        if updated_since is not None:
+            params["updated_at[GTE]"] = format_timestamp(updated_since)
         return iterate(self._transport, "/transactions", params)
 
     def list_pages(

@@ -317,15 +317,15 @@ def test_an_unverified_email_makes_no_customer_and_adopts_none(client, session, 
     """Paddle's checkout asks the buyer instead; an email the identity provider did not
     verify could be anyone's."""
     make_plan(session)
-    paddle.post(
-        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
-    )
+    transaction_created(paddle)
     response = client.post(
         "/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1", email_verified=False)
     )
     assert response.status_code == 201, response.json
-    assert [call.request.method for call in paddle.calls] == ["POST"]  # the transaction only
-    assert "customer_id" not in json.loads(paddle.calls[0].request.body)
+    # No customer call: the open checkouts lately updated are looked at, then the create.
+    assert [call.request.method for call in paddle.calls] == ["GET", "POST"]
+    assert "customer_id" not in paddle.calls[0].request.params
+    assert "customer_id" not in json.loads(paddle.calls[1].request.body)
     assert session.get(Account, "acct_1").paddle_customer_id is None
 
 
@@ -345,11 +345,42 @@ def test_a_verified_email_does_not_adopt_another_accounts_customer(client, sessi
         f"{PADDLE_BASE}/customers/ctm_01hv6y1jedq4p1n0yqn5ba3ky4",
         json={**existing, "data": {**existing["data"], "id": "ctm_01hv6y1jedq4p1n0yqn5ba3ky4"}},
     )
-    paddle.post(
-        f"{PADDLE_BASE}/transactions", json=sample("api-transaction-create.json"), status=201
-    )
+    transaction_created(paddle)
     response = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=auth("acct_1"))
     assert response.status_code == 201, response.json
     sent = json.loads(paddle.calls[-1].request.body)
     assert "customer_id" not in sent
     assert session.get(Account, "acct_1").paddle_customer_id is None
+
+
+def test_a_lost_create_is_found_without_a_paddle_customer_too(client, session, paddle):
+    """The buyer's email is not verified, so the transaction has no customer to list by:
+    the lost one is found among the open transactions Paddle updated lately, by our
+    custom_data, and a retry makes no second transaction."""
+    make_plan(session)
+    made, asked = [], []
+
+    def create(request):
+        made.append(json.loads(request.body))
+        raise requests.exceptions.ReadTimeout("Paddle answered after our timeout")
+
+    def listing(request):
+        asked.append(request.params)
+        data = [{**open_checkout_of(sent), "customer_id": None} for sent in made]
+        body = {"data": data, "meta": {"request_id": "r", "pagination": {"has_more": False}}}
+        return (200, {"Content-Type": "application/json"}, json.dumps(body))
+
+    paddle.add_callback(responses.POST, f"{PADDLE_BASE}/transactions", callback=create)
+    paddle.add_callback(responses.GET, f"{PADDLE_BASE}/transactions", callback=listing)
+    unverified = auth("acct_1", email_verified=False)
+    first = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=unverified)
+    assert first.status_code == 201, first.json
+    assert "customer_id" not in asked[0] and "updated_at[GTE]" in asked[0]
+    assert asked[0]["status"] == "draft,ready"
+    (row,) = subscriptions(session)
+    row.paddle_transaction_id = None  # the first answer never reached the browser either
+    session.commit()
+    second = client.post("/api/v1/checkout", json={"plan": "starter"}, headers=unverified)
+    assert second.status_code == 201, second.json
+    assert second.json == first.json
+    assert len(made) == 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -42,6 +43,9 @@ from paddle_client import Client, Unavailable
 from paddle_client.timestamps import parse_timestamp
 
 OPEN_TRANSACTION_STATUSES = ("draft", "ready")
+# How far back a checkout with no Paddle customer looks for a transaction it made whose
+# answer was lost (a click much later makes a new one: an open transaction costs nothing).
+LOST_CHECKOUT_LOOKBACK = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,16 @@ def _buys(transaction: dict[str, Any], order: Order) -> bool:
 
 
 def _open_checkout(paddle: Client, order: Order, customer_id: str | None) -> dict | None:
-    """An open transaction Paddle holds for this account's checkout of this order."""
-    if not customer_id:
-        return None
-    candidates: Iterable[dict] = paddle.transactions.list(
-        customer_id=customer_id, status=OPEN_TRANSACTION_STATUSES
-    )
+    """An open transaction Paddle holds for this account's checkout of this order: among
+    its customer's, or, with no customer yet, among the open ones lately updated."""
+    if customer_id:
+        candidates: Iterable[dict] = paddle.transactions.list(
+            customer_id=customer_id, status=OPEN_TRANSACTION_STATUSES
+        )
+    else:
+        candidates = paddle.transactions.list(
+            status=OPEN_TRANSACTION_STATUSES, updated_since=utcnow() - LOST_CHECKOUT_LOOKBACK
+        )
     for transaction in candidates:
         account_id, subscription_id = app_ids(transaction.get("custom_data"))
         if account_id != order.account_id or not _buys(transaction, order):

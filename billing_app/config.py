@@ -76,7 +76,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBHOOK_RETENTION_DAYS", _integer, 90),
     Setting("WEBHOOK_MAX_ATTEMPTS", _integer, 12),
     Setting("WEBHOOK_WORKER_IN_PROCESS", _boolean, True),
-    Setting("WEBHOOK_CLAIM_SECONDS", _integer, 300),
+    Setting("WEBHOOK_CLAIM_SECONDS", _integer, 30),
     Setting("WEBHOOK_WORKER_POLL_SECONDS", _seconds, 0.2),
     Setting("USAGE_LATE_SECONDS", _integer, 3600),
     Setting("USAGE_OVERAGE_EFFECTIVE_FROM", _text, "next_billing_period"),

@@ -17,6 +17,7 @@ from flask import Flask, current_app
 
 from billing_app.extensions import db
 from billing_app.notifications import INBOX_CHANNEL, Listener, ProcessThread, listener_of
+from billing_app.services.locks import Heartbeat
 from billing_app.services.webhooks import inbox
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,23 @@ class Worker:
                 )
                 if not claimed:
                     return {}
-                outcomes = inbox.settle_batch(
-                    db.session,
-                    self.name,
-                    claimed,
-                    max_attempts=self.app.config["WEBHOOK_MAX_ATTEMPTS"],
-                )
+                # Claims are short (a dead worker's rows go to another soon) and renewed
+                # while this worker lives, so a slow batch never loses its rows.
+                engine = db.engine  # the heartbeat's thread has no app context
+                heartbeat = Heartbeat(
+                    f"claims-{self.name}",
+                    self.visibility.total_seconds() / 3,
+                    lambda: inbox.renew_claims(engine, self.name, self.visibility),
+                ).start()
+                try:
+                    outcomes = inbox.settle_batch(
+                        db.session,
+                        self.name,
+                        claimed,
+                        max_attempts=self.app.config["WEBHOOK_MAX_ATTEMPTS"],
+                    )
+                finally:
+                    heartbeat.stop()
                 log.info("worker %s applied %d event(s): %s", self.name, len(claimed), outcomes)
                 return outcomes
             except Exception:

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -102,39 +102,44 @@ class Lease:
             )
 
 
+    def keep(self) -> bool:
+        """One beat of the heartbeat: renew; False once the lease is lost (taken by another
+        process, or run out while the database would not answer)."""
+        try:
+            if self.renew():
+                return True
+            log.error("lease %r was taken by another process", self.name)
+        except SQLAlchemyError as error:
+            log.warning("could not renew lease %r: %s", self.name, type(error).__name__)
+            if self.expires_at is not None and utcnow() < self.expires_at:
+                return True
+            log.error("lease %r ran out before it could be renewed", self.name)
+        self.lost = True
+        return False
+
+
 class Heartbeat:
-    """Renews a lease every quarter of its ttl, in a thread of its own, while work goes on.
-    A renewal that fails (the database blinked) is tried again at the next beat; once the
-    lease has run out unrenewed, or was taken, the lease is marked `lost`."""
+    """Calls `beat` every `every` seconds, in a thread of its own, while work goes on; until
+    stopped, or until `beat` says False (what it kept alive is lost)."""
 
-    def __init__(self, lease: Lease) -> None:
-        self.lease = lease
-        self.every = lease.ttl.total_seconds() / 4
+    def __init__(self, name: str, every: float, beat: Callable[[], bool]) -> None:
+        self.every = every
+        self.beat = beat
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"lease-heartbeat-{lease.name}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> None:
+    def start(self) -> Heartbeat:
         self._thread.start()
+        return self
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
 
-    def _beat(self) -> None:
+    def _run(self) -> None:
         while not self._stop.wait(self.every):
-            try:
-                if self.lease.renew():
-                    continue
-                log.error("lease %r was taken by another process", self.lease.name)
-            except SQLAlchemyError as error:
-                log.warning("could not renew lease %r: %s", self.lease.name, type(error).__name__)
-                if self.lease.expires_at is not None and utcnow() < self.lease.expires_at:
-                    continue
-                log.error("lease %r ran out before it could be renewed", self.lease.name)
-            self.lease.lost = True
-            return
+            if not self.beat():
+                return
 
 
 @contextmanager
@@ -144,8 +149,8 @@ def held(engine: Engine, name: str, ttl: timedelta) -> Iterator[Lease]:
     lease = Lease(engine, name, ttl)
     if not lease.acquire():
         raise LeaseHeld(name, *lease.current_holder())
-    heartbeat = Heartbeat(lease)
-    heartbeat.start()
+    every = ttl.total_seconds() / 4
+    heartbeat = Heartbeat(f"lease-heartbeat-{name}", every, lease.keep).start()
     try:
         yield lease
     finally:

@@ -3,6 +3,7 @@ retries on our schedule, dead letters after the maximum, replay of a dead letter
 snapshots of one subscription in a batch settled as one."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -285,3 +286,33 @@ def test_a_worker_takes_its_own_claims_back_at_once_after_an_error(app, session)
         event.remove(db.engine, "before_cursor_execute", database_gone)
     assert Worker(app).run_once() == {}  # another worker: the claim still stands
     assert worker.run_once() == {"processed": 1}
+
+
+@pytest.mark.postgres
+def test_a_slow_live_worker_keeps_its_claims_past_their_length(app, session, database_url):
+    """Claims last a second here; the worker is stuck three seconds on a row lock, and
+    renews its claims meanwhile: another worker takes none of its rows."""
+    from sqlalchemy import create_engine, text
+
+    for n in range(3):
+        waiting(session, snapshot(f"sub_slow{n}", "active", n), status="received")
+    assert Worker(app).run_once() == {"processed": 3}  # the subscriptions exist now
+    for n in range(3):
+        waiting(session, snapshot(f"sub_slow{n}", "past_due", 10 + n), status="received")
+    holder = create_engine(database_url)
+    slow = Worker(app, visibility=timedelta(seconds=1))
+    pool = ThreadPoolExecutor(max_workers=1)
+    lock = "SELECT 1 FROM subscriptions WHERE paddle_subscription_id = 'sub_slow0' FOR UPDATE"
+    with holder.connect() as blocker:
+        blocker.execute(text(lock))
+        try:
+            stuck = pool.submit(slow.run_once)
+            assert eventually(lambda: backends_waiting_for_a_lock(database_url) >= 1, 10)
+            time.sleep(3)  # three times the claims' length, on purpose
+            taken_by_another = Worker(app).run_once()
+        finally:
+            blocker.rollback()
+    assert stuck.result(timeout=30) == {"processed": 3}
+    pool.shutdown()
+    holder.dispose()
+    assert taken_by_another == {}

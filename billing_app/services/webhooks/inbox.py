@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 _LEDGER = WebhookEvent.__table__
 UNSETTLED = ("received", "failed")
 SNAPSHOTS_PER_SUBSCRIPTION = 20  # at most this many rows claimed per row of a batch
-VISIBILITY = timedelta(minutes=5)
+VISIBILITY = timedelta(seconds=30)
 
 
 def worker_name() -> str:
@@ -192,6 +194,29 @@ def settle_batch(
                 WEBHOOKS_APPLIED.labels(item.entry.event_type, "stale").inc(stale)
             session.commit()
     return outcomes
+
+
+def renew_claims(engine: Engine, worker: str, visibility: timedelta) -> bool:
+    """Extend `worker`'s claims on the rows it has not settled yet, on a connection of its
+    own (the worker's transaction may be waiting on a lock). A renewal the database did
+    not answer is logged and tried at the next beat: the claims last a while yet."""
+    # The row being applied is locked by the worker's own transaction: passed over (no
+    # other worker can take it while it is locked), the others are renewed without waiting.
+    mine = (
+        select(_LEDGER.c.id)
+        .where(_LEDGER.c.claimed_by == worker, _LEDGER.c.status.in_(UNSETTLED))
+        .with_for_update(skip_locked=True)
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(_LEDGER)
+                .where(_LEDGER.c.id.in_(mine.scalar_subquery()))
+                .values(claimed_until=utcnow() + visibility)
+            )
+    except SQLAlchemyError as error:
+        log.warning("worker %s could not renew its claims: %s", worker, type(error).__name__)
+    return True
 
 
 def release_claims(session: Session, worker: str) -> int:

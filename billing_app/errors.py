@@ -129,6 +129,12 @@ class CheckoutInProgress(BillingError):
         super().__init__(headers={"Retry-After": "2"})
 
 
+class CustomerConflict(BillingError):
+    code = "customer_conflict"
+    status = 409
+    default_message = "That Paddle customer pays for another account."
+
+
 class CustomerShared(BillingError):
     code = "customer_shared"
     status = 409

@@ -5,6 +5,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from billing_app.api import (
+        accounts,
         checkout,
         entitlements,
         health,
@@ -29,6 +30,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (
         health,
         plans,
+        accounts,
         checkout,
         subscription,
         portal,

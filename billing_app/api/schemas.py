@@ -268,6 +268,29 @@ def printable(value: str) -> None:
         raise ma.ValidationError("must be printable")
 
 
+PADDLE_CUSTOMER_ID = validate.Regexp(r"^ctm_[a-z0-9]{1,60}$", error="not a Paddle customer id")
+
+
+class AccountRequestSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    email = fields.Email(allow_none=True, validate=validate.Length(max=320))
+    name = fields.String(allow_none=True, validate=[validate.Length(max=320), printable])
+    paddle_customer_id = fields.String(
+        allow_none=True,
+        validate=PADDLE_CUSTOMER_ID,
+        metadata={"description": "the Paddle customer that already pays for it, if any"},
+    )
+
+
+class AccountSchema(ma.Schema):
+    account_id = fields.String(required=True, attribute="id")
+    email = fields.String(required=True, allow_none=True)
+    name = fields.String(required=True, allow_none=True)
+    paddle_customer_id = fields.String(required=True, allow_none=True)
+
+
 class EntitlementsBatchRequestSchema(ma.Schema):
     account_ids = fields.List(
         fields.String(validate=[validate.Length(min=1, max=128), printable]),

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing_app.errors import CustomerConflict
 from billing_app.models import Account, Subscription
 from billing_app.services.locks import serialise_on
 from paddle_client.timestamps import parse_timestamp
@@ -80,6 +81,35 @@ def serialise_on_customer(session: Session, paddle_customer_id: str | None) -> N
     neither would see the other's uncommitted row; in turn, the second sees the first."""
     if paddle_customer_id:
         serialise_on(session, f"paddle-customer:{paddle_customer_id}")
+
+
+def declare_account(
+    session: Session,
+    account_id: str,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    paddle_customer_id: str | None = None,
+) -> Account:
+    """The product makes an account known (before its first checkout), with the Paddle
+    customer it already knows pays for it. Refused (409 `customer_conflict`) when another
+    account has that customer, or this one pays as another: moving a customer between
+    accounts is an operator's decision."""
+    serialise_on_customer(session, paddle_customer_id)  # a customer event racing sees it
+    account = ensure_account(session, account_id, email)
+    if name is not None:
+        account.name = name
+    if paddle_customer_id and account.paddle_customer_id != paddle_customer_id:
+        if account.paddle_customer_id is not None:
+            raise CustomerConflict(
+                f"Account {account_id} already pays as customer {account.paddle_customer_id}."
+            )
+        owner = account_for_customer(session, paddle_customer_id)
+        if owner is not None:
+            raise CustomerConflict(f"Customer {paddle_customer_id} is another account's.")
+        account.paddle_customer_id = paddle_customer_id
+    session.flush()
+    return account
 
 
 def keep_customer_details(account: Account, customer: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from billing_app.services.billing_history import adjustments, purchases, transactions
+from billing_app.services.customer_links import customer_now_known
 from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscriptions.accounts import (
     account_for_customer,
@@ -25,7 +26,6 @@ from billing_app.services.subscriptions.ownership import (
     checkout_row,
     customer_paid_for_checkout,
     link_to_customers_account,
-    link_unlinked_subscriptions,
 )
 from billing_app.services.subscriptions.sync import (
     activate_from_checkout,
@@ -157,16 +157,13 @@ def link_customer(session: Session, notification: Notification) -> str:
     if account_id:
         account = ensure_account(session, account_id)
         attach_customer(session, account, data.get("id"))
-        linked = link_unlinked_subscriptions(session, account)
-        if linked:
-            log.info("linked %d subscription(s) to account %s", len(linked), account_id)
     else:
         account = account_for_customer(session, data.get("id"))
         if account is None:
             return "ignored"
     if account.paddle_customer_id == data.get("id"):
         keep_customer_details(account, data)
-        transactions.link_customers_history(session, account.id, data["id"])
+        customer_now_known(session, account)
     return "processed"
 
 

@@ -93,6 +93,8 @@ class Adjustment(PaddleVersioned, Base):
     subtotal: Mapped[int | None] = mapped_column(BigInteger)
     tax: Mapped[int | None] = mapped_column(BigInteger)
     total: Mapped[int | None] = mapped_column(BigInteger)
+    # [{item_id (the transaction's line, txnitm_), type (full|partial|tax|proration), total}]
+    items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     paddle_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
@@ -140,6 +142,8 @@ class Purchase(Base):
     paddle_transaction_id: Mapped[str] = mapped_column(String(64), index=True)
     paddle_customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     price_id: Mapped[str] = mapped_column(String(64))
+    # The transaction's line it was bought on (txnitm_): what a refund of that line names.
+    paddle_item_id: Mapped[str | None] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str | None] = mapped_column(String(3))
     total: Mapped[int | None] = mapped_column(BigInteger)  # minor units, the line's total

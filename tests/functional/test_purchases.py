@@ -260,3 +260,50 @@ def test_a_purchase_of_a_customer_linked_later_is_granted_then(client, session, 
     customer.update(id=CUSTOMER, custom_data={"app_account_id": "acct_1"})
     deliver(client, body_of(envelope("customer.created", customer)))
     assert entitlements(client)["features"] == ["reports"]
+
+
+def two_products_bought_together() -> dict:
+    """A completed checkout of the reports pack (line `txnitm_reports`, 4900) and the week
+    pass (line `txnitm_pass`, 900), 5800 in all."""
+    data = one_time_transaction(1, total="5800")
+    reports_item, reports_line = data["items"][0], data["details"]["line_items"][0]
+    reports_line.update(id="txnitm_reports")
+    reports_line["totals"]["total"] = "4900"
+    pass_item = copy.deepcopy(reports_item)
+    pass_item["price"]["id"] = PASS
+    pass_line = copy.deepcopy(reports_line)
+    pass_line.update(id="txnitm_pass", price_id=PASS)
+    pass_line["totals"]["total"] = "900"
+    data["items"].append(pass_item)
+    data["details"]["line_items"].append(pass_line)
+    return data
+
+
+def line_refund(n: int, item_id: str, *, total: str, kind: str) -> dict:
+    notification = refund(n, total=total, type="partial")
+    notification["data"]["items"] = [
+        {"item_id": item_id, "type": kind, "amount": total, "totals": {"total": total}}
+    ]
+    return notification
+
+
+def revoked(session) -> dict[str, str | None]:
+    session.expire_all()
+    purchases = session.scalars(select(Purchase)).all()
+    session.commit()
+    return {purchase.product_slug: purchase.revoked_by for purchase in purchases}
+
+
+def test_a_refund_of_one_line_takes_back_that_product_only(client, session, catalogue):
+    make_account(session, "acct_1", paddle_customer_id=CUSTOMER)
+    deliver(client, body_of(envelope("transaction.completed", two_products_bought_together())))
+    assert revoked(session) == {"reports": None, "week-pass": None}
+
+    deliver(client, body_of(line_refund(1, "txnitm_pass", total="400", kind="partial")))
+    assert revoked(session) == {"reports": None, "week-pass": None}  # part of a line
+    deliver(client, body_of(line_refund(2, "txnitm_pass", total="500", kind="partial")))
+    assert revoked(session) == {"reports": None, "week-pass": "refund"}  # its whole line
+    assert entitlements(client)["features"] == ["reports"]
+    deliver(client, body_of(line_refund(3, "txnitm_reports", total="4900", kind="full")))
+    assert revoked(session) == {"reports": "refund", "week-pass": "refund"}
+    assert entitlements(client)["features"] == []

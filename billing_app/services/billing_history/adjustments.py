@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from billing_app.db import lock_or_create
 from billing_app.models import Adjustment
 from billing_app.services.stale_guard import is_newer, mark_applied
-from paddle_client.money import totals_in_minor_units
+from paddle_client.money import minor_units, totals_in_minor_units
 from paddle_client.timestamps import parse_timestamp
 
 
@@ -26,6 +26,15 @@ def adjustment_values(data: dict[str, Any]) -> dict[str, Any]:
         "status": data["status"],
         "reason": data.get("reason"),
         **totals_in_minor_units(data, data.get("totals"), ("subtotal", "tax", "total")),
+        "items": [
+            {
+                "item_id": item.get("item_id"),
+                "type": item.get("type"),
+                "total": minor_units((item.get("totals") or {}).get("total") or item.get("amount")),
+            }
+            for item in data.get("items") or []
+            if isinstance(item, dict)
+        ],
         "paddle_created_at": parse_timestamp(data.get("created_at")),
         "paddle_updated_at": parse_timestamp(data.get("updated_at")),
     }

@@ -25,13 +25,13 @@ from paddle_client.money import minor_units
 PURCHASE_ORIGINS = ("web", "api")
 
 
-def _line_totals(data: dict[str, Any]) -> dict[str, int | None]:
-    """Each price's line total in the transaction (minor units)."""
-    totals = {}
+def _lines(data: dict[str, Any]) -> dict[str, tuple[str | None, int | None]]:
+    """Each price's line in the transaction: its id (txnitm_) and total (minor units)."""
+    lines = {}
     for line in (data.get("details") or {}).get("line_items") or []:
         price_id = line.get("price_id") or (line.get("price") or {}).get("id")
-        totals[price_id] = minor_units((line.get("totals") or {}).get("total"))
-    return totals
+        lines[price_id] = (line.get("id"), minor_units((line.get("totals") or {}).get("total")))
+    return lines
 
 
 def record_purchases(session: Session, row: Transaction, data: dict[str, Any]) -> int:
@@ -42,7 +42,7 @@ def record_purchases(session: Session, row: Transaction, data: dict[str, Any]) -
     if not one_time:
         return 0
     products = session.scalars(select(Product).where(Product.price_id.in_(list(one_time))))
-    totals = _line_totals(data)
+    lines = _lines(data)
     completed_at = row.completed_at or row.paddle_updated_at or utcnow()
     now, created = utcnow(), 0
     for product in products:
@@ -57,9 +57,10 @@ def record_purchases(session: Session, row: Transaction, data: dict[str, Any]) -
                 paddle_transaction_id=row.paddle_transaction_id,
                 paddle_customer_id=row.paddle_customer_id,
                 price_id=product.price_id,
+                paddle_item_id=lines.get(product.price_id, (None, None))[0],
                 quantity=item["quantity"],
                 currency=row.currency,
-                total=totals.get(product.price_id),
+                total=lines.get(product.price_id, (None, None))[1],
                 features=list(product.features),
                 credits=_bought_credits(product, item["quantity"]),
                 completed_at=completed_at,
@@ -106,14 +107,15 @@ def credits_in(connection, account_id: str, period: Period) -> Counter[str]:
 
 
 def revocation(
-    adjustments: list[Adjustment], transaction_total: int | None
+    adjustments: list[Adjustment], transaction_total: int | None, purchase: Purchase
 ) -> tuple[str | None, datetime | None]:
-    """Whether the transaction's adjustments take back what it bought: ("chargeback" |
+    """Whether the transaction's adjustments take back this purchase: ("chargeback" |
     "refund", since when), or (None, None).
 
-    A chargeback does, unless a chargeback reversal followed it; refunds do once approved
-    ones cover the whole transaction (Paddle's `type: full`, or adding up to its total). A
-    partial refund keeps the purchase."""
+    A chargeback does (the whole transaction), unless a chargeback reversal followed it.
+    Approved refunds do once they cover the whole transaction (Paddle's `type: full`, or
+    adding up to its total), or the purchase's own line (an item of `type: full` naming
+    it, or items naming it adding up to its total). A partial refund keeps the purchase."""
     approved = [adjustment for adjustment in adjustments if adjustment.status == "approved"]
 
     def latest(kind: list[Adjustment]) -> datetime | None:
@@ -128,11 +130,23 @@ def revocation(
     whole = transaction_total is not None and transaction_total > 0
     if any(a.type == "full" for a in refunds) or (whole and refunded >= transaction_total):
         return "refund", latest(refunds)
+    of_line = [
+        (refund, item)
+        for refund in refunds
+        for item in refund.items or []
+        if purchase.paddle_item_id and item.get("item_id") == purchase.paddle_item_id
+    ]
+    line_refunded = sum(item.get("total") or 0 for _, item in of_line)
+    line_total = purchase.total is not None and purchase.total > 0
+    if any(item.get("type") == "full" for _, item in of_line) or (
+        line_total and line_refunded >= purchase.total
+    ):
+        return "refund", latest([refund for refund, _ in of_line])
     return None, None
 
 
 def apply_adjustments(session: Session, paddle_transaction_id: str) -> None:
-    """Revoke (or give back) the transaction's purchases as its adjustments now say."""
+    """Revoke (or give back) each of the transaction's purchases as its adjustments now say."""
     adjustments = list(
         session.scalars(
             select(Adjustment).where(Adjustment.paddle_transaction_id == paddle_transaction_id)
@@ -141,14 +155,15 @@ def apply_adjustments(session: Session, paddle_transaction_id: str) -> None:
     total = session.scalar(
         select(Transaction.total).where(Transaction.paddle_transaction_id == paddle_transaction_id)
     )
-    revoked_by, revoked_at = revocation(adjustments, total)
-    if revoked_by is not None and revoked_at is None:
-        revoked_at = utcnow()
-    session.execute(
-        update(Purchase)
-        .where(Purchase.paddle_transaction_id == paddle_transaction_id)
-        .values(revoked_by=revoked_by, revoked_at=revoked_at)
+    bought = session.scalars(
+        select(Purchase).where(Purchase.paddle_transaction_id == paddle_transaction_id)
     )
+    for purchase in bought:
+        revoked_by, revoked_at = revocation(adjustments, total, purchase)
+        if revoked_by is not None and revoked_at is None:
+            revoked_at = utcnow()
+        if revoked_by is None or purchase.revoked_by != revoked_by:
+            purchase.revoked_by, purchase.revoked_at = revoked_by, revoked_at
 
 
 def purchases_of(session: Session, account_id: str) -> list[Purchase]:

@@ -25,6 +25,8 @@ from billing_app.extensions import db
 from billing_app.models import ReconcileRun, WebhookEvent
 from billing_app.paddle import build_client
 from billing_app.services.locks import LeaseHeld, held
+from billing_app.services.paddle_import import ImportReport as PaddleImportReport
+from billing_app.services.paddle_import import PaddleImport
 from billing_app.services.reconcile import Reconciler
 from paddle_client import RetryPolicy
 
@@ -83,6 +85,25 @@ def reconcile(
         except SQLAlchemyError as error:
             log.error("reconciliation could not start: the database failed (%s)", error)
             raise JobFailed(f"the database did not answer ({type(error).__name__})") from None
+        finally:
+            db.session.remove()
+
+
+def import_from_paddle(app: Flask, **options) -> PaddleImportReport | None:
+    """`billing import paddle`: once at a time across processes (a lease), paced like
+    reconciliation; None when another import holds the lease."""
+    with app.app_context():
+        try:
+            with held(db.engine, "paddle-import", lease_ttl(app)), closing_session():
+                paddle = build_client(
+                    app.config,
+                    retry=RECONCILE_RETRY,
+                    requests_per_minute=app.config["RECONCILE_REQUESTS_PER_MINUTE"] or None,
+                )
+                return PaddleImport(db.session, paddle, **options).run()
+        except LeaseHeld as held_elsewhere:
+            log.warning("import not started: %s", held_elsewhere)
+            return None
         finally:
             db.session.remove()
 

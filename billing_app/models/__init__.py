@@ -3,6 +3,7 @@
 from billing_app.models.account import Account
 from billing_app.models.audit import AuditEntry
 from billing_app.models.console_session import ConsoleSession
+from billing_app.models.import_cursor import ImportCursor
 from billing_app.models.job_lease import JobLease
 from billing_app.models.plan import Plan
 from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRun
@@ -34,6 +35,7 @@ __all__ = [
     "Adjustment",
     "AuditEntry",
     "ConsoleSession",
+    "ImportCursor",
     "JobLease",
     "Plan",
     "Product",

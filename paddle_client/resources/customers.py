@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from paddle_client.errors import ApiError
-from paddle_client.pagination import MAX_PER_PAGE, comma_list, iterate
+from paddle_client.pagination import MAX_PER_PAGE, comma_list, iterate, iterate_pages
 from paddle_client.resources._base import Resource, without_none
 
 _EXISTING_CUSTOMER = re.compile(r"(ctm_[a-z0-9]+)")
@@ -38,6 +38,11 @@ class Customers(Resource):
             "status": comma_list(status),
         }
         return iterate(self._transport, "/customers", params)
+
+    def list_pages(self, *, after: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every customer, oldest id first, a page at a time; from after the id `after`."""
+        params = {"per_page": MAX_PER_PAGE, "order_by": "id[ASC]", "after": after}
+        return iterate_pages(self._transport, "/customers", params)
 
     def find_by_email(self, email: str) -> dict[str, Any] | None:
         return next(iter(self.list(email=email)), None)

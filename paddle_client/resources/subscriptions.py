@@ -65,11 +65,17 @@ class Subscriptions(Resource):
         return iterate(self._transport, "/subscriptions", params)
 
     def list_pages(
-        self, *, status: Any = None, customer_id: Any = None, per_page: int = MAX_PER_PAGE
+        self,
+        *,
+        status: Any = None,
+        customer_id: Any = None,
+        per_page: int = MAX_PER_PAGE,
+        after: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """The same list, a page (a list of subscriptions) at a time, for batch work."""
+        """The same list, a page (a list of subscriptions) at a time, for batch work; from
+        after the id `after` (a walk that stopped goes on where it was)."""
         params = self._list_params(status, customer_id, None, None, per_page)
-        return iterate_pages(self._transport, "/subscriptions", params)
+        return iterate_pages(self._transport, "/subscriptions", {**params, "after": after})
 
     def _update_body(self, items, proration_billing_mode, scheduled_change, fields):
         body = without_none(

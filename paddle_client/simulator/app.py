@@ -500,7 +500,13 @@ class SimulatorApp:
         if not isinstance(count, int) or count < 1:
             raise invalid_field("count", "a positive whole number")
         price_id = body.get("price_id", "pri_01hsim0startermonth000000")
-        ids = self.state.seed_subscriptions(count, price_id, body.get("custom_data_prefix"))
+        ids = self.state.seed_subscriptions(
+            count,
+            price_id,
+            body.get("custom_data_prefix"),
+            body.get("custom_data_key") or "app_account_id",
+            bool(body.get("with_customers")),
+        )
         return json_response({"created": len(ids), "first": ids[0], "last": ids[-1]}, 201)
 
 

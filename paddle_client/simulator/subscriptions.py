@@ -104,9 +104,16 @@ class Subscriptions:
         return subscription
 
     def seed_subscriptions(
-        self, count: int, price_id: str, custom_data_prefix: str | None = None
+        self,
+        count: int,
+        price_id: str,
+        custom_data_prefix: str | None = None,
+        custom_data_key: str = "app_account_id",
+        with_customers: bool = False,
     ) -> list[str]:
-        """Bulk-create active subscriptions without events (benchmarks, large tests)."""
+        """Bulk-create active subscriptions without events (benchmarks, large tests); their
+        custom_data names `{custom_data_key: prefix + n}`, and with `with_customers` each
+        customer exists too (`seeded+n@example.com`), with the same custom_data."""
         with self.lock:
             price = self.price(price_id)
             now = self.now()
@@ -116,10 +123,23 @@ class Subscriptions:
             for index in range(count):
                 customer_id = self.new_id("ctm")
                 custom = (
-                    {"app_account_id": f"{custom_data_prefix}{index}"}
+                    {custom_data_key: f"{custom_data_prefix}{index}"}
                     if custom_data_prefix
                     else None
                 )
+                if with_customers:
+                    self.customers[customer_id] = {
+                        "id": customer_id,
+                        "name": None,
+                        "email": f"seeded+{index}@example.com",
+                        "locale": "en",
+                        "status": "active",
+                        "custom_data": custom,
+                        "marketing_consent": False,
+                        "import_meta": None,
+                        "created_at": stamp(now),
+                        "updated_at": stamp(now),
+                    }
                 transaction = {
                     "customer_id": customer_id,
                     "currency_code": "USD",

@@ -13,7 +13,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -24,10 +23,10 @@ from billing_app.db import utcnow
 from billing_app.extensions import db
 from billing_app.models import ReconcileRun, WebhookEvent
 from billing_app.paddle import build_client
-from billing_app.services.locks import LeaseHeld, held
+from billing_app.services.locks import LeaseHeld, held, new_holder
 from billing_app.services.paddle_import import ImportReport as PaddleImportReport
 from billing_app.services.paddle_import import PaddleImport
-from billing_app.services.reconcile import Reconciler
+from billing_app.services.reconcile import Reconciler, give_back_request, take_request
 from paddle_client import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -108,42 +107,24 @@ def import_from_paddle(app: Flask, **options) -> PaddleImportReport | None:
             db.session.remove()
 
 
-@dataclass
-class BackgroundRun:
-    """A reconciliation an operator started from the console, in a thread of its own."""
-
-    thread: threading.Thread
-    outcome: str = "pending"  # started | refused (another holds the lease) | failed
-    error: str | None = None
-
-
-def reconcile_in_background(app: Flask, *, dry_run: bool, wait_seconds: float = 10.0):
-    """Start a reconciliation in a thread and return once it holds the lease (`started`),
-    or could not have it (`refused`: another run holds it) or failed to start (`failed`).
-    The run goes on after the request that started it has been answered."""
-    decided = threading.Event()
-
-    def work() -> None:
-        def mark_started() -> None:
-            run.outcome = "started"
-            decided.set()
-
+def run_requested_reconciliation(app: Flask) -> ReconcileRun | None:
+    """Take the oldest "reconcile now" an operator asked for and run it; None when none
+    waits. A request refused because another run holds the lease waits for the next try."""
+    with app.app_context():
         try:
-            result = reconcile(app, dry_run=dry_run, started=mark_started)
-            if run.outcome == "pending" and result is None:
-                run.outcome = "refused"
-        except JobFailed as failure:
-            run.outcome, run.error = "failed", str(failure)
-        except Exception as error:  # the thread's end must still answer the request
-            log.exception("reconciliation started from the console failed")
-            if run.outcome == "pending":
-                run.outcome, run.error = "failed", type(error).__name__
+            request = take_request(db.session, new_holder())
+            if request is None:
+                return None
+            request_id, dry_run = request.id, request.dry_run
         finally:
-            decided.set()
-
-    run = BackgroundRun(threading.Thread(target=work, name="console-reconcile", daemon=True))
-    run.thread.start()
-    decided.wait(wait_seconds)
+            db.session.remove()
+    run = reconcile(app, dry_run=dry_run)
+    if run is None:
+        with app.app_context():
+            try:
+                give_back_request(db.session, request_id)
+            finally:
+                db.session.remove()
     return run
 
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MISFIRE_GRACE = timedelta(hours=6)
 WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
+REQUESTS_EVERY = timedelta(seconds=5)  # how soon an operator's "reconcile now" starts
 PRUNE_AT = {"hour": 4, "minute": 30}
 USAGE_PRUNE_AT = {"hour": 4, "minute": 45}
 
@@ -157,6 +158,12 @@ def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
             run_reconcile_slot,
             reconcile_trigger(app),
             {"misfire_grace_time": int(MISFIRE_GRACE.total_seconds())},
+        ),
+        (
+            "reconcile-requests",
+            logged(jobs.run_requested_reconciliation),
+            IntervalTrigger(seconds=int(REQUESTS_EVERY.total_seconds()), timezone=UTC),
+            {},
         ),
         (
             "webhook-retry",

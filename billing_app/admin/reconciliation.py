@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from billing_app import jobs
 from billing_app.admin.blueprint import blp
 from billing_app.admin.paging import read_id, split_page
+from billing_app.admin.sessions import current_operator
 from billing_app.admin.sign_in import record
 from billing_app.extensions import db
 from billing_app.models import ReconcileRun
@@ -29,6 +29,7 @@ def reconciliation():
         runs=runs,
         next_before=last.id if last else None,
         paddle_configured=bool(current_app.config["PADDLE_API_KEY"]),
+        waiting=reconcile.waiting_requests(db.session),
     )
 
 
@@ -56,24 +57,21 @@ def reconcile_run(run_id: int):
 
 @blp.route("/reconciliation", methods=["POST"])
 def reconcile_now():
-    """Start a run now (or a dry run), under the same lease as the nightly one."""
+    """Ask for a run now (or a dry run): a scheduler process takes it within seconds and
+    runs it under the nightly run's lease (a web process may be restarted at any time)."""
     dry_run = request.form.get("dry_run") == "yes"
     action = "reconcile_dry_run" if dry_run else "reconcile"
-    app = current_app._get_current_object()
-    if not app.config["PADDLE_API_KEY"]:
+    if not current_app.config["PADDLE_API_KEY"]:
         record(action, "refused", detail="Paddle is not configured")
         flash("Paddle is not configured (PADDLE_API_KEY): nothing to reconcile against.", "error")
         return redirect(url_for("admin.reconciliation"), code=303)
-    db.session.close()  # the run works in sessions of its own; hold nothing meanwhile
-    run = jobs.reconcile_in_background(app, dry_run=dry_run)
-    app.extensions.setdefault("billing_console_runs", []).append(run)
-    messages = {
-        "started": ("ok", "Reconciliation started; it runs in the background."),
-        "refused": ("error", "Refused: another reconciliation holds the lease. Try once it ends."),
-        "failed": ("error", f"Reconciliation could not start: {run.error}."),
-        "pending": ("ok", "Reconciliation is starting; reload to see it."),
-    }
-    category, message = messages[run.outcome]
-    record(action, run.outcome, detail=run.error)
-    flash(message, category)
+    asked = reconcile.request_run(db.session, dry_run=dry_run, operator=current_operator())
+    db.session.commit()
+    record(action, "requested", target=str(asked.id))
+    kind = "A dry run" if dry_run else "A reconciliation"
+    flash(
+        f"{kind} was requested: a scheduler process starts it within seconds, once no other"
+        " run holds the lease.",
+        "ok",
+    )
     return redirect(url_for("admin.reconciliation"), code=303)

@@ -6,7 +6,7 @@ from billing_app.models.console_session import ConsoleSession
 from billing_app.models.import_cursor import ImportCursor
 from billing_app.models.job_lease import JobLease
 from billing_app.models.plan import Plan
-from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRun
+from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRequest, ReconcileRun
 from billing_app.models.subscription import (
     LIVE_STATUSES,
     SUBSCRIPTION_STATUSES,
@@ -41,6 +41,7 @@ __all__ = [
     "Product",
     "Purchase",
     "ReconcileDrift",
+    "ReconcileRequest",
     "ReconcileRun",
     "Subscription",
     "SubscriptionItem",

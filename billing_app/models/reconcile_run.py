@@ -60,3 +60,18 @@ class ReconcileDrift(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[ReconcileRun] = relationship(back_populates="drifts")
+
+
+class ReconcileRequest(Base):
+    """An operator's "reconcile now" from the console, waiting for a scheduler process to
+    take it (a web process may be restarted by a deploy at any moment; a scheduler runs
+    the request under the nightly run's lease)."""
+
+    __tablename__ = "reconcile_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    taken_by: Mapped[str | None] = mapped_column(String(128))

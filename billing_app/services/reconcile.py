@@ -28,6 +28,7 @@ from billing_app.models import (
     LIVE_STATUSES,
     Plan,
     ReconcileDrift,
+    ReconcileRequest,
     ReconcileRun,
     Subscription,
     Transaction,
@@ -471,5 +472,63 @@ def drifts_of(session: Session, run_id: int, *, after_id: int = 0, limit: int = 
             .where(ReconcileDrift.run_id == run_id, ReconcileDrift.id > after_id)
             .order_by(ReconcileDrift.id)
             .limit(limit)
+        )
+    )
+
+
+# Runs operators ask for, taken by a scheduler process
+
+
+def request_run(session: Session, *, dry_run: bool, operator: str) -> ReconcileRequest:
+    """Ask the schedulers for a run now; one already waiting (of the same kind) is kept."""
+    waiting = session.scalars(
+        select(ReconcileRequest).where(
+            ReconcileRequest.taken_at.is_(None), ReconcileRequest.dry_run.is_(dry_run)
+        )
+    ).first()
+    if waiting is not None:
+        return waiting
+    request = ReconcileRequest(dry_run=dry_run, requested_by=operator)
+    session.add(request)
+    session.flush()
+    return request
+
+
+def take_request(session: Session, taker: str) -> ReconcileRequest | None:
+    """The oldest waiting request, now `taker`'s (one statement: two schedulers never take
+    the same one). Commits."""
+    oldest = (
+        select(ReconcileRequest.id)
+        .where(ReconcileRequest.taken_at.is_(None))
+        .order_by(ReconcileRequest.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    taken_id = session.scalar(
+        update(ReconcileRequest)
+        .where(ReconcileRequest.id == oldest, ReconcileRequest.taken_at.is_(None))
+        .values(taken_at=utcnow(), taken_by=taker)
+        .returning(ReconcileRequest.id)
+    )
+    session.commit()
+    return session.get(ReconcileRequest, taken_id) if taken_id is not None else None
+
+
+def give_back_request(session: Session, request_id: int) -> None:
+    """A request whose run could not start (another holds the lease) waits again. Commits."""
+    session.execute(
+        update(ReconcileRequest)
+        .where(ReconcileRequest.id == request_id)
+        .values(taken_at=None, taken_by=None)
+    )
+    session.commit()
+
+
+def waiting_requests(session: Session) -> list[ReconcileRequest]:
+    return list(
+        session.scalars(
+            select(ReconcileRequest)
+            .where(ReconcileRequest.taken_at.is_(None))
+            .order_by(ReconcileRequest.id)
         )
     )

@@ -20,6 +20,7 @@ from billing_app.models import (
     Adjustment,
     AuditEntry,
     JobLease,
+    ReconcileRequest,
     ReconcileRun,
     Subscription,
     Transaction,
@@ -459,37 +460,35 @@ def test_a_link_that_breaks_the_rule_is_refused_and_recorded(browser, session):
     assert audit_entries()[-1][1:] == ("link_subscription", "refused", "sub_01second")
 
 
-def test_reconcile_now_runs_under_the_lease_and_is_refused_while_another_holds_it(
-    console, browser, session
-):
+def test_reconcile_now_is_a_request_a_scheduler_runs_under_the_lease(console, browser, session):
+    """The console only asks; a scheduler process takes the request (a web process may be
+    restarted by a deploy mid-run), and while another run holds the lease it waits."""
+    from billing_app import jobs
+
     token = sign_in(browser)
+    asked = browser.post("/admin/reconciliation", data={"csrf_token": token, "dry_run": "yes"})
+    assert asked.status_code == 303
+    page = browser.get("/admin/reconciliation").get_data(as_text=True)
+    assert "was requested" in page and "is waiting for a scheduler process" in page
+    assert stored(select(ReconcileRun)) == []  # nothing ran in the web process
+
     lease = Lease(db.engine, "reconcile", timedelta(minutes=5))
     assert lease.acquire()
-    refused = browser.post("/admin/reconciliation", data={"csrf_token": token})
-    assert refused.status_code == 303
-    assert b"another reconciliation holds the lease" in browser.get("/admin/reconciliation").data
+    assert jobs.run_requested_reconciliation(console) is None  # refused: it waits again
+    assert [request.taken_at for request in stored(select(ReconcileRequest))] == [None]
     lease.release()
 
     with responses.RequestsMock() as paddle:
         serve_subscription_list(
             paddle, [paddle_entity("sub_01new", updated_at="2026-03-01T00:00:00Z")]
         )
-        started = browser.post(
-            "/admin/reconciliation", data={"csrf_token": token, "dry_run": "yes"}
-        )
-        assert started.status_code == 303
-        for run in console.extensions["billing_console_runs"]:
-            run.thread.join(timeout=30)
-    [run] = stored(select(ReconcileRun))
+        run = jobs.run_requested_reconciliation(console)
     assert (run.status, run.dry_run, run.seen) == ("succeeded", True, 1)
-    run_id = run.id
     assert stored(select(JobLease)) == []  # given back
-    page = browser.get(f"/admin/reconciliation/{run_id}").get_data(as_text=True)
+    assert jobs.run_requested_reconciliation(console) is None  # nothing waits any more
+    page = browser.get(f"/admin/reconciliation/{run.id}").get_data(as_text=True)
     assert "succeeded" in page and "dry run" in page
-    assert [entry[1:3] for entry in audit_entries()[-2:]] == [
-        ("reconcile", "refused"),
-        ("reconcile_dry_run", "started"),
-    ]
+    assert [entry[1:3] for entry in audit_entries()[-1:]] == [("reconcile_dry_run", "requested")]
 
 
 def test_usage_lists_overage_charges_by_status(browser, session):

@@ -10,12 +10,16 @@ do not commit: the caller (a view, a job, the CLI, the worker) owns the transact
 - `usage/`: meters, billing periods, recording usage and billing overage.
 - `billing_history/`: transactions, adjustments and one-time purchases.
 - `console/`: read models only the operators' console uses, and its audit log.
-- `reconcile`, `plans`, `locks`, `stale_guard`, `health`: one module each.
+- `plans/`: the plans file and the catalogue.
+- `reconcile`, `locks`, `stale_guard`, `health`: one module each.
+- `customer_links`: what an account's customer held unlinked joins it once the customer is
+  known (a `customer.*` event, or the product declaring the account).
+- `paddle_import`: bringing existing Paddle subscribers over (`billing import paddle`).
 
 A domain may import `models`, `db`, `errors`, `paddle_client` and the single-module services;
-across domains, `subscriptions` and `billing_history` are used by `webhooks` and `reconcile`,
-`entitlements` reads `usage` and `billing_history`, and `console` reads any of them. Nothing
-here imports `api`, `admin` or the Flask app's wiring.
+each package's docstring names the other domains it uses. `webhooks`, `reconcile` and
+`paddle_import` apply what the others hold; `console` reads any of them. Nothing here imports
+`api` or `admin`, and a test fails on any import circle between modules.
 
 Some services commit, each for a reason that a caller's transaction cannot serve:
 - `webhooks.ledger.accept` / `record_rejected`: Paddle gets its 200 only once the delivery is
@@ -25,6 +29,9 @@ Some services commit, each for a reason that a caller's transaction cannot serve
 - `console.audit.record`: an operator's action is recorded even when the action fails.
 - `usage.overage`: a charge is marked as being sent before Paddle is asked, so a crash
   cannot bill twice.
+- `paddle_import` and `reconcile`'s requests: each page of an import commits with its
+  cursor, so a stopped import goes on from there; a scheduler's taking of an operator's
+  request commits before the run, so two schedulers never take the same one.
 - `reconcile`: each page of Paddle's subscriptions commits on its own, so a long run holds
   no transaction while it waits on Paddle and a crash keeps the pages done.
 """

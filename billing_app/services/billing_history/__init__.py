@@ -4,5 +4,6 @@
 - `adjustments`: refunds, credits and chargebacks.
 - `purchases`: what a completed one-time checkout grants, and what takes it back.
 
-May import: models, `stale_guard`, `usage.periods`.
+May import: models, `stale_guard`, `usage.periods`, and `subscriptions` (who owns a
+transaction, the shape of its items).
 """

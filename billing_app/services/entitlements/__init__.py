@@ -6,5 +6,5 @@
   change.
 - `reads`: the entitlements answer the API and the console share.
 
-May import: models, `usage`, `billing_history`; never `subscriptions.actions` or Paddle.
+May import: models, `usage` (meters, recording's figures); never `subscriptions` or Paddle.
 """

@@ -1,12 +1,15 @@
 """Subscriptions and who owns them.
 
-- `accounts`: accounts, the Paddle customers that pay for them, and linking a
-  subscription to its account.
+- `accounts`: accounts and the Paddle customers that pay for them.
+- `ownership`: who owns a subscription or transaction Paddle tells us about (what our
+  checkout made, believable claims, the customer's account), operators' links, and
+  customers shared by several accounts.
 - `checkout`: starting a checkout (a Paddle transaction) for a plan or a product.
 - `actions`: what a customer does to a subscription (pause, cancel, resume, change, pay),
   and reading an account's subscriptions.
 - `sync`: the one rule that brings a row in line with Paddle's subscription entity, used
   by webhooks, actions' answers and reconciliation.
 
-May import: models, `stale_guard`, `locks`, `plans`, `billing_history`, `paddle_client`.
+May import: models, `stale_guard`, `locks`, `paddle_client`; `checkout` keeps the
+transaction it made through `billing_history.transactions`.
 """

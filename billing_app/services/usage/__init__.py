@@ -5,5 +5,7 @@
 - `recording`: recording usage exactly once per idempotency key; a period's figures.
 - `overage`: billing a closed period's overage through Paddle, once.
 
-May import: models, `billing_history.purchases` (bought credits), `paddle_client`.
+May import: models, `billing_history.purchases` (bought credits), `entitlements` (the
+access rule decides which plan's meters count), `webhooks.ledger`'s retry schedule,
+`paddle_client`.
 """

@@ -6,5 +6,5 @@
 
 Verifying a signature is `paddle_client.webhooks`; the HTTP intake is `api/webhooks.py`;
 the worker processes are `billing_app/worker.py`.
-May import: `subscriptions`, `billing_history`, models.
+May import: `subscriptions`, `billing_history`, `customer_links`, `stale_guard`, models.
 """

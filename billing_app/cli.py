@@ -512,6 +512,10 @@ def render_run(run, drift_lines: int = 20) -> str:
             f"{run.transactions_seen} seen, {run.transactions_filled} "
             + ("missing or behind" if run.dry_run else "filled"),
         ),
+        (
+            "their adjustments",
+            f"{run.adjustments_filled} " + ("missing" if run.dry_run else "filled"),
+        ),
     ]
     if run.unlinked:
         rows.append(("unlinked", f"{run.unlinked} (see `billing subscriptions unlinked`)"))

@@ -38,6 +38,8 @@ class ReconcileRun(Base):
     # listed, and those we held at an older version or not at all (found, in a dry run).
     transactions_seen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     transactions_filled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Refunds, credits and chargebacks of those transactions the ledger lacked or had older.
+    adjustments_filled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
 
     drifts: Mapped[list[ReconcileDrift]] = relationship(

@@ -26,6 +26,7 @@ from billing_app.errors import describe_failure
 from billing_app.metrics import RECONCILE_PAGES
 from billing_app.models import (
     LIVE_STATUSES,
+    Adjustment,
     Plan,
     ReconcileDrift,
     ReconcileRequest,
@@ -33,6 +34,7 @@ from billing_app.models import (
     Subscription,
     Transaction,
 )
+from billing_app.services.billing_history.adjustments import keep_adjustment
 from billing_app.services.billing_history.transactions import keep_transaction
 from billing_app.services.locks import Lease
 from billing_app.services.subscriptions.ownership import app_ids
@@ -71,6 +73,7 @@ class Counts:
     unlinked: int = 0
     transactions_seen: int = 0
     transactions_filled: int = 0
+    adjustments_filled: int = 0
 
 
 def _text(value: Any) -> str | None:
@@ -179,7 +182,8 @@ class Reconciler:
         holds at an older version or not at all (a `transaction.*` webhook lost, or not
         yet applied) are kept through the webhooks' own rule, purchases included."""
         since = self.started_at - timedelta(days=self.transaction_days)
-        for page in prefetched(self.paddle.transactions.list_pages(updated_since=since)):
+        pages = self.paddle.transactions.list_pages(updated_since=since, includes=["adjustments"])
+        for page in prefetched(pages):
             self.counts.transactions_seen += len(page)
             held = dict(
                 self.session.execute(
@@ -188,11 +192,28 @@ class Reconciler:
                     )
                 ).all()
             )
+            adjustments = [
+                adjustment
+                for entity in page
+                for adjustment in entity.get("adjustments") or []
+                if isinstance(adjustment, dict) and adjustment.get("id")
+            ]
+            held_adjustments = dict(
+                self.session.execute(
+                    select(Adjustment.paddle_adjustment_id, Adjustment.paddle_updated_at).where(
+                        Adjustment.paddle_adjustment_id.in_([a["id"] for a in adjustments])
+                    )
+                ).all()
+            )
             self.session.rollback()  # nothing held while Paddle answers the next page
             for entity in page:
                 version = parse_timestamp(entity.get("updated_at"))
                 if not _holds(held.get(entity["id"]), version):
                     self._fill_transaction(entity, version)
+            for adjustment in adjustments:
+                version = parse_timestamp(adjustment.get("updated_at"))
+                if not _holds(held_adjustments.get(adjustment["id"]), version):
+                    self._fill_adjustment(adjustment, version)
             self._commit_page()
 
     def _fill_transaction(self, entity: dict[str, Any], version: datetime | None) -> None:
@@ -211,6 +232,24 @@ class Reconciler:
             self.counts.errors += 1
             log.warning(
                 "filling transaction %s failed: %s", entity.get("id"), describe_failure(error)
+            )
+
+    def _fill_adjustment(self, entity: dict[str, Any], version: datetime | None) -> None:
+        """A refund, credit or chargeback whose `adjustment.*` webhook was lost is kept
+        through the webhooks' own rule, and what it takes back is taken back."""
+        if self.dry_run:
+            self.counts.adjustments_filled += 1
+            return
+        try:
+            with self.session.begin_nested():
+                kept = keep_adjustment(
+                    self.session, entity, occurred_at=version or self.started_at, event_id=None
+                )
+            self.counts.adjustments_filled += kept == "processed"
+        except Exception as error:  # one bad adjustment must not stop the run
+            self.counts.errors += 1
+            log.warning(
+                "filling adjustment %s failed: %s", entity.get("id"), describe_failure(error)
             )
 
     def _discard_page(self) -> None:

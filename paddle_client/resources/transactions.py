@@ -60,12 +60,15 @@ class Transactions(Resource):
         return iterate(self._transport, "/transactions", params)
 
     def list_pages(
-        self, *, updated_since: datetime | None = None
+        self, *, updated_since: datetime | None = None, includes: Iterable[str] | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Transactions Paddle updated at or after `updated_since`, a page at a time."""
+        """Transactions Paddle updated at or after `updated_since`, a page at a time (with
+        `includes`, e.g. their `adjustments`)."""
         params = self._list_params(None, None, None, None)
         if updated_since is not None:
             params["updated_at[GTE]"] = format_timestamp(updated_since)
+        if includes:
+            params["include"] = include(includes)
         return iterate_pages(self._transport, "/transactions", params)
 
     @staticmethod

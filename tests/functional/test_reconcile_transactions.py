@@ -13,12 +13,12 @@ import responses
 from sqlalchemy import select
 
 from billing_app import jobs
-from billing_app.models import Purchase, ReconcileRun, Transaction
+from billing_app.models import Adjustment, Purchase, ReconcileRun, Transaction
 from billing_app.services.plans import catalogue as plan_service
 from tests.helpers.catalogue import CATALOGUE, CUSTOMER, REPORTS
 from tests.helpers.config import PADDLE_BASE
 from tests.helpers.paddle_lists import serve_subscription_list
-from tests.helpers.payloads import body_of, envelope, one_time_checkout, stamp
+from tests.helpers.payloads import adjustment, body_of, envelope, one_time_checkout, stamp
 from tests.helpers.rows import make_account
 from tests.helpers.webhooks import deliver
 
@@ -136,3 +136,30 @@ def test_no_window_no_walk(make_app, paddle, session, customer):
     run = jobs.reconcile(app)
     assert (run.status, run.transactions_seen) == ("succeeded", 0)
     assert stored(session, ReconcileRun)[0].status == "succeeded"
+
+
+def test_a_lost_refund_is_filled_and_takes_its_purchase_back(unpaced, paddle, session, customer):
+    """The purchase's webhook arrived; the full refund's `adjustment.updated` was lost. The
+    walk asks for the transactions' adjustments and keeps the refund by the webhooks' rule."""
+    paid = bought(1, datetime.now(UTC) - timedelta(days=1))
+    refund = adjustment(
+        "adj_01refund", paid["id"], CUSTOMER, total="4900", action="refund", status="approved"
+    )
+    refund["updated_at"] = stamp(datetime.now(UTC) - timedelta(hours=1))
+    walked = {**paid, "adjustments": [refund]}
+    serve_subscription_list(paddle, [])
+    asked = serve_transactions(paddle, [walked])
+    purchase_webhook = body_of(envelope("transaction.completed", paid))
+    assert deliver(unpaced.test_client(), purchase_webhook) == "processed"
+    [purchase] = stored(session, Purchase)
+    assert purchase.revoked_by is None
+
+    run = jobs.reconcile(unpaced)
+    assert (run.status, run.adjustments_filled) == ("succeeded", 1)
+    assert asked[0]["include"] == "adjustments"
+    [kept] = stored(session, Adjustment)
+    assert (kept.paddle_adjustment_id, kept.status) == ("adj_01refund", "approved")
+    [purchase] = stored(session, Purchase)
+    assert purchase.revoked_by == "refund"
+    again = jobs.reconcile(unpaced)  # held at that version now: nothing to fill
+    assert again.adjustments_filled == 0

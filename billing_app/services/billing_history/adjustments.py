@@ -3,6 +3,7 @@ told them (a refund starts `pending_approval`, then is `approved` or `rejected`)
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -10,9 +11,12 @@ from sqlalchemy.orm import Session
 
 from billing_app.db import lock_or_create
 from billing_app.models import Adjustment
+from billing_app.services.billing_history.purchases import apply_adjustments
 from billing_app.services.stale_guard import is_newer, mark_applied
 from paddle_client.money import minor_units, totals_in_minor_units
 from paddle_client.timestamps import parse_timestamp
+
+log = logging.getLogger(__name__)
 
 
 def adjustment_values(data: dict[str, Any]) -> dict[str, Any]:
@@ -58,3 +62,24 @@ def record_adjustment(
         setattr(row, field, value)
     mark_applied(row, occurred_at, event_id)
     return "processed", row
+
+
+def keep_adjustment(
+    session: Session, data: dict[str, Any], *, occurred_at: datetime, event_id: str | None
+) -> str:
+    """Paddle's adjustment kept, and what it takes back (or gives back) taken: the rule of
+    every `adjustment.*` webhook, and of reconciliation filling the ledger's gaps."""
+    recorded, adjustment = record_adjustment(
+        session, data, occurred_at=occurred_at, event_id=event_id
+    )
+    if recorded == "processed":
+        apply_adjustments(session, adjustment.paddle_transaction_id)
+    if recorded == "processed" and adjustment.action == "chargeback":
+        log.warning(
+            "chargeback %s on transaction %s (subscription %s)",
+            adjustment.paddle_adjustment_id,
+            adjustment.paddle_transaction_id,
+            adjustment.paddle_subscription_id or "none",
+        )
+    return recorded
+

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from billing_app.services.billing_history import adjustments, purchases, transactions
+from billing_app.services.billing_history import adjustments, transactions
 from billing_app.services.customer_links import customer_now_known
 from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscriptions.accounts import (
@@ -130,22 +130,12 @@ def sync_transaction(session: Session, notification: Notification) -> str:
 
 def sync_adjustment(session: Session, notification: Notification) -> str:
     """`adjustment.created` / `.updated`: a refund, credit or chargeback, kept."""
-    recorded, adjustment = adjustments.record_adjustment(
+    return adjustments.keep_adjustment(
         session,
         notification.data,
         occurred_at=notification.occurred_at,
         event_id=notification.event_id,
     )
-    if recorded == "processed":
-        purchases.apply_adjustments(session, adjustment.paddle_transaction_id)
-    if recorded == "processed" and adjustment.action == "chargeback":
-        log.warning(
-            "chargeback %s on transaction %s (subscription %s)",
-            adjustment.paddle_adjustment_id,
-            adjustment.paddle_transaction_id,
-            adjustment.paddle_subscription_id or "none",
-        )
-    return recorded
 
 
 def link_customer(session: Session, notification: Notification) -> str:

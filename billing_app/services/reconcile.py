@@ -209,48 +209,32 @@ class Reconciler:
             for entity in page:
                 version = parse_timestamp(entity.get("updated_at"))
                 if not _holds(held.get(entity["id"]), version):
-                    self._fill_transaction(entity, version)
+                    self._fill("transaction", keep_transaction, entity, version)
+            # A refund, credit or chargeback whose `adjustment.*` webhook was lost.
             for adjustment in adjustments:
                 version = parse_timestamp(adjustment.get("updated_at"))
                 if not _holds(held_adjustments.get(adjustment["id"]), version):
-                    self._fill_adjustment(adjustment, version)
+                    self._fill("adjustment", keep_adjustment, adjustment, version)
             self._commit_page()
 
-    def _fill_transaction(self, entity: dict[str, Any], version: datetime | None) -> None:
+    def _fill(self, kind: str, keep, entity: dict[str, Any], version: datetime | None) -> None:
+        """Keep one `kind` of entity through the webhooks' own rule `keep`, counted in
+        `{kind}s_filled`."""
+        filled = f"{kind}s_filled"
         if self.dry_run:
-            self.counts.transactions_filled += 1
+            setattr(self.counts, filled, getattr(self.counts, filled) + 1)
             return
         try:
             with self.session.begin_nested():
                 # Paddle's version stands for the event that would have brought it; the
                 # stale guard keeps whatever a webhook wrote from a later moment.
-                kept = keep_transaction(
+                kept = keep(
                     self.session, entity, occurred_at=version or self.started_at, event_id=None
                 )
-            self.counts.transactions_filled += kept == "processed"
-        except Exception as error:  # one bad transaction must not stop the run
+            setattr(self.counts, filled, getattr(self.counts, filled) + (kept == "processed"))
+        except Exception as error:  # one bad entity must not stop the run
             self.counts.errors += 1
-            log.warning(
-                "filling transaction %s failed: %s", entity.get("id"), describe_failure(error)
-            )
-
-    def _fill_adjustment(self, entity: dict[str, Any], version: datetime | None) -> None:
-        """A refund, credit or chargeback whose `adjustment.*` webhook was lost is kept
-        through the webhooks' own rule, and what it takes back is taken back."""
-        if self.dry_run:
-            self.counts.adjustments_filled += 1
-            return
-        try:
-            with self.session.begin_nested():
-                kept = keep_adjustment(
-                    self.session, entity, occurred_at=version or self.started_at, event_id=None
-                )
-            self.counts.adjustments_filled += kept == "processed"
-        except Exception as error:  # one bad adjustment must not stop the run
-            self.counts.errors += 1
-            log.warning(
-                "filling adjustment %s failed: %s", entity.get("id"), describe_failure(error)
-            )
+            log.warning("filling %s %s failed: %s", kind, entity.get("id"), describe_failure(error))
 
     def _discard_page(self) -> None:
         self.counts, self.drifts = self.committed, []

@@ -9,8 +9,7 @@ from billing_app.api.schemas import AccountRequestSchema, AccountSchema
 from billing_app.auth import is_account_id, require_service_token
 from billing_app.errors import CustomerConflict, ValidationFailed
 from billing_app.extensions import db
-from billing_app.services.customer_links import customer_now_known
-from billing_app.services.subscriptions.accounts import declare_account
+from billing_app.services.customer_links import declare_with_customer
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts")
 
@@ -36,13 +35,12 @@ class Account(MethodView):
             raise ValidationFailed(
                 "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
             )
-        account = declare_account(
+        account = declare_with_customer(
             db.session,
             account_id,
             email=body.get("email"),
             name=body.get("name"),
             paddle_customer_id=body.get("paddle_customer_id"),
         )
-        customer_now_known(db.session, account)
         db.session.commit()
         return account

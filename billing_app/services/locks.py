@@ -101,7 +101,6 @@ class Lease:
                 delete(JobLease).where(JobLease.name == self.name, JobLease.holder == self.holder)
             )
 
-
     def keep(self) -> bool:
         """One beat of the heartbeat: renew; False once the lease is lost (taken by another
         process, or run out while the database would not answer)."""

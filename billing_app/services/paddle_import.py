@@ -9,12 +9,12 @@ subscription, or a CSV of `account_id,paddle_customer_id`.
 The walk reads Paddle's list endpoints only, a page at a time, paced like reconciliation,
 with no transaction open while Paddle answers; each page commits with the cursor of where
 the walk has got to, so a stopped import goes on from there. It makes the accounts the
-mapping names, gives them their customers (`accounts.declare_account`: never moving one),
-stores the subscriptions as reconciliation would and links them (one live subscription per
-account), and keeps the transactions of the last days. Whatever it cannot decide (an
-account named by two customers, an account that already has another live subscription, a
-customer or subscription the mapping does not name) is reported, never guessed. Run again,
-it changes nothing and says so; a dry run writes nothing.
+mapping names, gives them their customers (`customer_links.declare_with_customer`: never
+moving one), stores the subscriptions as reconciliation would and links them (one live
+subscription per account), and keeps the transactions of the last days. Whatever it cannot
+decide (an account named by two customers, an account that already has another live
+subscription, a customer or subscription the mapping does not name) is reported, never
+guessed. Run again, it changes nothing and says so; a dry run writes nothing.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
 from billing_app.errors import CustomerConflict
 from billing_app.models import Account, ImportCursor, Transaction
 from billing_app.services.billing_history.transactions import keep_transaction
-from billing_app.services.customer_links import customer_now_known
-from billing_app.services.subscriptions.accounts import account_for_customer, declare_account
+from billing_app.services.customer_links import declare_with_customer
+from billing_app.services.subscriptions.accounts import account_for_customer
 from billing_app.services.subscriptions.ownership import can_hold
 from billing_app.services.subscriptions.sync import (
     apply_snapshot,
@@ -95,7 +95,7 @@ class PaddleImport:
         if self.transaction_days > 0:
             self._keep_transactions()
         if not self.dry_run:
-            self.session.query(ImportCursor).delete()  # done: the next import starts afresh
+            self.session.execute(delete(ImportCursor))  # done: the next import starts afresh
             self.session.commit()
         return self.report
 
@@ -167,7 +167,7 @@ class PaddleImport:
             self.report.counts["customers_unchanged"] += 1
             return existing
         try:
-            account = declare_account(
+            account = declare_with_customer(
                 self.session,
                 account_id,
                 email=(customer or {}).get("email"),
@@ -178,7 +178,6 @@ class PaddleImport:
             self._conflict(f"customer {customer_id} for account {account_id}: {conflict}")
             return None
         self.report.counts["accounts_made" if existing is None else "customers_linked"] += 1
-        customer_now_known(self.session, account)
         return account
 
     # Subscriptions

@@ -82,4 +82,3 @@ def keep_adjustment(
             adjustment.paddle_subscription_id or "none",
         )
     return recorded
-

@@ -266,15 +266,13 @@ def _accounts_by_customer(customer_id: str | None = None):
     return union(*branches).subquery()
 
 
-def accounts_paying_as(session: Session, customer_id: str | None) -> set[str]:
-    """Every account that the Paddle customer pays for (or whose customer it is)."""
+def others_paying_as(session: Session, customer_id: str | None, account_id: str) -> set[str]:
+    """The accounts other than `account_id` that the Paddle customer pays for (or whose
+    customer it is)."""
     if not customer_id:
         return set()
-    return set(session.scalars(select(_accounts_by_customer(customer_id).c.account_id)))
-
-
-def others_paying_as(session: Session, customer_id: str | None, account_id: str) -> set[str]:
-    return accounts_paying_as(session, customer_id) - {account_id}
+    paying = session.scalars(select(_accounts_by_customer(customer_id).c.account_id))
+    return set(paying) - {account_id}
 
 
 def refuse_shared_customer(session: Session, customer_id: str, account_id: str) -> None:

@@ -13,8 +13,8 @@ not limited. Counters live in memory (one process) unless `RATE_LIMIT_STORAGE_UR
 Redis server, which every process then shares. If that storage fails, requests are let
 through and it is logged.
 
-The limiter's headers go where they mean something: no `Retry-After` on a success, and no
-`X-RateLimit-*` on a 401 (a request refused before it counted as anyone's).
+The limiter's headers go where they mean something: `Retry-After` on a 429 or a 503 only, and
+no `X-RateLimit-*` on a 401 (a request refused before it counted as anyone's).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def limited_blueprints(app: Flask) -> list[str]:
 
 def _headers_where_they_belong(response):
     # Registered first, so it runs after the limiter has added its headers.
-    if response.status_code < 400 or response.status_code == 401:
+    if response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
     if response.status_code == 401:
         for name in {name for name, _ in response.headers if name.startswith("X-RateLimit")}:

@@ -17,7 +17,7 @@ def register_blueprints(app: Flask) -> None:
         usage,
         webhooks,
     )
-    from billing_app.api.openapi import state_request_rules
+    from billing_app.api.openapi import shape_one_of_bodies
     from billing_app.extensions import api
 
     api.spec.components.security_scheme(
@@ -41,4 +41,4 @@ def register_blueprints(app: Flask) -> None:
         metrics,
     ):
         api.register_blueprint(module.blp)
-    state_request_rules(api.spec)
+    shape_one_of_bodies(api.spec)

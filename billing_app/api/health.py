@@ -22,6 +22,7 @@ class ReadySchema(HealthSchema):
         required=True, metadata={"description": "ledger rows waiting to be applied"}
     )
     oldest_unapplied_seconds = fields.Float(
+        required=True,
         allow_none=True, metadata={"description": "age of the oldest of them (for alerts)"}
     )
 

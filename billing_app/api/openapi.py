@@ -124,17 +124,43 @@ class BillingApi(Api):
         return body, status, headers
 
 
-# Rules between fields that marshmallow checks in `validates_schema` and apispec cannot see,
-# stated in the document so that clients and fuzzers know them too.
-REQUEST_RULES = {
-    "CheckoutRequest": {"oneOf": [{"required": ["plan"]}, {"required": ["price_id"]}]},
+# Bodies that take one of several shapes, which marshmallow checks in `validates_schema` and
+# apispec cannot see. Each shape becomes a named schema of its own (the fields it requires,
+# the ones it may add, nothing else) and the body a `oneOf` of them: generators type it as
+# a union of models, and a validator refuses exactly what the server refuses.
+ONE_OF_BODIES = {
+    "CheckoutRequest": {
+        "CheckoutPlan": (["plan"], ["quantity"]),
+        "CheckoutPrice": (["price_id"], ["quantity"]),
+        "CheckoutProduct": (["product"], ["quantity"]),
+    },
     "ChangeRequest": {
-        "anyOf": [{"required": ["plan"]}, {"required": ["price_id"]}, {"required": ["quantity"]}],
-        "not": {"required": ["plan", "price_id"]},
+        "ChangeToPlan": (["plan"], ["quantity", "proration_billing_mode"]),
+        "ChangeToPrice": (["price_id"], ["quantity", "proration_billing_mode"]),
+        "ChangeSeats": (["quantity"], ["proration_billing_mode"]),
     },
 }
 
+ONE_OF_DESCRIPTIONS = {
+    "CheckoutRequest": "A plan (by `plan` slug or `price_id`) to subscribe to, or a one-time"
+    " `product`; exactly one of the three, with an optional `quantity`.",
+    "ChangeRequest": "A new plan (`plan` or `price_id`, with an optional `quantity`), or a"
+    " `quantity` alone: a seat change on the current plan.",
+}
 
-def state_request_rules(spec) -> None:
-    for name, rules in REQUEST_RULES.items():
-        spec.components.schemas[name].update(rules)
+
+def shape_one_of_bodies(spec) -> None:
+    schemas = spec.components.schemas
+    for body, shapes in ONE_OF_BODIES.items():
+        whole = schemas[body]
+        for shape, (required, optional) in shapes.items():
+            schemas[shape] = {
+                "type": "object",
+                "properties": {name: whole["properties"][name] for name in required + optional},
+                "required": required,
+                "additionalProperties": False,
+            }
+        schemas[body] = {
+            "description": ONE_OF_DESCRIPTIONS[body],
+            "oneOf": [{"$ref": f"#/components/schemas/{shape}"} for shape in shapes],
+        }

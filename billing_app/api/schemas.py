@@ -18,14 +18,14 @@ class MeterSchema(ma.Schema):
     hard_limit = fields.Integer(
         required=True, allow_none=True, metadata={"description": "null: no cap"}
     )
-    overage_price_id = fields.String(allow_none=True)
-    overage_unit = fields.Integer()
+    overage_price_id = fields.String(required=True, allow_none=True)
+    overage_unit = fields.Integer(required=True)
 
 
 class PlanSchema(ma.Schema):
     slug = fields.String(required=True)
     name = fields.String(required=True)
-    description = fields.String(allow_none=True)
+    description = fields.String(required=True, allow_none=True)
     free = fields.Boolean(required=True, metadata={"description": "the free tier: no price"})
     price_id = fields.String(required=True, allow_none=True)
     amount = fields.String(
@@ -117,46 +117,52 @@ class CheckoutSchema(ma.Schema):
     transaction_id = fields.String(
         required=True, metadata={"description": "open Paddle.js with it"}
     )
-    checkout_url = fields.String(allow_none=True)
+    checkout_url = fields.String(required=True, allow_none=True)
 
 
 class ScheduledChangeSchema(ma.Schema):
-    action = fields.String(validate=validate.OneOf(SCHEDULED_ACTIONS))
-    effective_at = fields.AwareDateTime(allow_none=True)
-    resume_at = fields.AwareDateTime(allow_none=True)
+    action = fields.String(required=True, validate=validate.OneOf(SCHEDULED_ACTIONS))
+    effective_at = fields.AwareDateTime(required=True, allow_none=True)
+    resume_at = fields.AwareDateTime(required=True, allow_none=True)
 
 
 class SubscriptionItemSchema(ma.Schema):
     price_id = fields.String(required=True)
     quantity = fields.Integer(required=True)
-    recurring = fields.Boolean()
+    recurring = fields.Boolean(required=True)
 
 
 class CustomerSchema(ma.Schema):
-    id = fields.String(allow_none=True, metadata={"description": "Paddle's ctm_ id"})
-    email = fields.String(allow_none=True, metadata={"description": "as Paddle has it now"})
-    name = fields.String(allow_none=True)
+    id = fields.String(required=True, allow_none=True, metadata={"description": "Paddle's ctm_ id"})
+    email = fields.String(
+        required=True, allow_none=True, metadata={"description": "as Paddle has it now"}
+    )
+    name = fields.String(required=True, allow_none=True)
 
 
 class SubscriptionSchema(ma.Schema):
-    id = fields.String(allow_none=True, metadata={"description": "null on the free tier"})
+    id = fields.String(
+        required=True, allow_none=True, metadata={"description": "null on the free tier"}
+    )
     status = fields.String(required=True, validate=validate.OneOf((*SUBSCRIPTION_STATUSES, "free")))
-    plan = fields.String(allow_none=True, metadata={"description": "plan slug"})
-    price_id = fields.String(allow_none=True)
-    quantity = fields.Integer(allow_none=True)
-    items = fields.List(fields.Nested(SubscriptionItemSchema))
-    current_period_start = fields.AwareDateTime(allow_none=True)
-    current_period_end = fields.AwareDateTime(allow_none=True)
-    next_billed_at = fields.AwareDateTime(allow_none=True)
-    scheduled_change = fields.Nested(ScheduledChangeSchema, allow_none=True)
-    paused_at = fields.AwareDateTime(allow_none=True)
-    canceled_at = fields.AwareDateTime(allow_none=True)
+    plan = fields.String(required=True, allow_none=True, metadata={"description": "plan slug"})
+    price_id = fields.String(required=True, allow_none=True)
+    quantity = fields.Integer(required=True, allow_none=True)
+    items = fields.List(fields.Nested(SubscriptionItemSchema), required=True)
+    current_period_start = fields.AwareDateTime(required=True, allow_none=True)
+    current_period_end = fields.AwareDateTime(required=True, allow_none=True)
+    next_billed_at = fields.AwareDateTime(required=True, allow_none=True)
+    scheduled_change = fields.Nested(ScheduledChangeSchema, required=True, allow_none=True)
+    paused_at = fields.AwareDateTime(required=True, allow_none=True)
+    canceled_at = fields.AwareDateTime(required=True, allow_none=True)
     trial_ends_at = fields.AwareDateTime(
-        allow_none=True, metadata={"description": "when the trial ends (or ended); null: none"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "when the trial ends (or ended); null: none"},
     )
     access = fields.Boolean(required=True)
-    customer = fields.Nested(CustomerSchema, allow_none=True)
-    updated_at = fields.AwareDateTime(allow_none=True)
+    customer = fields.Nested(CustomerSchema, required=True, allow_none=True)
+    updated_at = fields.AwareDateTime(required=True, allow_none=True)
 
 
 def _plausible_future(value) -> None:
@@ -188,7 +194,7 @@ class CancelRequestSchema(ma.Schema):
 
 class PaymentMethodSchema(ma.Schema):
     transaction_id = fields.String(required=True)
-    checkout_url = fields.String(allow_none=True)
+    checkout_url = fields.String(required=True, allow_none=True)
 
 
 class ChangeRequestSchema(PlanChoiceSchema):
@@ -208,20 +214,20 @@ class ChangeRequestSchema(PlanChoiceSchema):
 
 
 class TransactionTotalsSchema(ma.Schema):
-    billing_period = fields.Dict(allow_none=True)
-    currency_code = fields.String(allow_none=True)
-    subtotal = fields.String(allow_none=True)
-    tax = fields.String(allow_none=True)
-    total = fields.String(allow_none=True)
+    billing_period = fields.Dict(required=True, allow_none=True)
+    currency_code = fields.String(required=True, allow_none=True)
+    subtotal = fields.String(required=True, allow_none=True)
+    tax = fields.String(required=True, allow_none=True)
+    total = fields.String(required=True, allow_none=True)
 
 
 class ChangePreviewSchema(ma.Schema):
-    immediate_transaction = fields.Nested(TransactionTotalsSchema, allow_none=True)
-    next_transaction = fields.Nested(TransactionTotalsSchema, allow_none=True)
+    immediate_transaction = fields.Nested(TransactionTotalsSchema, required=True, allow_none=True)
+    next_transaction = fields.Nested(TransactionTotalsSchema, required=True, allow_none=True)
     update_summary = fields.Dict(
-        allow_none=True, metadata={"description": "Paddle's credit/charge/result"}
+        required=True, allow_none=True, metadata={"description": "Paddle's credit/charge/result"}
     )
-    next_billed_at = fields.String(allow_none=True)
+    next_billed_at = fields.String(required=True, allow_none=True)
 
 
 class PortalSessionSchema(ma.Schema):
@@ -240,12 +246,16 @@ class EntitlementsSchema(ma.Schema):
     access = fields.Boolean(
         required=True, metadata={"description": "paid access now (false on the free plan)"}
     )
-    plan = fields.String(allow_none=True, metadata={"description": "the plan in effect"})
+    plan = fields.String(
+        required=True, allow_none=True, metadata={"description": "the plan in effect"}
+    )
     status = fields.String(required=True)
     features = fields.List(fields.String(), required=True)
     limits = fields.Dict(keys=fields.String(), required=True)
     seats = fields.Integer(
-        allow_none=True, metadata={"description": "the subscription's quantity, while paid"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "the subscription's quantity, while paid"},
     )
     meters = fields.List(
         fields.Nested(lambda: MeterUsageSchema()),

@@ -41,7 +41,25 @@ blp = Blueprint(
 )
 authenticate_first(blp)
 
-FREE = {"id": None, "status": "free", "access": False, "items": [], "scheduled_change": None}
+# Every field is always sent, null where empty: generated clients type them as present.
+FREE = {
+    "id": None,
+    "status": "free",
+    "plan": None,
+    "price_id": None,
+    "quantity": None,
+    "items": [],
+    "current_period_start": None,
+    "current_period_end": None,
+    "next_billed_at": None,
+    "scheduled_change": None,
+    "paused_at": None,
+    "canceled_at": None,
+    "trial_ends_at": None,
+    "access": False,
+    "customer": None,
+    "updated_at": None,
+}
 
 
 def customer_of(account: Account | None) -> dict | None:

@@ -2,15 +2,13 @@
 generator (openapi-python-client), used against the running app, gets typed answers."""
 
 import importlib
-import json
-import shutil
-import subprocess
 import sys
 from datetime import UTC, datetime
 
 import pytest
 import responses
 
+from tests.helpers.clients import generate_python_client, write_spec
 from tests.helpers.payloads import paddle_subscription
 from tests.helpers.rows import SAMPLE_SUBSCRIPTION, make_active_subscription
 from tests.helpers.tokens import user_token
@@ -20,25 +18,7 @@ PACKAGE = "billing_client"
 
 @pytest.fixture
 def generated_client(app, tmp_path):
-    spec = tmp_path / "openapi.json"
-    spec.write_text(json.dumps(app.test_client().get("/openapi.json").json))
-    generator = shutil.which("openapi-python-client") or "openapi-python-client"
-    result = subprocess.run(
-        [
-            generator,
-            "generate",
-            "--path",
-            str(spec),
-            "--output-path",
-            str(tmp_path / PACKAGE),
-            "--meta",
-            "none",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    generate_python_client(write_spec(app, tmp_path), tmp_path / PACKAGE)
     sys.path.insert(0, str(tmp_path))
     try:
         yield importlib.import_module(PACKAGE)

@@ -167,6 +167,9 @@ def test_the_limiters_headers_go_only_where_they_mean_something(make_app):
     ok = client.get("/api/v1/entitlements", headers=auth("acct_1"))
     assert ok.status_code == 200 and "X-RateLimit-Limit" in ok.headers
     assert "Retry-After" not in ok.headers
+    invalid = client.post("/api/v1/checkout", json={}, headers=auth("acct_1"))
+    assert invalid.status_code == 422 and "X-RateLimit-Limit" in invalid.headers
+    assert "Retry-After" not in invalid.headers
     refused = client.get("/api/v1/entitlements")
     assert refused.status_code == 401
     assert not [name for name, _ in refused.headers if name.startswith(("X-RateLimit", "Retry"))]

@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from billing_app.api.docs import SWAGGER_UI_SETTINGS
+from billing_app.api.docs import API_SETTINGS
 from billing_app.config import load_config
 from billing_app.db import ping_idle_connections
 
@@ -43,25 +43,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config.update(load_config())
     app.config.update(overrides or {})
-    database_url = app.config["DATABASE_URL"] or default_sqlite_url(app)
+    database_url = app.config["DATABASE_URL"] or default_sqlite_url()
     app.config["DATABASE_URL"] = database_url
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(database_url)
     # The API's bodies are tiny; the webhook endpoint sets its own limit per request.
     app.config["MAX_CONTENT_LENGTH"] = app.config["API_MAX_BODY_BYTES"]
-    app.config.update(
-        API_TITLE="Billing service",
-        API_VERSION="1.0.0",
-        OPENAPI_VERSION="3.1.0",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-    )
-    app.config.update(SWAGGER_UI_SETTINGS)
+    app.config.update(API_SETTINGS)
 
 
-def default_sqlite_url(app: Flask) -> str:
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{Path(app.instance_path) / 'billing.db'}"
+def default_sqlite_url() -> str:
+    # In the directory the service is started from, installed or not: Flask's own instance
+    # folder would be inside the virtual environment once the package is installed.
+    directory = Path.cwd() / "instance"
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'billing.db'}"
 
 
 POOL_PING_IDLE_SECONDS = 1.0

@@ -53,7 +53,7 @@ EXEMPT = {
     "health": "the load balancer's probes",
     "metrics": "Prometheus' scrapes, with the service token",
     "api-docs": "the OpenAPI document and the docs page: static",
-    "docs_assets": "the docs page's scripts and styles: static",
+    "docs_assets": "the docs page's scripts and styles, and the favicon: static",
     "static": "files",
     "admin": "the console: its sign-in has a limit of its own",
 }

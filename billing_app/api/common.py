@@ -65,9 +65,18 @@ def operation(
             if status in ERROR_NOTES:
                 description += f": {ERROR_NOTES[status]}"
             view = blp.alt_response(status, schema=ErrorSchema, description=description)(view)
-        return blp.doc(operationId=operation_id)(view)
+        return blp.doc(operationId=operation_id, summary=summary_of(view))(view)
 
     return decorate
+
+
+def summary_of(view) -> str | None:
+    """The docstring's first paragraph on one line, without Markdown: /docs shows a summary
+    as plain text (the description below it is rendered)."""
+    if not view.__doc__:
+        return None
+    first = view.__doc__.strip().split("\n\n")[0]
+    return " ".join(first.split()).replace("`", "")
 
 
 ONLY_NO_SUBSCRIPTION = error_codes(errors.NoSubscription)  # 404: no plan is named

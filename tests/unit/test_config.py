@@ -63,3 +63,14 @@ def test_every_package_of_the_source_tree_ships():
 def test_a_setting_with_choices_refuses_anything_else(name, value):
     with pytest.raises(ConfigError, match=name):
         load_config({name: value})
+
+
+def test_with_no_database_url_the_sqlite_file_is_in_the_directory_started_from(
+    tmp_path, monkeypatch
+):
+    from billing_app import create_app
+
+    monkeypatch.chdir(tmp_path)
+    app = create_app({"DATABASE_URL": None})
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'billing.db'}"
+    assert (tmp_path / "instance").is_dir()

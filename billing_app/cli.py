@@ -51,8 +51,21 @@ def read_plans_file(path: Path):
         if path.suffix.lower() == ".json":
             return json.loads(text)
         return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
+    except json.JSONDecodeError as error:
         raise click.ClickException(f"{path}: not valid JSON or YAML: {error}") from None
+    except yaml.YAMLError as error:
+        raise click.ClickException(
+            f"{path}: not valid JSON or YAML: {yaml_problem(error)}"
+        ) from None
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's message names `<unicode string>`; the file's line and column say more."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    if mark is None:
+        return problem
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
 @plans_cli.command("import")
@@ -307,11 +320,23 @@ def list_charges_command(statuses, limit) -> None:
 def bill_usage_command(dry_run: bool) -> None:
     """Charge the overage of closed billing periods through Paddle (once across processes).
     Exit status 75 when another run holds the lease."""
+    if not dry_run and not current_app.config["PADDLE_API_KEY"]:
+        raise click.ClickException(
+            "Paddle is not configured (set PADDLE_API_KEY): no overage can be charged."
+            " `--dry-run` counts the charges a run would open."
+        )
     outcomes = jobs.bill_overage(current_app._get_current_object(), dry_run=dry_run)
     if outcomes is None:
         click.echo("Another overage billing run holds the lease; skipped.")
         sys.exit(75)
-    click.echo(f"Overage billing: {outcomes}.")
+    if dry_run:
+        click.echo(f"Dry run: {outcomes['would_open']} charge(s) would be opened; nothing sent.")
+        return
+    sent = ", ".join(f"{name} {count}" for name, count in outcomes.items() if name != "opened")
+    click.echo(
+        f"Overage billing: {outcomes['opened']} charge(s) opened; "
+        + (f"sent to Paddle: {sent}." if sent else "none due to send.")
+    )
 
 
 @billing_cli.command("worker")

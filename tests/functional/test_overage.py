@@ -126,12 +126,26 @@ def test_the_usage_commands_bill_and_list(app, session, paddle):
     closed_period_with(session, used=111)
     runner = app.test_cli_runner()
     dry = runner.invoke(args=["billing", "usage", "bill", "--dry-run"])
-    assert dry.exit_code == 0 and "would_open': 1" in dry.output, dry.output
+    assert dry.exit_code == 0, dry.output
+    assert dry.output == "Dry run: 1 charge(s) would be opened; nothing sent.\n"
     assert charges(session) == []
     paddle.post(CHARGE, json=paddle_subscription(id=SAMPLE_SUBSCRIPTION), status=201)
-    assert runner.invoke(args=["billing", "usage", "bill"]).exit_code == 0
+    billed = runner.invoke(args=["billing", "usage", "bill"])
+    assert billed.exit_code == 0, billed.output
+    assert billed.output == "Overage billing: 1 charge(s) opened; sent to Paddle: confirmed 1.\n"
     listed = runner.invoke(args=["billing", "usage", "charges", "--status", "confirmed"])
     assert f"2 x {OVERAGE_PRICE} confirmed" in listed.output, listed.output
+
+
+def test_billing_usage_without_paddle_says_so_and_fails(app, session, monkeypatch):
+    closed_period_with(session, used=111)
+    monkeypatch.setitem(app.config, "PADDLE_API_KEY", None)
+    runner = app.test_cli_runner()
+    billed = runner.invoke(args=["billing", "usage", "bill"])
+    assert billed.exit_code == 1
+    assert "Paddle is not configured (set PADDLE_API_KEY)" in billed.output
+    assert charges(session) == []  # nothing opened that could not be sent
+    assert runner.invoke(args=["billing", "usage", "bill", "--dry-run"]).exit_code == 0
 
 
 def test_old_usage_events_go_once_their_period_is_billed(app, session):

@@ -81,11 +81,31 @@ def test_unknown_fields_and_unparseable_files_are_refused(app, session, tmp_path
     assert result.exit_code != 0
     assert "featurs" in result.output
 
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("- slug: x\n  name: [unclosed\n")
+    result = run_import(app, bad_yaml)
+    assert result.exit_code != 0
+    assert f"{bad_yaml}: not valid JSON or YAML" in result.output
+    assert "line 3" in result.output and "<unicode string>" not in result.output
+
     broken = tmp_path / "broken.json"
     broken.write_text("[{")
     result = run_import(app, broken)
     assert result.exit_code != 0
     assert "not valid JSON or YAML" in result.output
+    assert session.query(Plan).count() == 0
+
+
+def test_a_limit_that_is_not_a_number_boolean_or_null_is_refused(app, session, tmp_path):
+    words = tmp_path / "words.yaml"
+    words.write_text(
+        "- {slug: x, name: X, price_id: pri_x1, amount: '1', currency: USD, interval: month,"
+        " limits: {projects: three, seats: 5, sso: true, storage: null}}\n"
+    )
+    result = run_import(app, words)
+    assert result.exit_code != 0
+    assert "projects: a limit is a number, true or false, or null" in result.output
+    assert "'three'" in result.output and "seats" not in result.output
     assert session.query(Plan).count() == 0
 
 

@@ -22,6 +22,14 @@ def minor_units_text(value: Any) -> str:
     return str(int(text))
 
 
+def limit_values(limits: dict) -> None:
+    for name, value in limits.items():
+        if value is not None and not isinstance(value, (bool, int, float)):
+            raise ma.ValidationError(
+                f"{name}: a limit is a number, true or false, or null (no limit); got {value!r}"
+            )
+
+
 class MinorUnits(ma.fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         return minor_units_text(value)
@@ -76,7 +84,7 @@ class PlanFileEntrySchema(ma.Schema):
     interval = ma.fields.String(validate=ma.validate.OneOf(BILLING_INTERVALS))
     interval_count = ma.fields.Integer(validate=ma.validate.Range(min=1))
     features = ma.fields.List(ma.fields.String(), load_default=list)
-    limits = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
+    limits = ma.fields.Dict(keys=ma.fields.String(), load_default=dict, validate=limit_values)
     meters = ma.fields.Dict(
         keys=ma.fields.String(validate=METER_NAME),
         values=ma.fields.Nested(MeterSchema),

@@ -589,14 +589,35 @@ def admin_cli() -> None:
 
 
 @admin_cli.command("hash-password")
-@click.password_option(help="The console's password (asked for when not given).")
-def hash_password_command(password: str) -> None:
+@click.option(
+    "--password",
+    help="The console's password. Default: asked for twice on a terminal, else the first"
+    ' line of standard input (`printf %s "$PASSWORD" | billing-service admin hash-password`).',
+)
+@click.option(
+    "--env",
+    "as_env_line",
+    is_flag=True,
+    help="Print ADMIN_PASSWORD_HASH='...' for a .env file: single quotes keep the hash's `$`"
+    " signs from being read as variables by compose and dotenv.",
+)
+def hash_password_command(password: str | None, as_env_line: bool) -> None:
     """Print a hash of the console's password for ADMIN_PASSWORD_HASH."""
     from werkzeug.security import generate_password_hash
 
+    if password is None:
+        password = _password_from_terminal_or_stdin()
     if len(password) < MIN_PASSWORD_LENGTH:
         raise click.ClickException(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
-    click.echo(generate_password_hash(password))
+    hashed = generate_password_hash(password)
+    click.echo(f"ADMIN_PASSWORD_HASH='{hashed}'" if as_env_line else hashed)
+
+
+def _password_from_terminal_or_stdin() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    # Piped: no prompt (getpass would warn that it cannot hide what is typed).
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 MIN_PASSWORD_LENGTH = 12

@@ -269,6 +269,30 @@ def test_the_hash_password_command_prints_a_hash_of_the_password(console):
     assert short.exit_code != 0 and "at least 12" in short.output
 
 
+def test_hash_password_reads_a_piped_password_quietly_and_prints_a_dotenv_line(tmp_path):
+    import subprocess
+    import sys
+
+    environment = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"}
+    command = [sys.executable, "-m", "billing_app", "admin", "hash-password"]
+    piped = subprocess.run(
+        command, input=f"{PASSWORD}\n", capture_output=True, text=True, env=environment
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stderr == ""  # no GetPassWarning, no prompt
+    assert check_password_hash(piped.stdout.strip(), PASSWORD)
+
+    line = subprocess.run(
+        [*command, "--password", PASSWORD, "--env"],
+        capture_output=True,
+        text=True,
+        env=environment,
+    ).stdout.strip()
+    name, quoted = line.split("=", 1)
+    assert name == "ADMIN_PASSWORD_HASH" and quoted[0] == quoted[-1] == "'"
+    assert "$" in quoted and check_password_hash(quoted[1:-1], PASSWORD)
+
+
 # Finding a customer, and the account page
 
 

@@ -12,6 +12,7 @@ from datetime import UTC
 from pathlib import Path
 
 import click
+import requests
 import yaml
 from flask import current_app
 from flask.cli import with_appcontext
@@ -211,6 +212,64 @@ def shared_customers_command() -> None:
 @billing_cli.group("webhooks")
 def webhooks_cli() -> None:
     """The webhook ledger."""
+
+
+@webhooks_cli.command("send")
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--type", "event_type", help="e.g. subscription.updated, transaction.completed")
+@click.option("--subscription", "subscription_id", help="the sub_ a subscription.* event is about")
+@click.option("--transaction", "transaction_id", help="the txn_ a transaction.* event is about")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:5000/webhooks/paddle",
+    show_default=True,
+    help="where to post it",
+)
+@with_appcontext
+def send_webhook_command(file, event_type, subscription_id, transaction_id, url) -> None:
+    """Sign a notification with the first of PADDLE_WEBHOOK_SECRETS, as Paddle signs, and
+    post it: FILE as it is (a notification's JSON), or a new `--type` event carrying what
+    Paddle (or the simulator) holds now for `--subscription` or `--transaction`."""
+    from billing_app.services.webhooks import sending
+
+    webhook_secrets = current_app.config["PADDLE_WEBHOOK_SECRETS"]
+    if not webhook_secrets:
+        raise click.ClickException("No webhook secret: set PADDLE_WEBHOOK_SECRETS.")
+    if file is not None:
+        if event_type or subscription_id or transaction_id:
+            raise click.ClickException("Give FILE, or --type with its entity; not both.")
+        body = file.read_bytes()
+    else:
+        body = sending.notification(
+            event_type, _current_entity(event_type, subscription_id, transaction_id)
+        )
+    try:
+        sent = sending.post_signed(url, body, webhook_secrets[0])
+    except requests.RequestException as error:
+        raise click.ClickException(f"Could not post to {url}: {type(error).__name__}") from None
+    click.echo(f"POST {url}: {sent.status} {sent.body.strip()}")
+    if not 200 <= sent.status < 300:
+        sys.exit(1)
+
+
+def _current_entity(event_type: str | None, subscription_id, transaction_id) -> dict:
+    from billing_app.services.webhooks import sending
+
+    kind = (event_type or "").split(".", 1)[0]
+    wanted = {"subscription": subscription_id, "transaction": transaction_id}
+    if kind not in sending.ENTITY_OF_TYPE:
+        raise click.ClickException(
+            "Give FILE, or --type subscription.* with --subscription, or --type"
+            " transaction.* with --transaction."
+        )
+    if not wanted[kind]:
+        raise click.ClickException(f"--type {event_type} needs --{kind}.")
+    try:
+        return sending.entity_from_paddle(paddle(), event_type, wanted[kind])
+    except (PaddleError, PaddleNotConfigured) as error:
+        raise click.ClickException(paddle_problem(error)) from None
 
 
 @webhooks_cli.command("replay")

@@ -23,6 +23,7 @@ from billing_app.errors import PaddleNotConfigured, ValidationFailed
 from billing_app.extensions import db
 from billing_app.models import CHARGE_STATUSES, WEBHOOK_EVENT_STATUSES, ReconcileRun
 from billing_app.paddle import paddle
+from billing_app.services import health
 from billing_app.services.plans import catalogue as plan_service
 from billing_app.services.plans import plans_file
 from billing_app.services.subscriptions import ownership
@@ -417,6 +418,7 @@ def worker_command(batch: int, concurrency: int, once: bool) -> None:
         outcomes = Worker(app, batch=batch).run_once()
         click.echo(f"Applied {sum(outcomes.values())} event(s): {outcomes or 'nothing due'}.")
         return
+    health.warn_about_missing_settings(app.config, "worker")
     stop = threading.Event()
     with stop_on_signals(stop):
         run_workers(app, stop, batch=batch, concurrency=concurrency)
@@ -628,6 +630,7 @@ def scheduler_command() -> None:
     from billing_app.scheduler import configure
 
     app = current_app._get_current_object()
+    health.warn_about_missing_settings(app.config, "scheduler")
     scheduler = configure(BlockingScheduler(timezone=UTC), app)
     for job in scheduler.get_jobs():
         click.echo(f"scheduled {job.id}: {job.trigger}")

@@ -166,6 +166,22 @@ def last_scheduled_run_started(app: Flask) -> datetime | None:
             db.session.remove()
 
 
+_STARTED: dict[int, datetime] = {}  # by pid: a forked process starts its own count
+
+
+def heartbeat(app: Flask) -> None:
+    """Record that this scheduler is alive (the console shows it beside the schedule)."""
+    import os
+
+    from billing_app.services import health
+
+    now = utcnow()
+    started_at = _STARTED.setdefault(os.getpid(), now)
+    with app.app_context(), closing_session():
+        health.beat(db.session, "scheduler", started_at, now)
+        db.session.commit()
+
+
 def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int:
     """One pass of the webhook worker: apply the failed events whose backoff has passed.
     Claims keep it safe beside worker processes and other schedulers; no lease needed."""

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from billing_app import jobs
 from billing_app.db import utcnow
 from billing_app.metrics import JOB_LAST_SUCCESS
+from billing_app.services.health import HEARTBEAT_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,12 @@ def catch_up_reconcile(scheduler: BaseScheduler, app: Flask, slot: datetime) -> 
 def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
     """Every recurring job: its id, what it runs, when, and its own scheduling options."""
     return [
+        (
+            "heartbeat",
+            logged(jobs.heartbeat),
+            IntervalTrigger(seconds=int(HEARTBEAT_EVERY.total_seconds()), timezone=UTC),
+            {"next_run_time": utcnow()},
+        ),
         (
             "reconcile",
             run_reconcile_slot,

@@ -8,6 +8,7 @@ from billing_app.admin.blueprint import blp
 from billing_app.db import utcnow
 from billing_app.extensions import db
 from billing_app.scheduler import next_runs
+from billing_app.services import health
 from billing_app.services.console import overview as figures
 from billing_app.services.entitlements.reads import access_policy
 
@@ -19,4 +20,9 @@ def overview():
         "admin/overview.html",
         figures=figures.overview(db.session, now, access_policy()),
         schedule=next_runs(current_app, now),
+        scheduler=health.liveness(db.session, "scheduler", now),
+        now=now,
+        missing_settings={
+            kind: health.missing_settings(current_app.config, kind) for kind in ("web", "scheduler")
+        },
     )

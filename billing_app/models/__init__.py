@@ -3,6 +3,7 @@
 from billing_app.models.account import Account
 from billing_app.models.audit import AuditEntry
 from billing_app.models.console_session import ConsoleSession
+from billing_app.models.heartbeat import ProcessHeartbeat
 from billing_app.models.import_cursor import ImportCursor
 from billing_app.models.job_lease import JobLease
 from billing_app.models.plan import Plan
@@ -38,6 +39,7 @@ __all__ = [
     "ImportCursor",
     "JobLease",
     "Plan",
+    "ProcessHeartbeat",
     "Product",
     "Purchase",
     "ReconcileDrift",

@@ -269,6 +269,18 @@ def test_the_hash_password_command_prints_a_hash_of_the_password(console):
     assert short.exit_code != 0 and "at least 12" in short.output
 
 
+def test_the_overview_says_whether_a_scheduler_is_running(browser, console, session):
+    from billing_app import jobs
+
+    sign_in(browser)
+    page = browser.get("/admin/").get_data(as_text=True)
+    assert "no scheduler running" in page and "none has ever run" in page
+    jobs.heartbeat(console)
+    page = browser.get("/admin/").get_data(as_text=True)
+    assert "scheduler running" in page and "no scheduler running" not in page
+    assert "last heartbeat" in page
+
+
 def test_hash_password_reads_a_piped_password_quietly_and_prints_a_dotenv_line(tmp_path):
     import subprocess
     import sys

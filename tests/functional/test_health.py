@@ -13,7 +13,14 @@ def test_health_answers_ok(client):
 def test_ready_checks_the_database_and_tells_the_webhook_backlog(client, session):
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "webhook_backlog": 0, "oldest_unapplied_seconds": None}
+    assert response.json == {
+        "status": "ok",
+        "webhook_backlog": 0,
+        "oldest_unapplied_seconds": None,
+        "scheduler_alive": False,
+        "scheduler_seen_at": None,
+        "missing_settings": [],
+    }
 
     from datetime import UTC, datetime, timedelta
 
@@ -161,3 +168,47 @@ def test_a_405_says_which_methods_are_allowed(client):
     assert response.status_code == 405
     assert set(response.headers["Allow"].split(", ")) >= {"GET"}
     assert response.json["error"] == "method_not_allowed"
+
+
+def test_ready_says_whether_a_scheduler_beats_and_which_settings_are_missing(
+    make_app, session, monkeypatch
+):
+    from billing_app import jobs
+
+    app = make_app(PADDLE_API_KEY=None, AUTH_JWT_SECRET=None, AUTH_JWKS_URL=None)
+    client = app.test_client()
+    assert client.get("/health/ready").json["missing_settings"] == [
+        "PADDLE_API_KEY is not set: checkout, subscription actions and the portal answer 503",
+        "AUTH_JWT_SECRET or AUTH_JWKS_URL is not set: every user endpoint answers 401",
+    ]
+    jobs.heartbeat(app)
+    ready = client.get("/health/ready").json
+    assert ready["scheduler_alive"] is True and ready["scheduler_seen_at"] is not None
+
+    from datetime import timedelta
+
+    from billing_app.models import ProcessHeartbeat
+
+    for beat in session.query(ProcessHeartbeat):
+        beat.seen_at -= timedelta(minutes=2)
+    session.commit()
+    assert client.get("/health/ready").json["scheduler_alive"] is False
+
+
+def test_each_process_warns_once_per_missing_setting_at_start(caplog):
+    from billing_app.services.health import warn_about_missing_settings
+
+    config = {"PADDLE_API_KEY": None, "PADDLE_WEBHOOK_SECRETS": [], "AUTH_JWKS_URL": "https://x"}
+    with caplog.at_level("WARNING"):
+        warn_about_missing_settings(config, "web")
+        warn_about_missing_settings(config, "scheduler")
+    lines = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert lines == [
+        "web process: PADDLE_API_KEY is not set: checkout, subscription actions and the portal"
+        " answer 503",
+        "web process: PADDLE_WEBHOOK_SECRETS is not set: every webhook from Paddle is refused"
+        " (401)",
+        "web process: BILLING_SERVICE_TOKEN is not set: service endpoints and /metrics answer 401",
+        "scheduler process: PADDLE_API_KEY is not set: nightly reconciliation and usage billing"
+        " cannot reach Paddle",
+    ]

@@ -55,3 +55,61 @@ def test_the_dashboard_is_json_whose_panels_query_exported_metrics():
     for expression in expressions:
         names = named_metrics(expression)
         assert names and all(exported(name) for name in names), (expression, names)
+
+
+ROOT = DEPLOY.parent
+
+
+def _cli_command_exists(arguments: list[str], tmp_path) -> bool:
+    from click.testing import CliRunner
+
+    from billing_app.__main__ import main
+
+    environment = {"DATABASE_URL": f"sqlite:///{tmp_path / 'help.db'}"}
+    result = CliRunner().invoke(main, [*arguments, "--help"], env=environment)
+    return result.exit_code == 0 and "Usage:" in result.output
+
+
+def _commands_of_the_deploy_files() -> list[list[str]]:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    commands = [
+        service["command"] for service in compose["services"].values() if "command" in service
+    ]
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        _, command = line.split(":", 1)
+        words = [word for word in command.split() if "=" not in word.split("/")[0]]
+        commands.append(words)
+    return commands
+
+
+def test_the_compose_file_runs_every_process_kind_on_postgresql_and_redis():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "migrate", "web", "worker", "scheduler"} <= set(services)
+    for kind in ("web", "worker", "scheduler"):
+        environment = services[kind]["environment"]
+        assert environment["DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert environment["RATE_LIMIT_STORAGE_URL"].startswith("redis://")
+        assert (
+            services[kind]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        )
+    procfile = dict(line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines())
+    assert set(procfile) == {"release", "web", "worker", "scheduler"}
+
+
+def test_every_command_in_the_deploy_files_exists(tmp_path):
+    import importlib
+
+    commands = _commands_of_the_deploy_files()
+    assert len(commands) >= 8
+    for command in commands:
+        program, *arguments = command
+        if program == "billing-service":
+            assert _cli_command_exists(arguments, tmp_path), command
+        else:
+            assert program == "gunicorn", command
+            module, app = arguments[-1].split(":")
+            assert module == "wsgi" and app == "app"
+            assert (ROOT / "wsgi.py").exists()
+            config = arguments[arguments.index("-c") + 1].removeprefix("python:")
+            importlib.import_module(config)

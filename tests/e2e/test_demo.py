@@ -1,5 +1,7 @@
 """scripts/demo as a newcomer runs it: twice in a row, stopped by SIGTERM, on ports taken
-by someone else, and the commands it prints, run as printed in a shell of their own."""
+by someone else, and the commands it prints, run as printed in a shell of their own. Its
+database goes to a temporary directory (DEMO_DATA_DIR): the suite never touches the demo
+database a developer keeps in instance/."""
 
 from __future__ import annotations
 
@@ -21,13 +23,22 @@ from tests.helpers.stack import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_demo(service_port: int, sim_port: int) -> subprocess.Popen:
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("demo-data")
+
+
+def start_demo(service_port: int, sim_port: int, data_dir: Path) -> subprocess.Popen:
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_URL", "PADDLE_", "TEST_"))
     }
-    env.update(DEMO_SERVICE_PORT=str(service_port), DEMO_SIM_PORT=str(sim_port))
+    env.update(
+        DEMO_SERVICE_PORT=str(service_port),
+        DEMO_SIM_PORT=str(sim_port),
+        DEMO_DATA_DIR=str(data_dir),
+    )
     return subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "demo")],
         cwd=ROOT,
@@ -68,9 +79,11 @@ def stop(demo: subprocess.Popen) -> str:
 
 
 @pytest.mark.parametrize("run", [1, 2])
-def test_the_demo_runs_afresh_each_time_and_stops_on_sigterm(run):
+def test_the_demo_runs_afresh_each_time_and_stops_on_sigterm(run, data_dir):
+    kept = ROOT / "instance" / "demo.db"
+    kept_before = kept.stat().st_mtime_ns if kept.exists() else None
     service_port, sim_port = free_port(), free_port()
-    demo = start_demo(service_port, sim_port)
+    demo = start_demo(service_port, sim_port, data_dir)
     banner = read_banner(demo)
     try:
         plans = requests.get(f"http://127.0.0.1:{service_port}/api/v1/plans", timeout=10).json()
@@ -106,14 +119,19 @@ def test_the_demo_runs_afresh_each_time_and_stops_on_sigterm(run):
     assert demo.returncode == 0, rest
     assert "Traceback" not in rest
     assert port_is_free(service_port) and port_is_free(sim_port)  # both children stopped
+    assert (data_dir / "demo.db").exists()
+    assert (kept.stat().st_mtime_ns if kept.exists() else None) == kept_before
+    before_banner = banner.split("Billing service:")[0]
+    assert "Running upgrade" not in before_banner  # no migration chatter
+    assert len(before_banner.splitlines()) <= 20, before_banner  # the processes starting
 
 
-def test_the_demo_refuses_ports_someone_else_holds():
+def test_the_demo_refuses_ports_someone_else_holds(data_dir):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        demo = start_demo(taken, free_port())
+        demo = start_demo(taken, free_port(), data_dir)
         output = demo.communicate(timeout=60)[0]
     assert demo.returncode != 0
     assert f"port {taken} is taken" in output

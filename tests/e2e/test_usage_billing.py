@@ -45,9 +45,9 @@ def test_a_lost_charge_answer_still_bills_the_overage_once_with_the_renewal(e2e,
     sim.post("/faults", {"lose_answer_next": 1})  # Paddle applies the charge; we hear a 503
     first = e2e.cli("billing", "usage", "bill")
     assert first.returncode == 0, first.stderr
-    assert "'submitting': 1" in first.stdout, first.stdout
+    assert "sent to Paddle: submitting 1." in first.stdout, first.stdout
     second = e2e.cli("billing", "usage", "bill")
-    assert "'confirmed': 1" in second.stdout, second.stdout + second.stderr
+    assert "sent to Paddle: confirmed 1." in second.stdout, second.stdout + second.stderr
     charges = session.execute(
         select(UsageCharge.status, UsageCharge.quantity, UsageCharge.attempts)
     ).all()

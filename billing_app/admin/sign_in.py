@@ -43,7 +43,11 @@ def sign_in():
     password = request.form.get("password") or ""
     if not name or not sessions.password_matches(password):
         record("sign_in", "refused", actor=name or "unknown", detail="wrong name or password")
-        message = "Give your name and the console's password."
+        message = (
+            "Sign-in failed: give your name (it goes into the audit log)."
+            if not name
+            else "Sign-in failed: that is not the console's password."
+        )
         return render_template(
             "admin/sign_in.html", next_page=next_page, message=message, name=name
         ), 401

@@ -151,9 +151,13 @@ def test_a_wrong_password_is_refused_and_recorded(browser):
         "/admin/sign-in", data={"csrf_token": token, "name": "Mallory", "password": "guess"}
     )
     assert response.status_code == 401
-    assert b"the console&#39;s password" in response.data
+    assert b"Sign-in failed: that is not the console&#39;s password." in response.data
     assert browser.get("/admin/").status_code == 303  # still signed out
     assert audit_entries() == [("Mallory", "sign_in", "refused", None)]
+    nameless = browser.post(
+        "/admin/sign-in", data={"csrf_token": token, "name": " ", "password": PASSWORD}
+    )
+    assert nameless.status_code == 401 and b"Sign-in failed: give your name" in nameless.data
 
 
 def test_a_wrong_password_from_a_signed_in_browser_is_recorded_under_the_name_typed(browser):

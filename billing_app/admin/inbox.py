@@ -46,6 +46,9 @@ def inbox():
     return render_template(
         "admin/inbox.html",
         events=events,
+        accounts=accounts_of_events(db.session, [event.event_id for event in events]),
+        any_replayable=any(event.status in REPLAYABLE for event in events),
+        any_error=any(event.error for event in events),
         filters=filters,
         statuses=WEBHOOK_EVENT_STATUSES,
         event_types=sorted(HANDLERS),
@@ -59,7 +62,10 @@ def webhook_event(event_id: str):
     event = webhook_service.ledger_event(db.session, event_id)
     if event is None:
         abort(404, description=f"No event {event_id} in the ledger.")
-    return render_template("admin/webhook_event.html", event=event, replayable=REPLAYABLE)
+    account_id = accounts_of_events(db.session, [event.event_id]).get(event.event_id)
+    return render_template(
+        "admin/webhook_event.html", event=event, account_id=account_id, replayable=REPLAYABLE
+    )
 
 
 @blp.route("/webhooks/replay", methods=["POST"])

@@ -128,3 +128,36 @@ def test_support_finds_the_customer_reads_the_timeline_and_replays_the_dead_even
     assert elsewhere == []  # every page and its stylesheet came from the service itself
     for name in ("console-overview.png", "console-account-timeline.png", "console-replayed.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_the_inbox_shows_one_line_per_event_with_its_account(console, session, width):
+    dead_event = a_customer_with_a_dead_event(session)
+    with (
+        serving(console) as served,
+        page_on(served, viewport={"width": width, "height": 900}) as (page, elsewhere),
+    ):
+        page.goto(f"{served}/admin/sign-in")
+        page.fill("input[name=name]", "Ops")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("h1:has-text('Overview')")
+        page.goto(f"{served}/admin/webhooks")
+        rows = page.locator("#inbox tr:has(td)")
+        heights = [box["height"] for box in (rows.nth(i).bounding_box() for i in range(3))]
+        line = page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 20")
+        assert all(height < 2 * line + 12 for height in heights), (heights, line)  # one line
+        table = page.locator("#inbox").bounding_box()
+        assert table["width"] > width * 0.85  # the screen's width, not a capped column
+        headers = page.locator("#inbox th").all_inner_texts()
+        assert "Account" in headers and "Replay" in headers  # a dead event can be replayed
+        page.click(f"#inbox tr:has-text('{dead_event}') >> text=acct_1042")
+        page.wait_for_selector("#timeline")
+        assert page.url.endswith("/admin/accounts/acct_1042")
+        page.goto(f"{served}/admin/webhooks/{dead_event}")
+        page.click("#event-account")
+        page.wait_for_selector("#timeline")
+        assert page.url.endswith("/admin/accounts/acct_1042")
+        page.goto(f"{served}/admin/webhooks?status=processed")
+        assert "Replay" not in page.locator("#inbox th").all_inner_texts()  # nothing to replay
+    assert elsewhere == []

@@ -334,6 +334,32 @@ def test_a_customer_is_found_by_each_of_its_ids_and_its_email_in_any_case(browse
     assert nothing.status_code == 200 and b"Nothing matches" in nothing.data
 
 
+def test_a_customer_is_found_by_the_start_of_an_email_or_id_or_by_domain(browser, session):
+    for number, email in enumerate(
+        ["grace@example.com", "GRACIE@example.com", "ada@other.org", "bob@example.com"]
+    ):
+        make_account(session, f"acct_{4200 + number}", email=email)
+    make_account(session, "acct_x_y", email=None)
+    session.commit()
+    sign_in(browser)
+
+    def found(query: str) -> list[str]:
+        response = browser.get("/admin/find", query_string={"q": query})
+        assert response.status_code in (200, 303), query
+        if response.status_code == 303:
+            return [response.headers["Location"].rsplit("/", 1)[1]]
+        return re.findall(r'href="/admin/accounts/([^"]+)"', response.get_data(as_text=True))
+
+    assert found("gra") == ["acct_4200", "acct_4201"]  # any case, every match listed
+    assert found("example.com") == ["acct_4200", "acct_4201", "acct_4203"]
+    assert found("@EXAMPLE.com") == ["acct_4200", "acct_4201", "acct_4203"]
+    assert found("acct_420") == ["acct_4200", "acct_4201", "acct_4202", "acct_4203"]
+    assert found("ad") == []  # two characters: exact matches only
+    assert found("acct%") == [] and found("acct_x_") == ["acct_x_y"]  # wildcards are text
+    page = browser.get("/admin/find", query_string={"q": "gra"}).get_data(as_text=True)
+    assert "email starts so" in page
+
+
 def test_an_unlinked_subscription_found_by_search_offers_the_link(browser, session):
     make_subscription(session, status="active", paddle_subscription_id="sub_01orphan")
     sign_in(browser)

@@ -1,5 +1,7 @@
 """Finding a customer the way support hears of one: by account id, email, Paddle customer
-id, subscription id or transaction id. Each is an exact, indexed lookup."""
+id, subscription id or transaction id, exactly or by its first characters (at least
+three), or by an email's domain ("example.com" or "@example.com"). Exact matches come first.
+Every lookup is indexed (prefixes on PostgreSQL through migration 0026's pattern indexes)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ class Match:
     paddle_subscription_id: str | None = None
 
 
+MIN_PREFIX = 3
+
+
 def find_customers(session: Session, query: str) -> list[Match]:
     query = query.strip()
     if not query:
@@ -31,8 +36,25 @@ def find_customers(session: Session, query: str) -> list[Match]:
     matches: dict[tuple, Match] = {}
 
     def add(match: Match) -> None:
-        matches.setdefault((match.account_id, match.paddle_subscription_id), match)
+        if len(matches) < MAX_MATCHES:
+            matches.setdefault((match.account_id, match.paddle_subscription_id), match)
 
+    _exactly(session, query, add)
+    domain = query.removeprefix("@").lower()
+    if "@" not in domain and "." in domain:
+        for account in session.scalars(
+            select(Account)
+            .where(Account.email_domain == domain)
+            .order_by(Account.id)
+            .limit(MAX_MATCHES)
+        ):
+            add(Match(account.id, account.email, "email domain"))
+    if len(query) >= MIN_PREFIX:
+        _by_prefix(session, query, add)
+    return list(matches.values())
+
+
+def _exactly(session: Session, query: str, add) -> None:
     accounts = session.scalars(
         select(Account)
         .where(
@@ -58,11 +80,7 @@ def find_customers(session: Session, query: str) -> list[Match]:
         )
         .limit(MAX_MATCHES)
     )
-    for account_id, subscription_id, email in subscriptions:
-        if account_id:
-            add(Match(account_id, email, "subscription"))
-        else:
-            add(Match(None, None, "unlinked subscription", subscription_id))
+    _add_subscriptions(subscriptions, "subscription", add)
     transactions = session.execute(
         select(Transaction.account_id, Account.email)
         .join(Account, Account.id == Transaction.account_id)
@@ -70,7 +88,48 @@ def find_customers(session: Session, query: str) -> list[Match]:
     )
     for account_id, email in transactions:
         add(Match(account_id, email, "transaction"))
-    return list(matches.values())
+
+
+def _by_prefix(session: Session, query: str, add) -> None:
+    """Each kind of id, and the email, starting with `query` (LIKE, its wildcards escaped)."""
+    by_account = (
+        (func.lower(Account.email), query.lower(), "email starts so"),
+        (Account.id, query, "account id starts so"),
+        (Account.paddle_customer_id, query, "Paddle customer id starts so"),
+    )
+    for column, prefix, label in by_account:
+        for account in session.scalars(
+            select(Account)
+            .where(column.startswith(prefix, autoescape=True))
+            .order_by(column)
+            .limit(MAX_MATCHES)
+        ):
+            add(Match(account.id, account.email, label))
+    subscriptions = session.execute(
+        select(Subscription.account_id, Subscription.paddle_subscription_id, Account.email)
+        .outerjoin(Account, Account.id == Subscription.account_id)
+        .where(Subscription.paddle_subscription_id.startswith(query, autoescape=True))
+        .order_by(Subscription.paddle_subscription_id)
+        .limit(MAX_MATCHES)
+    )
+    _add_subscriptions(subscriptions, "subscription id starts so", add)
+    transactions = session.execute(
+        select(Transaction.account_id, Account.email)
+        .join(Account, Account.id == Transaction.account_id)
+        .where(Transaction.paddle_transaction_id.startswith(query, autoescape=True))
+        .order_by(Transaction.paddle_transaction_id)
+        .limit(MAX_MATCHES)
+    )
+    for account_id, email in transactions:
+        add(Match(account_id, email, "transaction id starts so"))
+
+
+def _add_subscriptions(rows, label: str, add) -> None:
+    for account_id, subscription_id, email in rows:
+        if account_id:
+            add(Match(account_id, email, label))
+        else:
+            add(Match(None, None, "unlinked subscription", subscription_id))
 
 
 def _matched_on(account: Account, query: str) -> str:

@@ -122,11 +122,9 @@ class CheckoutInProgress(BillingError):
     code = "checkout_in_progress"
     status = 409
     default_message = (
-        "The checkout is paid and Paddle is still creating the subscription; try again shortly."
+        "The checkout is paid and Paddle is still creating the subscription; try again in a"
+        " few seconds."
     )
-
-    def __init__(self) -> None:
-        super().__init__(headers={"Retry-After": "2"})
 
 
 class CustomerConflict(BillingError):

@@ -115,7 +115,8 @@ def test_an_action_between_payment_and_paddles_subscription_is_409_retry_shortly
     response = client.post(f"/api/v1/subscription/{action}", json={}, headers=auth("acct_1"))
     assert response.status_code == 409, response.json
     assert response.json["error"] == "checkout_in_progress"
-    assert int(response.headers["Retry-After"]) >= 2  # the rate limiter may name a later time
+    assert "try again in a few seconds" in response.json["message"]
+    assert "Retry-After" not in response.headers  # that header is for 429 and 503 only
     assert not paddle.calls
 
 
@@ -343,7 +344,7 @@ def test_the_openapi_document_validates_and_lists_every_route(app, client):
         rule.rule.replace("<string:", "{").replace("<", "{").replace(">", "}")
         for rule in app.url_map.iter_rules()
         if rule.endpoint not in {"static"}
-        and not rule.rule.startswith(("/openapi", "/docs", "/static"))
+        and not rule.rule.startswith(("/openapi", "/docs", "/static", "/favicon.ico"))
         and not rule.endpoint.startswith("api-docs")
     }
     assert routes <= set(document["paths"]), routes - set(document["paths"])

@@ -29,8 +29,14 @@ def unlinked():
     emails = customer_emails(db.session, [row.paddle_customer_id for row in rows])
     next_after = moment_cursor(last.created_at, last.id) if last else None
     shared = ownership.shared_customers(db.session) if after is None else []
+    reasons = {row.id: ownership.why_unlinked(db.session, row) for row in rows}
     return render_template(
-        "admin/unlinked.html", rows=rows, emails=emails, next_after=next_after, shared=shared
+        "admin/unlinked.html",
+        rows=rows,
+        reasons=reasons,
+        emails=emails,
+        next_after=next_after,
+        shared=shared,
     )
 
 

@@ -475,6 +475,32 @@ def test_the_inbox_filters_by_status_and_type_and_pages_newest_first(browser, se
     assert second.count("<code>sub_") == 5 and "sub_000" in second and "sub_054" not in second
 
 
+def test_the_unlinked_page_says_why_each_subscription_is_unlinked(browser, session):
+    make_account(session, "acct_paying_elsewhere", paddle_customer_id="ctm_01theirs")
+    for number, customer, custom_data in (
+        (1, "ctm_01nobody", {"note": "bought by phone"}),
+        (2, "ctm_01stranger", {"app_account_id": "acct_unknown"}),
+        (3, "ctm_01mine", {"app_account_id": "acct_paying_elsewhere"}),
+    ):
+        make_subscription(
+            session,
+            status="active",
+            paddle_subscription_id=f"sub_01why{number}",
+            paddle_customer_id=customer,
+            custom_data=custom_data,
+        )
+    session.commit()
+    sign_in(browser)
+    page = browser.get("/admin/unlinked").get_data(as_text=True)
+    reasons = re.findall(r'<td class="reason">([^<]+)</td>', page)
+    assert reasons == [
+        "It names no account in its custom_data, and no account pays as customer ctm_01nobody.",
+        "It names account acct_unknown, which we do not know.",
+        "It names account acct_paying_elsewhere, which pays as customer ctm_01theirs.",
+    ]
+    assert "no account id in their custom_data" not in page
+
+
 def test_linking_an_unlinked_subscription_asks_first_then_follows_the_clis_rule(browser, session):
     make_subscription(
         session,

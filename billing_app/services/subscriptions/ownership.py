@@ -115,7 +115,10 @@ def judge_claim(
     owner_of_customer = account_for_customer(session, customer_id)
     if not account_id:
         if owner_of_customer is None:
-            return None, "has no known account"
+            return None, (
+                f"names no account in its custom_data, and no account pays as customer"
+                f" {customer_id or '(none)'}"
+            )
         if others_paying_as(session, customer_id, owner_of_customer.id):
             return None, f"pays as customer {customer_id}, who pays for several accounts"
         return owner_of_customer, None
@@ -198,6 +201,17 @@ def link_unlinked_subscriptions(session: Session, account: Account) -> list[Subs
 
 
 # 3. Operators
+
+
+def why_unlinked(session: Session, subscription: Subscription) -> str:
+    """Why no account holds `subscription`, by the rules the linker applies."""
+    account_id, _ = app_ids(subscription.custom_data)
+    owner, refusal = judge_claim(session, account_id, subscription.paddle_customer_id)
+    if refusal:
+        return f"It {refusal}."
+    if not can_hold(session, owner.id, subscription):
+        return f"Its account would be {owner.id}, which has a live subscription already."
+    return f"Its account is {owner.id}: it links with the next event about it, or link it now."
 
 
 class LinkRefused(ValueError):

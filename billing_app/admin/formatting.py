@@ -28,6 +28,13 @@ def moment(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def period(start: datetime | None, end: datetime | None) -> str:
+    """A billing period, or what to say when there is none yet (a pending checkout)."""
+    if start is None and end is None:
+        return "none yet"
+    return f"{moment(start)} → {moment(end)}"
+
+
 def duration(seconds: float | None) -> str:
     """An age in its two largest units: "42 s", "3 min 5 s", "2 h 10 min", "1 d 4 h"."""
     if seconds is None:
@@ -54,3 +61,4 @@ def register_filters(app: Flask) -> None:
     app.jinja_env.filters.update(
         money=money, moment=moment, duration=duration, pretty_json=pretty_json
     )
+    app.jinja_env.globals.update(period=period)

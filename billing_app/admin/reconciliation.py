@@ -8,9 +8,10 @@ from billing_app.admin.blueprint import blp
 from billing_app.admin.paging import read_id, split_page
 from billing_app.admin.sessions import current_operator
 from billing_app.admin.sign_in import record
+from billing_app.db import utcnow
 from billing_app.extensions import db
 from billing_app.models import ReconcileRun
-from billing_app.services import reconcile
+from billing_app.services import health, reconcile
 
 PAGE_SIZE = 30
 DRIFT_PAGE_SIZE = 200
@@ -69,9 +70,16 @@ def reconcile_now():
     db.session.commit()
     record(action, "requested", target=str(asked.id))
     kind = "A dry run" if dry_run else "A reconciliation"
-    flash(
-        f"{kind} was requested: a scheduler process starts it within seconds, once no other"
-        " run holds the lease.",
-        "ok",
-    )
+    if health.liveness(db.session, "scheduler", utcnow()).alive:
+        flash(
+            f"{kind} was requested: a scheduler process starts it within seconds, once no"
+            " other run holds the lease.",
+            "ok",
+        )
+    else:
+        flash(
+            f"{kind} was requested, but no scheduler is running: it starts once one does"
+            " (`billing-service billing scheduler`).",
+            "error",
+        )
     return redirect(url_for("admin.reconciliation"), code=303)

@@ -27,7 +27,7 @@ MAX_PER_PAGE = 200
 
 CHECKOUT_PAGE = """<!doctype html><title>Simulated Paddle checkout: {product}</title>
 <h1>{product}</h1><p>Transaction {id} ({status})</p>
-<ul>{lines}</ul>
+{outcome}<ul>{lines}</ul>
 {actions}
 <p>This is the local simulator, for development and tests only.</p>"""
 
@@ -35,13 +35,15 @@ PAYABLE_ACTIONS = """<form method="post" action="/_sim/transactions/{id}/complet
 <button>Pay</button></form>
 <form method="post" action="/_sim/transactions/{id}/decline"><button>Decline</button></form>"""
 
+DECLINED = "The card was declined: transaction.payment_failed was sent. You may try again."
 AFTER_PAY = {
     "completed": "Paid. The simulator now sends Paddle's webhooks (transaction.paid, "
     "subscription.created, subscription.activated, transaction.completed) to the service: "
     "GET /api/v1/subscription shows the subscription active once they have arrived.",
     "paid": "Paid. The simulator now sends Paddle's webhooks to the service.",
-    "past_due": "The card was declined: transaction.payment_failed was sent. You may try again.",
-    "ready": "The card was declined: transaction.payment_failed was sent. You may try again.",
+    "past_due": DECLINED,
+    "ready": DECLINED,
+    "draft": DECLINED,
 }
 
 
@@ -414,7 +416,10 @@ class SimulatorApp:
             actions = PAYABLE_ACTIONS.format(id=escape(transaction_id))
         else:
             actions = f"<p>This transaction is {escape(status)}: there is nothing to pay.</p>"
+        # After Pay or Decline (redirected here, so a reload asks again rather than posts).
+        said = AFTER_PAY.get(status) if request.args.get("done") else None
         html = CHECKOUT_PAGE.format(
+            outcome=f'<p id="outcome">{escape(said)}</p>' if said else "",
             product=escape(", ".join(names) or "Checkout"),
             id=escape(transaction_id),
             status=escape(status),
@@ -442,16 +447,11 @@ class SimulatorApp:
         return self._after_form(request, self.state.decline_checkout(transaction_id))
 
     def _after_form(self, request, transaction):
-        """The Pay and Decline buttons get a page; the control API gets JSON."""
+        """The Pay and Decline buttons go back to the checkout page (redirect after POST:
+        reloading it pays nothing twice); the control API gets JSON."""
         if request.mimetype == "application/x-www-form-urlencoded":
-            status = transaction["status"]
-            said = AFTER_PAY.get(status, f"The transaction is {status}.")
-            return Response(
-                f"<!doctype html><title>Simulated Paddle checkout</title>"
-                f"<p>Transaction {escape(transaction['id'])} is {escape(status)}.</p>"
-                f"<p>{escape(said)}</p>",
-                content_type="text/html",
-            )
+            query = urlencode({"_ptxn": transaction["id"], "done": "1"})
+            return Response(status=303, headers={"Location": f"/checkout?{query}"})
         return json_response({"data": transaction})
 
     def sim_clock(self, request, body):

@@ -147,9 +147,7 @@ def paid(checkout_started: dict, customer_id: str, paddle_id: str) -> list[bytes
     ]
 
 
-def test_a_checkout_of_ours_belongs_to_its_account_whichever_customer_paid(
-    client, session, paddle
-):
+def test_a_checkout_of_ours_belongs_to_its_account_whichever_customer_paid(client, session, paddle):
     """The attacker's account already pays as the customer Paddle made for the victim's
     email; the victim's own checkout, paid as that same customer, is still the victim's."""
     make_plan(session, price_id=STARTER)

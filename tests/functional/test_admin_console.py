@@ -475,6 +475,30 @@ def test_the_inbox_filters_by_status_and_type_and_pages_newest_first(browser, se
     assert second.count("<code>sub_") == 5 and "sub_000" in second and "sub_054" not in second
 
 
+def test_the_account_page_reads_cleanly(browser, session):
+    """A pending checkout has no period yet; a past-due account says until when its grace
+    lasts; the timeline names a moment's kind only where it is not a webhook event."""
+    make_account(session, "acct_pending")
+    make_subscription(session, account_id="acct_pending", status="pending")
+    started = utcnow() - timedelta(days=1)
+    make_active_subscription(session, "acct_late", status="past_due", current_period_start=started)
+    ledger_row(
+        session,
+        envelope("subscription.past_due", subscription_data(id=SAMPLE_SUBSCRIPTION)),
+        status="processed",
+    )
+    sign_in(browser)
+    pending = browser.get("/admin/accounts/acct_pending").get_data(as_text=True)
+    assert "none yet" in pending and "- → -" not in pending
+    late = browser.get("/admin/accounts/acct_late").get_data(as_text=True)
+    reason = re.search(r'id="access-reason">([^<]+)<', late).group(1)
+    grace = browser.application.config["PAST_DUE_GRACE_DAYS"]
+    until = (started + timedelta(days=grace)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert reason == f"past due, within the grace period, until {until}"
+    kinds = re.findall(r'<td class="kind">(.*?)</td>', late, re.S)
+    assert kinds and not [kind for kind in kinds if "event" in kind]
+
+
 def test_the_unlinked_page_says_why_each_subscription_is_unlinked(browser, session):
     make_account(session, "acct_paying_elsewhere", paddle_customer_id="ctm_01theirs")
     for number, customer, custom_data in (
@@ -561,8 +585,14 @@ def test_reconcile_now_is_a_request_a_scheduler_runs_under_the_lease(console, br
     asked = browser.post("/admin/reconciliation", data={"csrf_token": token, "dry_run": "yes"})
     assert asked.status_code == 303
     page = browser.get("/admin/reconciliation").get_data(as_text=True)
-    assert "was requested" in page and "is waiting for a scheduler process" in page
+    assert "A dry run was requested, but no scheduler is running" in page
+    assert "is waiting for a scheduler process" in page
+    assert "Reconciliation started" not in page
     assert stored(select(ReconcileRun)) == []  # nothing ran in the web process
+    jobs.heartbeat(console)
+    browser.post("/admin/reconciliation", data={"csrf_token": token, "dry_run": "yes"})
+    page = browser.get("/admin/reconciliation").get_data(as_text=True)
+    assert "A dry run was requested: a scheduler process starts it within seconds" in page
 
     lease = Lease(db.engine, "reconcile", timedelta(minutes=5))
     assert lease.acquire()

@@ -28,7 +28,7 @@ def assert_one_error_line(exit_code, lines, *words):
 )
 def test_a_database_never_upgraded_says_run_db_upgrade(tmp_path, arguments):
     plans = tmp_path / "plans.yaml"
-    plans.write_text("- {slug: starter, name: Starter, price_id: pri_01, amount: \"900\"}\n")
+    plans.write_text('- {slug: starter, name: Starter, price_id: pri_01, amount: "900"}\n')
     arguments = [str(plans) if part == "PLANS" else part for part in arguments]
     exit_code, lines = run(*arguments, DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}")
     assert_one_error_line(exit_code, lines, "no schema", "billing-service db upgrade")

@@ -1,7 +1,6 @@
 """`billing webhooks send`: a notification signed as Paddle signs it, posted to a running
 service, which verifies it with its own secret and keeps it (once)."""
 
-
 from billing_app.models import WebhookEvent
 from tests.helpers.config import PADDLE_BASE
 from tests.helpers.samples import SAMPLES, sample

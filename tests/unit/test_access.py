@@ -111,3 +111,12 @@ def test_each_answer_says_why(fields, reason):
     assert verdict.reason == reason
     assert verdict.granted is has_access(subscription(**fields), NOW, POLICY)
     assert judge_access(None, NOW, POLICY).reason == "no subscription"
+
+
+def test_a_grace_period_says_until_when():
+    started = NOW - timedelta(days=6)
+    verdict = judge_access(
+        subscription(status="past_due", current_period_start=started), NOW, POLICY
+    )
+    assert verdict.granted and verdict.until == started + timedelta(days=7)
+    assert judge_access(subscription(status="active"), NOW, POLICY).until is None

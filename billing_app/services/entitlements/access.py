@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ class Verdict:
 
     granted: bool
     reason: str
+    until: datetime | None = None  # when a granted access ends by the clock, if it is known
 
 
 NO_SUBSCRIPTION_VERDICT = Verdict(False, "no subscription")
@@ -80,7 +81,7 @@ def judge_access(
             return PAST_DUE_GRACE_OVER
         if _scheduled_stop_passed(subscription, now):
             return STOP_TOOK_EFFECT
-        return PAST_DUE_IN_GRACE
+        return replace(PAST_DUE_IN_GRACE, until=started + policy.past_due_grace)
     return NO_ACCESS_WHEN.get(status, Verdict(False, status))
 
 

@@ -5,6 +5,7 @@ repository's package.json (`npm ci`)."""
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -23,7 +24,10 @@ def _run(command: list[str]) -> None:
 
 
 def generate_python_client(spec: Path, package: Path) -> Path:
-    generator = shutil.which("openapi-python-client") or "openapi-python-client"
+    # Installed beside this Python (the test extra), whether or not its bin is on PATH.
+    beside = Path(sys.executable).parent / "openapi-python-client"
+    generator = str(beside) if beside.exists() else shutil.which("openapi-python-client")
+    assert generator, "openapi-python-client is missing: pip install -e '.[test]'"
     output = ["--output-path", str(package), "--meta", "none"]
     _run([generator, "generate", "--path", str(spec), *output])
     return package

@@ -47,6 +47,12 @@ class Forbidden(BillingError):
     default_message = "This token may not do that."
 
 
+class TooManyRequests(BillingError):
+    code = "too_many_requests"
+    status = 429
+    default_message = "Too many requests: slow down (see Retry-After)."
+
+
 class ValidationFailed(BillingError):
     code = "validation_error"
     status = 422

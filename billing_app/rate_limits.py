@@ -13,6 +13,11 @@ not limited. Counters live in memory (one process) unless `RATE_LIMIT_STORAGE_UR
 Redis server, which every process then shares. If that storage fails, requests are let
 through and it is logged.
 
+Entitlement reads are the exception: answered from memory, they are limited per account by
+an in-process token bucket (`billing_app.token_buckets`, at RATE_LIMIT_READS per process),
+because Flask-Limiter's bookkeeping costs more than the read; service-token reads are not
+limited at all.
+
 The limiter's headers go where they mean something: `Retry-After` on a 429 or a 503 only, and
 no `X-RateLimit-*` on a 401 (a request refused before it counted as anyone's).
 """
@@ -26,7 +31,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from billing_app.auth import current_user
-from billing_app.errors import Unauthorized
+from billing_app.errors import TooManyRequests, Unauthorized
+from billing_app.token_buckets import Taken, TokenBuckets
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,12 @@ def _is_service_call() -> bool:
 
 
 SERVICE_ENDPOINTS = ("entitlements.BatchEntitlements",)
+# Limited by `count_cached_read` (or, for services, not at all), never by Flask-Limiter.
+CACHED_READS = (
+    "entitlements.OwnEntitlements",
+    "entitlements.AccountEntitlements",
+    "entitlements.BatchEntitlements",
+)
 
 
 # Blueprints no limit applies to, and why.
@@ -73,12 +85,13 @@ def register_rate_limits(app: Flask) -> Limiter:
         RATELIMIT_SWALLOW_ERRORS=True,  # a broken limiter store must not take the API down
     )
     limiter = Limiter(key_func=caller_or_address, app=app)
+    app.extensions["billing_read_buckets"] = TokenBuckets.from_rate(app.config["RATE_LIMIT_READS"])
 
     @limiter.request_filter
     def unlimited() -> bool:
         # Paddle's deliveries (signed; refused before any work when not) and the load
         # balancer's probes: skipped before the limiter looks at anything else.
-        if request.blueprint in ("webhooks", "health"):
+        if request.blueprint in ("webhooks", "health") or request.endpoint in CACHED_READS:
             return True  # skipped before the limiter looks at anything else
         # The console's sign-in limit is a security control with a setting of its own;
         # RATE_LIMIT_ENABLED is about the API's capacity.
@@ -117,6 +130,17 @@ def register_rate_limits(app: Flask) -> Limiter:
         )(app.blueprints["admin"])
     app.after_request_funcs.setdefault(None, []).insert(0, _headers_where_they_belong)
     return limiter
+
+
+def count_cached_read(account_id: str) -> Taken | None:
+    """Take one of the account's read tokens in this process; 429 when none is left. None
+    when the API's limits are off."""
+    if not current_app.config["RATE_LIMIT_ENABLED"]:
+        return None
+    taken = current_app.extensions["billing_read_buckets"].take(account_id)
+    if not taken.allowed:
+        raise TooManyRequests(headers=taken.headers())
+    return taken
 
 
 def limited_blueprints(app: Flask) -> list[str]:

@@ -3,9 +3,18 @@
 Answered from each process's cache of what the access rule reads (see
 `billing_app.services.entitlements.cache`), computed against the clock at every read, with
 an ETag so that callers can cache too (`If-None-Match` answers 304 while nothing changed).
+
+The hot path of the service: the single reads write their JSON themselves (the answer is
+plain data already; `EntitlementsSchema` documents it and a test holds the two equal) and
+count against an in-process token bucket, not Flask-Limiter (see `billing_app.rate_limits`).
 """
 
-from flask import request
+import hashlib
+import json
+from copy import deepcopy
+from datetime import datetime
+
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,6 +26,7 @@ from billing_app.api.schemas import (
 )
 from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.errors import ValidationFailed
+from billing_app.rate_limits import count_cached_read
 from billing_app.services.entitlements.reads import entitlement_answers
 
 blp = Blueprint(
@@ -34,21 +44,54 @@ def service_token_before_the_body() -> None:
         require_service_token()
 
 
+def _iso(value):
+    if isinstance(value, datetime):
+        return value.isoformat()  # as marshmallow's AwareDateTime writes it
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def answer_of(account_id: str, headers: dict[str, str] | None = None):
+    """The account's entitlements as JSON with an ETag; 304 when the caller has that one."""
+    body = json.dumps(
+        entitlement_answers([account_id])[account_id],
+        default=_iso,
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    etag = hashlib.blake2b(body, digest_size=16).hexdigest()
+    if request.if_none_match.contains(etag):
+        response = current_app.response_class(status=304)
+    else:
+        response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(etag)
+    response.headers.update(headers or {})
+    return response
+
+
+def etag_documented(view):
+    """Document an ETag and its 304 as flask-smorest's `etag` does, for a view that sets
+    them itself (flask-smorest would hash the answer a second time)."""
+    view._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+    view._apidoc["etag"] = True
+    return view
+
+
 @blp.route("/entitlements")
 class OwnEntitlements(MethodView):
-    @blp.etag
+    @etag_documented
     @blp.doc(security=USER)
     @blp.response(200, EntitlementsSchema)
     @operation(blp, "getEntitlements", *USER_READ)
     def get(self):
         """The caller's access, plan, features and limits."""
         account_id = current_user().account_id
-        return entitlement_answers([account_id])[account_id]
+        taken = count_cached_read(account_id)
+        return answer_of(account_id, taken.headers() if taken else None)
 
 
 @blp.route("/accounts/<string:account_id>/entitlements")
 class AccountEntitlements(MethodView):
-    @blp.etag
+    @etag_documented
     @blp.doc(security=SERVICE)
     @blp.response(200, EntitlementsSchema)
     @operation(blp, "getAccountEntitlements", 401, 422, 503)
@@ -59,7 +102,7 @@ class AccountEntitlements(MethodView):
             raise ValidationFailed(
                 "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
             )
-        return entitlement_answers([account_id])[account_id]
+        return answer_of(account_id)
 
 
 @blp.route("/entitlements/batch")

@@ -174,3 +174,24 @@ def test_the_catalogue_shows_a_products_credits(client, session):
     items = {item["slug"]: item for item in client.get("/api/v1/catalog").json}
     assert items["top-up"]["credits"] == {"api_calls": 1000}
     assert (items["top-up"]["features"], items["pro"]["credits"]) == ([], {})
+
+
+def test_the_entitlement_reads_write_what_their_schema_documents(client, session, subscribed):
+    """The single reads write their JSON themselves (the hot path); it must be what the
+    documented schema would have written: meters, a grant with its end, datetimes alike."""
+    from billing_app.api.schemas import EntitlementsSchema
+    from billing_app.services.entitlements.reads import entitlement_answers
+
+    catalogue = copy.deepcopy(CATALOGUE)
+    catalogue[1]["grants"] = {"features": ["exports"], "grant_days": 30}
+    plan_service.import_plans(session, catalogue)
+    session.commit()
+    buy_top_up(client, 1)
+    assert report(client, 7, "k1").status_code == 200
+
+    written = client.get("/api/v1/entitlements", headers=auth("acct_1"))
+    by_service = client.get("/api/v1/accounts/acct_1/entitlements", headers=SERVICE)
+    documented = EntitlementsSchema().dump(entitlement_answers(["acct_1"])["acct_1"])
+    assert written.json == by_service.json == documented
+    assert documented["grants"][0]["until"] and documented["meters"][0]["used"] == 7
+    assert written.headers["ETag"] == by_service.headers["ETag"]

@@ -43,6 +43,13 @@ def test_reads_have_their_own_budget_and_service_reads_none(make_app):
         client.get("/api/v1/entitlements", headers=auth("acct_1")).status_code for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
+    refused = client.get("/api/v1/entitlements", headers=auth("acct_1"))
+    assert refused.json["error"] == "too_many_requests"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["X-RateLimit-Limit"] == "2"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # Entitlement reads count in their own in-process bucket: other reads keep theirs.
+    assert client.get("/api/v1/subscription", headers=auth("acct_1")).status_code == 200
     service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
     for _ in range(5):
         assert (

@@ -123,43 +123,35 @@ def _verification_key(token: str) -> tuple[Any, list[str]]:
 
 
 class VerifiedTokens:
-    """Claims of tokens already verified, so a busy caller's token is checked once, not on
-    every request. Expiry is still checked on every use; bounded in size."""
+    """The callers of tokens already verified, so a busy caller's token is checked (and its
+    claims read) once, not on every request. Expiry is still checked on every use; bounded
+    in size."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._claims: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._callers: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> dict[str, Any] | None:
+    def get(self, token: str) -> Caller | None:
         with self._lock:
-            claims = self._claims.get(token)
-            if claims is None:
+            entry = self._callers.get(token)
+            if entry is None:
                 return None
-            if claims["exp"] <= time.time():  # a number: `_verify` checked it
-                del self._claims[token]
+            if entry[1] <= time.time():
+                del self._callers[token]
                 return None
-            self._claims.move_to_end(token)
-            return claims
+            self._callers.move_to_end(token)
+            return entry[0]
 
-    def put(self, token: str, claims: dict[str, Any]) -> None:
+    def put(self, token: str, caller: Caller, expires_at: float) -> None:
         with self._lock:
-            self._claims[token] = claims
-            while len(self._claims) > self.size:
-                self._claims.popitem(last=False)
+            self._callers[token] = (caller, expires_at)
+            while len(self._callers) > self.size:
+                self._callers.popitem(last=False)
 
 
 def _verified_tokens() -> VerifiedTokens:
     return current_app.extensions.setdefault("billing_verified_tokens", VerifiedTokens())
-
-
-def decode_user_token(token: str) -> dict[str, Any]:
-    verified = _verified_tokens()
-    claims = verified.get(token)
-    if claims is None:
-        claims = _verify(token)
-        verified.put(token, claims)
-    return claims
 
 
 def _verify(token: str) -> dict[str, Any]:
@@ -210,11 +202,22 @@ MAX_EMAIL = 320
 
 def current_user() -> Caller:
     """The account a user request acts for: the token's `account_id`, else its `sub`.
-    Verified once per request (and cached across requests by `VerifiedTokens`)."""
+    Verified once per request, and across requests by `VerifiedTokens` until it expires."""
     cached = request.environ.get("billing.caller")
     if cached is not None:
         return cached
-    claims = decode_user_token(bearer_token())
+    token = bearer_token()
+    verified = _verified_tokens()
+    caller = verified.get(token)
+    if caller is None:
+        claims = _verify(token)
+        caller = _caller_of(claims)
+        verified.put(token, caller, claims["exp"])  # a number: `_verify` checked it
+    request.environ["billing.caller"] = caller
+    return caller
+
+
+def _caller_of(claims: dict[str, Any]) -> Caller:
     account_id = claims.get("account_id") or claims.get("sub")
     if isinstance(account_id, bool) or not isinstance(account_id, str | int):
         raise Unauthorized("The token names no account (account_id or sub).")
@@ -223,12 +226,11 @@ def current_user() -> Caller:
         raise Unauthorized("The token names no account (account_id or sub).")
     if not is_account_id(account_id):
         raise Unauthorized(f"The token's account id must be printable, at most {MAX_ACCOUNT_ID}.")
-    caller = request.environ["billing.caller"] = Caller(
+    return Caller(
         account_id=account_id,
         email=_usable_email(claims.get("email")),
         email_verified=_email_verified(claims),
     )
-    return caller
 
 
 def _usable_email(value: Any) -> str | None:

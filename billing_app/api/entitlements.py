@@ -59,13 +59,10 @@ def answer_of(account_id: str, headers: dict[str, str] | None = None):
         separators=(",", ":"),
     ).encode()
     etag = hashlib.blake2b(body, digest_size=16).hexdigest()
+    headers = {**(headers or {}), "ETag": f'"{etag}"'}
     if request.if_none_match.contains(etag):
-        response = current_app.response_class(status=304)
-    else:
-        response = current_app.response_class(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers.update(headers or {})
-    return response
+        return current_app.response_class(status=304, headers=headers)
+    return current_app.response_class(body, mimetype="application/json", headers=headers)
 
 
 def etag_documented(view):

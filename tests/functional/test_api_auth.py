@@ -170,13 +170,14 @@ def test_verified_tokens_expire_and_stay_bounded(monkeypatch):
 
     cache = auth_module.VerifiedTokens(size=2)
     now = time.time()
-    cache.put("a", {"exp": now + 10})
-    cache.put("b", {"exp": now + 10})
-    assert cache.get("a") == {"exp": now + 10}
-    cache.put("c", {"exp": now + 10})  # evicts the least recently used: b
+    callers = {name: auth_module.Caller(account_id=f"acct_{name}", email=None) for name in "abc"}
+    cache.put("a", callers["a"], now + 10)
+    cache.put("b", callers["b"], now + 10)
+    assert cache.get("a") == callers["a"]
+    cache.put("c", callers["c"], now + 10)  # evicts the least recently used: b
     assert cache.get("b") is None and cache.get("c") is not None
     monkeypatch.setattr(auth_module.time, "time", lambda: now + 11)
-    assert cache.get("a") is None  # expired claims are never served
+    assert cache.get("a") is None  # an expired token's caller is never served
 
 
 def test_a_token_naming_a_key_of_another_type_is_a_401(jwks_client):

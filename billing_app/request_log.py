@@ -95,16 +95,19 @@ def register_request_log(app: Flask) -> None:
             "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1),
             "account_id": getattr(caller, "account_id", None)
             or (request.view_args or {}).get("account_id"),
+            **request.environ.get("billing.log_fields", {}),
         }
         count_request(
             fields["route"], request.method, response.status_code, fields["duration_ms"] / 1000
         )
+        said = request.environ.get("billing.log_fields")
         log.info(
-            "%s %s %s %.1fms",
+            "%s %s %s %.1fms%s",
             fields["method"],
             fields["route"],
             response.status_code,
             fields["duration_ms"],
+            "".join(f" {key}={value}" for key, value in said.items()) if said else "",
             extra=fields,
         )
         return response

@@ -264,11 +264,17 @@ def _accept_once(insert):
     ).returning(_LEDGER.c.deliveries)
 
 
+_ACCEPT_ONCE: dict = {}
+
+
 def accept(connection: Connection | Session, notification: Notification, raw_body: bytes) -> str:
     """Keep a verified notification for the workers: `accepted`, or `duplicate` for a copy
     of one already kept (counted; a copy of a failed one makes it due now: Paddle's retry
     is a good moment for ours). The caller commits, unless `connection` autocommits."""
-    statement = _accept_once(upsert_insert(connection))
+    insert = upsert_insert(connection)
+    statement = _ACCEPT_ONCE.get(insert)
+    if statement is None:  # built once per dialect: the intake's hot path
+        statement = _ACCEPT_ONCE[insert] = _accept_once(insert)
     values = _ledger_values(notification, raw_body, utcnow())
     deliveries = connection.execute(statement, values).scalar_one()
     return "accepted" if deliveries == 1 else "duplicate"

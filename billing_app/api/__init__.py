@@ -42,3 +42,4 @@ def register_blueprints(app: Flask) -> None:
     ):
         api.register_blueprint(module.blp)
     shape_one_of_bodies(api.spec)
+    entitlements.serve_without_the_wrappers(app)

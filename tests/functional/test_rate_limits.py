@@ -37,7 +37,7 @@ def test_actions_share_one_budget_per_account(make_app):
     assert other.status_code == 404
 
 
-def test_reads_have_their_own_budget_and_service_reads_none(make_app):
+def test_reads_have_their_own_budget_and_service_reads_none(make_app, caplog):
     client = make_app(RATE_LIMIT_READS="2/minute").test_client()
     statuses = [
         client.get("/api/v1/entitlements", headers=auth("acct_1")).status_code for _ in range(3)
@@ -55,6 +55,7 @@ def test_reads_have_their_own_budget_and_service_reads_none(make_app):
         assert (
             client.get("/api/v1/accounts/acct_1/entitlements", headers=service).status_code == 200
         )
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
 
 
 def test_public_reads_are_limited_per_address(make_app):

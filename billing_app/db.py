@@ -56,10 +56,14 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def is_postgresql(connection: Connection | Session) -> bool:
+    bind = connection.get_bind() if hasattr(connection, "get_bind") else connection  # a Session
+    return bind.dialect.name == "postgresql"
+
+
 def upsert_insert(connection: Connection | Session):
     """The dialect's INSERT, the one that knows ON CONFLICT (PostgreSQL's or SQLite's)."""
-    bind = connection.get_bind() if hasattr(connection, "get_bind") else connection  # a Session
-    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if is_postgresql(connection) else sqlite.insert
 
 
 def lock_or_create(session: Session, model, key: str, value: Any, **placeholder: Any):

@@ -11,13 +11,15 @@ account's entitlements are read from (`metering_of`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import JSON, Engine, cast, func, literal, select, true
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from billing_app.db import single_statement, upsert_insert
+from billing_app.db import is_postgresql, single_statement, upsert_insert
 from billing_app.errors import (
     IdempotencyKeyConflict,
     PeriodClosed,
@@ -152,43 +154,84 @@ def _record(
     meter = meter.with_credits(credits)
     if not meter.admits(0, report.quantity):
         raise QuotaExceeded(_refusal(meter, report))
-    used = session.execute(
-        _raise_counter(session, meter),
-        {
-            "account_id": report.account_id,
-            "meter": report.meter,
-            "period_start": period.start,
-            "period_end": period.end,
-            "used": report.quantity,
-            "plan_id": metering.plan_id,
-            "paddle_subscription_id": metering.paddle_subscription_id,
-            "updated_at": now,
-        },
-    ).scalar()
+    counter = {
+        "account_id": report.account_id,
+        "meter": report.meter,
+        "period_start": period.start,
+        "period_end": period.end,
+        "used": report.quantity,
+        "plan_id": metering.plan_id,
+        "paddle_subscription_id": metering.paddle_subscription_id,
+        "updated_at": now,
+    }
+    event = {
+        "idempotency_key": report.idempotency_key,
+        "account_id": report.account_id,
+        "meter": report.meter,
+        "quantity": report.quantity,
+        "occurred_at": report.occurred_at,
+        "period_start": period.start,
+        "period_end": period.end,
+        "recorded_at": now,
+    }
+    answer = {"meter": meter.values(), "credits": credits}
+    count = _count_in_one_statement if is_postgresql(session) else _count_in_two_statements
+    used, kept = count(session, meter, counter, event, answer)
     if used is None:
         raise QuotaExceeded(_refusal(meter, report))
-    # The key last: a concurrent report with the same key holds the counter's row until it
-    # commits, and then this insert finds its key, undoes the count, and answers as it did.
-    kept = session.execute(
-        upsert_insert(session)(_EVENTS)
-        .values(
-            idempotency_key=report.idempotency_key,
-            account_id=report.account_id,
-            meter=report.meter,
-            quantity=report.quantity,
-            occurred_at=report.occurred_at,
-            period_start=period.start,
-            period_end=period.end,
-            answer={"used": used, "meter": meter.values(), "credits": credits},
-            recorded_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(_EVENTS.c.id)
-    ).scalar()
     if kept is None:
         session.rollback()
         return _answer_for_key(session, report)
     return MeterUsage(meter, period, used, credits)
+
+
+def _count_in_two_statements(session: Session, meter: Meter, counter, event, answer):
+    """Raise the counter if the quantity fits, then keep the event under its key.
+
+    The key last: a concurrent report with the same key holds the counter's row until it
+    commits, and then this insert finds its key, and the caller undoes the count and
+    answers as that report did."""
+    used = session.execute(_raise_counter(session, meter), counter).scalar()
+    if used is None:
+        return None, None
+    kept = session.execute(
+        upsert_insert(session)(_EVENTS)
+        .values(**event, answer={"used": used, **answer})
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_EVENTS.c.id)
+    ).scalar()
+    return used, kept
+
+
+def _count_in_one_statement(session: Session, meter: Meter, counter, event, answer):
+    """The same two steps as one PostgreSQL statement (a data-modifying CTE feeding the
+    event's insert): one round trip instead of two, the same order and locks."""
+    raised = _raise_counter(session, meter).values(counter).cte("raised")
+    recorded = func.json_build_object(
+        "used",
+        raised.c.used,
+        *(item for key, value in answer.items() for item in (key, _json(value))),
+    )
+    kept = (
+        postgresql.insert(_EVENTS)
+        .from_select(
+            [*event, "answer"],
+            select(
+                *(literal(value, _EVENTS.c[key].type) for key, value in event.items()), recorded
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_EVENTS.c.id)
+        .cte("kept")
+    )
+    row = session.execute(
+        select(raised.c.used, kept.c.id).select_from(raised.outerjoin(kept, true()))
+    ).first()
+    return (row.used, row.id) if row else (None, None)
+
+
+def _json(value):
+    return cast(literal(json.dumps(value)), JSON)
 
 
 def _refusal(meter: Meter, report: Report) -> str:

@@ -15,7 +15,18 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Engine, cast, func, literal, select, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Engine,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -154,7 +165,7 @@ def _record(
     meter = meter.with_credits(credits)
     if not meter.admits(0, report.quantity):
         raise QuotaExceeded(_refusal(meter, report))
-    counter = {
+    values = {
         "account_id": report.account_id,
         "meter": report.meter,
         "period_start": period.start,
@@ -163,20 +174,16 @@ def _record(
         "plan_id": metering.plan_id,
         "paddle_subscription_id": metering.paddle_subscription_id,
         "updated_at": now,
-    }
-    event = {
+        "hard_limit": meter.hard_limit,
         "idempotency_key": report.idempotency_key,
-        "account_id": report.account_id,
-        "meter": report.meter,
         "quantity": report.quantity,
         "occurred_at": report.occurred_at,
-        "period_start": period.start,
-        "period_end": period.end,
         "recorded_at": now,
+        "meter_terms": meter.values(),
+        "credits": credits,
     }
-    answer = {"meter": meter.values(), "credits": credits}
     count = _count_in_one_statement if is_postgresql(session) else _count_in_two_statements
-    used, kept = count(session, meter, counter, event, answer)
+    used, kept = count(session, values)
     if used is None:
         raise QuotaExceeded(_refusal(meter, report))
     if kept is None:
@@ -185,53 +192,113 @@ def _record(
     return MeterUsage(meter, period, used, credits)
 
 
-def _count_in_two_statements(session: Session, meter: Meter, counter, event, answer):
+# The report's statements take every value as a parameter, so each is built once (per
+# dialect, and with or without a hard limit): building them cost more than running them.
+COUNTER_COLUMNS = (
+    "account_id",
+    "meter",
+    "period_start",
+    "period_end",
+    "used",
+    "plan_id",
+    "paddle_subscription_id",
+    "updated_at",
+)
+EVENT_COLUMNS = (
+    "idempotency_key",
+    "account_id",
+    "meter",
+    "quantity",
+    "occurred_at",
+    "period_start",
+    "period_end",
+    "recorded_at",
+)
+_STATEMENTS: dict[tuple, object] = {}
+
+
+def _built(key: tuple, build):
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build()
+    return statement
+
+
+def _raise_counter(insert, limited: bool):
+    """Raise the period's counter by `used` if the total stays within `hard_limit`."""
+    statement = insert(_COUNTERS).values(
+        {name: bindparam(name, type_=_COUNTERS.c[name].type) for name in COUNTER_COLUMNS}
+    )
+    raised = _COUNTERS.c.used + statement.excluded.used
+    fits = raised <= bindparam("hard_limit", type_=BigInteger) if limited else None
+    return statement.on_conflict_do_update(
+        index_elements=["account_id", "meter", "period_start"],
+        set_={"used": raised, "updated_at": statement.excluded.updated_at},
+        where=fits,
+    ).returning(_COUNTERS.c.used)
+
+
+def _keep_event(insert):
+    return (
+        insert(_EVENTS)
+        .values(
+            {
+                **{name: bindparam(name, type_=_EVENTS.c[name].type) for name in EVENT_COLUMNS},
+                "answer": bindparam("answer", type_=_EVENTS.c.answer.type),
+            }
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_EVENTS.c.id)
+    )
+
+
+def _count_in_two_statements(session: Session, values: dict):
     """Raise the counter if the quantity fits, then keep the event under its key.
 
     The key last: a concurrent report with the same key holds the counter's row until it
     commits, and then this insert finds its key, and the caller undoes the count and
     answers as that report did."""
-    used = session.execute(_raise_counter(session, meter), counter).scalar()
+    insert = upsert_insert(session)
+    limited = values["hard_limit"] is not None
+    raise_counter = _built((insert, "raise", limited), lambda: _raise_counter(insert, limited))
+    used = session.execute(raise_counter, values).scalar()
     if used is None:
         return None, None
-    kept = session.execute(
-        upsert_insert(session)(_EVENTS)
-        .values(**event, answer={"used": used, **answer})
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(_EVENTS.c.id)
-    ).scalar()
-    return used, kept
+    answer = {"used": used, "meter": values["meter_terms"], "credits": values["credits"]}
+    keep = _built((insert, "keep"), lambda: _keep_event(insert))
+    return used, session.execute(keep, {**values, "answer": answer}).scalar()
 
 
-def _count_in_one_statement(session: Session, meter: Meter, counter, event, answer):
+def _count_in_one_statement(session: Session, values: dict):
     """The same two steps as one PostgreSQL statement (a data-modifying CTE feeding the
     event's insert): one round trip instead of two, the same order and locks."""
-    raised = _raise_counter(session, meter).values(counter).cte("raised")
-    recorded = func.json_build_object(
-        "used",
-        raised.c.used,
-        *(item for key, value in answer.items() for item in (key, _json(value))),
-    )
-    kept = (
-        postgresql.insert(_EVENTS)
-        .from_select(
-            [*event, "answer"],
-            select(
-                *(literal(value, _EVENTS.c[key].type) for key, value in event.items()), recorded
-            ),
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(_EVENTS.c.id)
-        .cte("kept")
-    )
+    limited = values["hard_limit"] is not None
+    statement = _built(("one statement", limited), lambda: _counted_and_kept(limited))
     row = session.execute(
-        select(raised.c.used, kept.c.id).select_from(raised.outerjoin(kept, true()))
+        statement, {**values, "meter_terms": json.dumps(values["meter_terms"])}
     ).first()
     return (row.used, row.id) if row else (None, None)
 
 
-def _json(value):
-    return cast(literal(json.dumps(value)), JSON)
+def _counted_and_kept(limited: bool):
+    raised = _raise_counter(postgresql.insert, limited).cte("raised")
+    answer = func.json_build_object(
+        literal_column("'used'"),
+        raised.c.used,
+        literal_column("'meter'"),
+        cast(bindparam("meter_terms", type_=Text), JSON),
+        literal_column("'credits'"),
+        bindparam("credits", type_=BigInteger),
+    )
+    columns = [bindparam(name, type_=_EVENTS.c[name].type).label(name) for name in EVENT_COLUMNS]
+    kept = (
+        postgresql.insert(_EVENTS)
+        .from_select([*EVENT_COLUMNS, "answer"], select(*columns, answer).select_from(raised))
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_EVENTS.c.id)
+        .cte("kept")
+    )
+    return select(raised.c.used, kept.c.id).select_from(raised.outerjoin(kept, true()))
 
 
 def _refusal(meter: Meter, report: Report) -> str:
@@ -239,17 +306,6 @@ def _refusal(meter: Meter, report: Report) -> str:
         f"{report.quantity} more {meter.name} would pass the hard limit of {meter.hard_limit}"
         " for this billing period; nothing was recorded."
     )
-
-
-def _raise_counter(session: Session, meter: Meter):
-    insert = upsert_insert(session)(_COUNTERS)
-    raised = _COUNTERS.c.used + insert.excluded.used
-    fits = raised <= meter.hard_limit if meter.hard_limit is not None else None
-    return insert.on_conflict_do_update(
-        index_elements=["account_id", "meter", "period_start"],
-        set_={"used": raised, "updated_at": insert.excluded.updated_at},
-        where=fits,
-    ).returning(_COUNTERS.c.used)
 
 
 def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:

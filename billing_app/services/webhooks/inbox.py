@@ -180,19 +180,22 @@ def settle_batch(
             continue
         started = time.perf_counter()
         outcome = webhook_service.apply_event(session, item.entry, max_attempts=max_attempts)
-        session.commit()
-        WEBHOOK_APPLY_SECONDS.labels(item.entry.event_type).observe(time.perf_counter() - started)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        WEBHOOKS_APPLIED.labels(item.entry.event_type, outcome).inc()
+        stale = 0
         if older := superseded.get(item.entry.id):
+            # In the same transaction as the apply: one commit settles the row and the
+            # snapshots it supersedes (or hands them back, if it failed), together.
             if outcome == "failed":
                 session.execute(_ours(worker, older).values(claimed_by=None, claimed_until=None))
             else:
                 settled = {**webhook_service.SETTLED, "status": "stale", "processed_at": utcnow()}
                 stale = session.execute(_ours(worker, older).values(**settled)).rowcount
-                outcomes["stale"] = outcomes.get("stale", 0) + stale
-                WEBHOOKS_APPLIED.labels(item.entry.event_type, "stale").inc(stale)
-            session.commit()
+        session.commit()
+        WEBHOOK_APPLY_SECONDS.labels(item.entry.event_type).observe(time.perf_counter() - started)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        WEBHOOKS_APPLIED.labels(item.entry.event_type, outcome).inc()
+        if stale:
+            outcomes["stale"] = outcomes.get("stale", 0) + stale
+            WEBHOOKS_APPLIED.labels(item.entry.event_type, "stale").inc(stale)
     return outcomes
 
 

@@ -129,29 +129,30 @@ class BillingApi(Api):
 # the ones it may add, nothing else) and the body a `oneOf` of them: generators type it as
 # a union of models, and a validator refuses exactly what the server refuses.
 ONE_OF_BODIES = {
-    "CheckoutRequest": {
-        "CheckoutPlan": (["plan"], ["quantity"]),
-        "CheckoutPrice": (["price_id"], ["quantity"]),
-        "CheckoutProduct": (["product"], ["quantity"]),
-    },
-    "ChangeRequest": {
-        "ChangeToPlan": (["plan"], ["quantity", "proration_billing_mode"]),
-        "ChangeToPrice": (["price_id"], ["quantity", "proration_billing_mode"]),
-        "ChangeSeats": (["quantity"], ["proration_billing_mode"]),
-    },
-}
-
-ONE_OF_DESCRIPTIONS = {
-    "CheckoutRequest": "A plan (by `plan` slug or `price_id`) to subscribe to, or a one-time"
-    " `product`; exactly one of the three, with an optional `quantity`.",
-    "ChangeRequest": "A new plan (`plan` or `price_id`, with an optional `quantity`), or a"
-    " `quantity` alone: a seat change on the current plan.",
+    "CheckoutRequest": (
+        "A plan (by `plan` slug or `price_id`) to subscribe to, or a one-time `product`;"
+        " exactly one of the three, with an optional `quantity`.",
+        {
+            "CheckoutPlan": (["plan"], ["quantity"]),
+            "CheckoutPrice": (["price_id"], ["quantity"]),
+            "CheckoutProduct": (["product"], ["quantity"]),
+        },
+    ),
+    "ChangeRequest": (
+        "A new plan (`plan` or `price_id`, with an optional `quantity`), or a `quantity`"
+        " alone: a seat change on the current plan.",
+        {
+            "ChangeToPlan": (["plan"], ["quantity", "proration_billing_mode"]),
+            "ChangeToPrice": (["price_id"], ["quantity", "proration_billing_mode"]),
+            "ChangeSeats": (["quantity"], ["proration_billing_mode"]),
+        },
+    ),
 }
 
 
 def shape_one_of_bodies(spec) -> None:
     schemas = spec.components.schemas
-    for body, shapes in ONE_OF_BODIES.items():
+    for body, (description, shapes) in ONE_OF_BODIES.items():
         whole = schemas[body]
         for shape, (required, optional) in shapes.items():
             schemas[shape] = {
@@ -161,6 +162,6 @@ def shape_one_of_bodies(spec) -> None:
                 "additionalProperties": False,
             }
         schemas[body] = {
-            "description": ONE_OF_DESCRIPTIONS[body],
+            "description": description,
             "oneOf": [{"$ref": f"#/components/schemas/{shape}"} for shape in shapes],
         }

@@ -132,12 +132,14 @@ def service_on_redis(_migrated):
 
 
 def test_two_workers_share_one_budget_in_redis(service_on_redis):
+    """The shared limiter's reads (entitlement reads count in each process's own bucket
+    instead: see `billing_app.token_buckets`)."""
     account = f"acct_{uuid.uuid4().hex[:12]}"  # a fresh key in a Redis other runs share
     token = user_token(account)
     statuses = []
     for _ in range(10):  # a new connection each time, so both workers answer
         answer = requests.get(
-            f"{service_on_redis}/api/v1/entitlements",
+            f"{service_on_redis}/api/v1/subscription",
             headers={"Authorization": f"Bearer {token}", "Connection": "close"},
             timeout=10,
         )

@@ -179,7 +179,7 @@ def test_the_catalogue_shows_a_products_credits(client, session):
 def test_the_entitlement_reads_write_what_their_schema_documents(client, session, subscribed):
     """The single reads write their JSON themselves (the hot path); it must be what the
     documented schema would have written: meters, a grant with its end, datetimes alike."""
-    from billing_app.api.schemas import EntitlementsSchema
+    from billing_app.api.schemas import EntitlementsBatchSchema, EntitlementsSchema
     from billing_app.services.entitlements.reads import entitlement_answers
 
     catalogue = copy.deepcopy(CATALOGUE)
@@ -192,6 +192,13 @@ def test_the_entitlement_reads_write_what_their_schema_documents(client, session
     written = client.get("/api/v1/entitlements", headers=auth("acct_1"))
     by_service = client.get("/api/v1/accounts/acct_1/entitlements", headers=SERVICE)
     documented = EntitlementsSchema().dump(entitlement_answers(["acct_1"])["acct_1"])
+    batch = client.post(
+        "/api/v1/entitlements/batch", json={"account_ids": ["acct_1"]}, headers=SERVICE
+    ).json
     assert written.json == by_service.json == documented
+    assert batch == EntitlementsBatchSchema().dump(
+        {"entitlements": [{"account_id": "acct_1", **entitlement_answers(["acct_1"])["acct_1"]}]}
+    )
+    assert batch["entitlements"][0] == {"account_id": "acct_1", **documented}
     assert documented["grants"][0]["until"] and documented["meters"][0]["used"] == 7
     assert written.headers["ETag"] == by_service.headers["ETag"]

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from flask import Flask
 from sqlalchemy import delete, select
@@ -23,13 +24,14 @@ from billing_app.db import utcnow
 from billing_app.extensions import db
 from billing_app.models import ReconcileRun, WebhookEvent
 from billing_app.paddle import build_client
-from billing_app.services.locks import LeaseHeld, held, new_holder
+from billing_app.services.locks import Lease, LeaseHeld, held, new_holder
 from billing_app.services.paddle_import import ImportReport as PaddleImportReport
 from billing_app.services.paddle_import import PaddleImport
 from billing_app.services.reconcile import Reconciler, give_back_request, take_request
 from paddle_client import RetryPolicy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STOP = threading.Event()
 RECONCILE_RETRY = RetryPolicy(max_attempts=6, base_delay=2.0, max_delay=60.0, max_elapsed=300.0)
@@ -44,6 +46,30 @@ class JobFailed(RuntimeError):
     """A job could not start: its database did not answer (nothing was done)."""
 
 
+def alone(app: Flask, job: str, what: str, work: Callable[[Lease], T]) -> T | None:
+    """`work(lease)` in the app's context, while this process alone holds the job's lease;
+    None when another holds it (logged at WARNING, naming `what` did not start)."""
+    with app.app_context():
+        try:
+            with held(db.engine, job, lease_ttl(app)) as lease, closing_session():
+                return work(lease)
+        except LeaseHeld as held_elsewhere:
+            log.warning("%s not started: %s", what, held_elsewhere)
+            return None
+        finally:
+            db.session.remove()
+
+
+def paced_paddle(app: Flask):
+    """A Paddle client for the long walks (reconciliation, import): patient retries, and
+    at most RECONCILE_REQUESTS_PER_MINUTE."""
+    return build_client(
+        app.config,
+        retry=RECONCILE_RETRY,
+        requests_per_minute=app.config["RECONCILE_REQUESTS_PER_MINUTE"] or None,
+    )
+
+
 def reconcile(
     app: Flask,
     *,
@@ -56,55 +82,39 @@ def reconcile(
     scheduled slot) one already succeeded since `scheduled_for` (None). Raises JobFailed
     if the database cannot even be reached to start; any later failure is the run's.
     `started` is called once the lease is held, before the walk."""
-    with app.app_context():
-        try:
-            with held(db.engine, "reconcile", lease_ttl(app)) as lease, closing_session():
-                if scheduled_for is not None and ran_since(scheduled_for):
-                    log.info("reconciliation for %s already ran; skipping", scheduled_for)
-                    return None
-                if started is not None:
-                    started()
-                paddle = build_client(
-                    app.config,
-                    retry=RECONCILE_RETRY,
-                    requests_per_minute=app.config["RECONCILE_REQUESTS_PER_MINUTE"] or None,
-                )
-                return Reconciler(
-                    db.session,
-                    paddle,
-                    dry_run=dry_run,
-                    lease=lease,
-                    progress=progress,
-                    should_stop=STOP.is_set,
-                    transaction_days=app.config["RECONCILE_TRANSACTION_DAYS"],
-                ).run()
-        except LeaseHeld as held_elsewhere:
-            log.warning("reconciliation not started: %s", held_elsewhere)
+
+    def walk(lease: Lease):
+        if scheduled_for is not None and ran_since(scheduled_for):
+            log.info("reconciliation for %s already ran; skipping", scheduled_for)
             return None
-        except SQLAlchemyError as error:
-            log.error("reconciliation could not start: the database failed (%s)", error)
-            raise JobFailed(f"the database did not answer ({type(error).__name__})") from None
-        finally:
-            db.session.remove()
+        if started is not None:
+            started()
+        return Reconciler(
+            db.session,
+            paced_paddle(app),
+            dry_run=dry_run,
+            lease=lease,
+            progress=progress,
+            should_stop=STOP.is_set,
+            transaction_days=app.config["RECONCILE_TRANSACTION_DAYS"],
+        ).run()
+
+    try:
+        return alone(app, "reconcile", "reconciliation", walk)
+    except SQLAlchemyError as error:
+        log.error("reconciliation could not start: the database failed (%s)", error)
+        raise JobFailed(f"the database did not answer ({type(error).__name__})") from None
 
 
 def import_from_paddle(app: Flask, **options) -> PaddleImportReport | None:
     """`billing import paddle`: once at a time across processes (a lease), paced like
     reconciliation; None when another import holds the lease."""
-    with app.app_context():
-        try:
-            with held(db.engine, "paddle-import", lease_ttl(app)), closing_session():
-                paddle = build_client(
-                    app.config,
-                    retry=RECONCILE_RETRY,
-                    requests_per_minute=app.config["RECONCILE_REQUESTS_PER_MINUTE"] or None,
-                )
-                return PaddleImport(db.session, paddle, **options).run()
-        except LeaseHeld as held_elsewhere:
-            log.warning("import not started: %s", held_elsewhere)
-            return None
-        finally:
-            db.session.remove()
+    return alone(
+        app,
+        "paddle-import",
+        "import",
+        lambda _lease: PaddleImport(db.session, paced_paddle(app), **options).run(),
+    )
 
 
 def run_requested_reconciliation(app: Flask) -> ReconcileRun | None:
@@ -201,16 +211,13 @@ def prune_webhook_ledger(app: Flask) -> int | None:
 
 def _prune(app: Flask, job: str, statement) -> int | None:
     """Run one DELETE under the job's lease; the rows deleted, None if another holds it."""
-    with app.app_context():
-        try:
-            with held(db.engine, job, lease_ttl(app)), closing_session():
-                result = db.session.execute(statement)
-                db.session.commit()
-                return result.rowcount
-        except LeaseHeld:
-            return None
-        finally:
-            db.session.remove()
+
+    def delete_rows(_lease: Lease) -> int:
+        result = db.session.execute(statement)
+        db.session.commit()
+        return result.rowcount
+
+    return alone(app, job, job, delete_rows)
 
 
 def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
@@ -221,36 +228,28 @@ def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
 
     from billing_app.services.usage import overage
 
-    with app.app_context():
-        try:
-            with held(db.engine, "usage-billing", lease_ttl(app)), closing_session():
-                now = utcnow()
-                late = timedelta(seconds=app.config["USAGE_LATE_SECONDS"])
-                opened = overage.open_charges(
-                    db.session, now, late, app.config["USAGE_OVERAGE_EFFECTIVE_FROM"]
+    def bill(_lease: Lease) -> dict[str, int]:
+        now = utcnow()
+        late = timedelta(seconds=app.config["USAGE_LATE_SECONDS"])
+        opened = overage.open_charges(
+            db.session, now, late, app.config["USAGE_OVERAGE_EFFECTIVE_FROM"]
+        )
+        if dry_run:
+            db.session.rollback()
+            return {"would_open": opened}
+        db.session.commit()
+        due = overage.due_charges(db.session, now)
+        outcomes = Counter({"opened": opened})
+        if due:
+            paddle = build_client(app.config)
+            for charge in due:
+                outcome = overage.send_charge(
+                    db.session, paddle, charge, max_attempts=app.config["USAGE_CHARGE_MAX_ATTEMPTS"]
                 )
-                if dry_run:
-                    db.session.rollback()
-                    return {"would_open": opened}
-                db.session.commit()
-                due = overage.due_charges(db.session, now)
-                outcomes = Counter({"opened": opened})
-                if due:
-                    paddle = build_client(app.config)
-                    for charge in due:
-                        outcome = overage.send_charge(
-                            db.session,
-                            paddle,
-                            charge,
-                            max_attempts=app.config["USAGE_CHARGE_MAX_ATTEMPTS"],
-                        )
-                        outcomes[outcome] += 1
-                return dict(outcomes)
-        except LeaseHeld as held_elsewhere:
-            log.warning("overage billing not started: %s", held_elsewhere)
-            return None
-        finally:
-            db.session.remove()
+                outcomes[outcome] += 1
+        return dict(outcomes)
+
+    return alone(app, "usage-billing", "overage billing", bill)
 
 
 def prune_usage_events(app: Flask) -> int | None:

@@ -110,8 +110,10 @@ def register_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from billing_app import models  # noqa: F401  (the tables must be known to the metadata)
     from billing_app.extensions import db, migrate
+    from billing_app.services.events import outbox
 
     db.init_app(app)
+    outbox.install()
     with app.app_context():
         if db.engine.dialect.name != "sqlite":
             ping_idle_connections(db.engine, POOL_PING_IDLE_SECONDS)

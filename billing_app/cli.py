@@ -402,26 +402,38 @@ def bill_usage_command(dry_run: bool) -> None:
 @billing_cli.command("worker")
 @click.option("--batch", type=int, default=50, show_default=True, help="rows claimed at a time")
 @click.option(
-    "--concurrency", type=click.IntRange(1, 64), default=1, show_default=True, help="threads"
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="threads applying webhooks",
 )
-@click.option("--once", is_flag=True, help="apply what is due now, then exit")
+@click.option(
+    "--senders",
+    type=click.IntRange(0, 16),
+    default=1,
+    show_default=True,
+    help="threads sending events (each sends its batch at once)",
+)
+@click.option("--once", is_flag=True, help="apply and send what is due now, then exit")
 @with_appcontext
-def worker_command(batch: int, concurrency: int, once: bool) -> None:
-    """Apply webhook events as they arrive (and failed ones once their backoff has passed)
-    in the foreground. SIGTERM or Ctrl-C: finish the batch, then exit."""
-    from billing_app.worker import run_workers
+def worker_command(batch: int, concurrency: int, senders: int, once: bool) -> None:
+    """Apply webhook events as they arrive (and failed ones once their backoff has passed),
+    and send outbound events to their endpoints, in the foreground. SIGTERM or Ctrl-C:
+    finish the batch, then exit."""
+    from billing_app.worker import EventOutbox, Worker, run_workers
 
     app = current_app._get_current_object()
     if once:
-        from billing_app.worker import Worker
-
         outcomes = Worker(app, batch=batch).run_once()
         click.echo(f"Applied {sum(outcomes.values())} event(s): {outcomes or 'nothing due'}.")
+        sent = Worker(app, batch=batch, queue=EventOutbox(app)).run_once()
+        click.echo(f"Sent {sum(sent.values())} delivery(ies): {sent or 'nothing due'}.")
         return
     health.warn_about_missing_settings(app.config, "worker")
     stop = threading.Event()
     with stop_on_signals(stop):
-        run_workers(app, stop, batch=batch, concurrency=concurrency)
+        run_workers(app, stop, batch=batch, concurrency=concurrency, senders=senders)
 
 
 @billing_cli.group("import")

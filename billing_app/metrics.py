@@ -74,6 +74,21 @@ RECONCILE_PAGES = Counter(
 USAGE_REPORTS = Counter(
     "billing_usage_reports_total", "Usage reports: recorded, repeated or refused", ["outcome"]
 )
+EVENT_DELIVERIES = Counter(
+    "billing_event_deliveries_total",
+    "Attempts at delivering outbound events: delivered, retrying, failed (schedule over),"
+    " gone (410)",
+    ["outcome"],
+)
+EVENT_DELIVERY_LAG = Histogram(
+    "billing_event_delivery_lag_seconds",
+    "From an event's commit to its endpoint's 2xx",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 300, 3600),
+)
+EVENT_ENDPOINTS_DISABLED = Counter(
+    "billing_event_endpoints_disabled_total",
+    "Event endpoints disabled for failing (or answering 410)",
+)
 JOB_LAST_SUCCESS = Gauge(
     "billing_job_last_success_timestamp_seconds",
     "When each scheduled job last succeeded (Unix time)",

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 log = logging.getLogger(__name__)
 
 INBOX_CHANNEL = "billing_webhook_inbox"
+EVENTS_CHANNEL = "billing_events"  # outbound events written, deliveries due again
 APPLICATION_NAME = "billing-listener"  # how pg_stat_activity shows the listeners
 
 # A connection that dies without a word (a failover, a cut cable) is noticed within seconds.

@@ -1,10 +1,12 @@
-"""The webhook worker: claims due ledger rows and applies them, until asked to stop.
+"""The workers: one design for both queues, Paddle's webhooks coming in (the inbox: claim
+due ledger rows, apply them) and our events going out (the outbox's deliveries: claim due
+ones, send them), until asked to stop.
 
-Web processes run one as a thread by default (`WEBHOOK_WORKER_IN_PROCESS`), so that one
-process needs nothing else. Production runs `billing worker` processes instead (any number,
-on any hosts: claims keep them from applying one row twice), woken by PostgreSQL's NOTIFY
-for each new row, polling every WEBHOOK_WORKER_POLL_SECONDS in case one is missed. The
-scheduler's `webhook-retry` job runs one pass of the same worker as a safety net.
+Web processes run one of each as threads by default (`WEBHOOK_WORKER_IN_PROCESS`), so that
+one process needs nothing else. Production runs `billing worker` processes instead (any
+number, on any hosts: claims keep them from taking one row twice), woken by PostgreSQL's
+NOTIFY for each new row, polling every WEBHOOK_WORKER_POLL_SECONDS in case one is missed.
+The scheduler's `webhook-retry` job runs one pass of the inbox's worker as a safety net.
 """
 
 from __future__ import annotations
@@ -12,17 +14,95 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
+from typing import Protocol
 
+import requests
 from flask import Flask, current_app
 
 from billing_app.extensions import db
-from billing_app.notifications import INBOX_CHANNEL, Listener, ProcessThread, listener_of
+from billing_app.notifications import (
+    EVENTS_CHANNEL,
+    INBOX_CHANNEL,
+    Listener,
+    ProcessThread,
+    listener_of,
+)
+from billing_app.services.events import delivery, outbox
+from billing_app.services.events.endpoints import ensure_environment_endpoint
 from billing_app.services.locks import Heartbeat
 from billing_app.services.webhooks import inbox
 
 log = logging.getLogger(__name__)
 
 LISTENING_POLL_SECONDS = 5.0
+
+
+class Queue(Protocol):
+    """What a worker works through: rows it claims for a while, settles, renews its claims
+    on while it works, and lets go of."""
+
+    kind: str  # how its log lines name it
+    channel: str  # the NOTIFY channel that announces new work (PostgreSQL)
+
+    def claim(self, session, worker: str, limit: int, visibility: timedelta) -> list: ...
+
+    def settle(self, session, worker: str, batch: list) -> dict[str, int]: ...
+
+    def renew(self, engine, worker: str, visibility: timedelta) -> bool: ...
+
+    def release(self, session, worker: str) -> int: ...
+
+
+class WebhookInbox:
+    """Paddle's notifications, applied."""
+
+    kind, channel = "webhook", INBOX_CHANNEL
+
+    def __init__(self, app: Flask) -> None:
+        self.max_attempts = app.config["WEBHOOK_MAX_ATTEMPTS"]
+
+    def claim(self, session, worker, limit, visibility):
+        return inbox.claim_due(session, worker, limit=limit, visibility=visibility)
+
+    def settle(self, session, worker, batch):
+        return inbox.settle_batch(session, worker, batch, max_attempts=self.max_attempts)
+
+    def renew(self, engine, worker, visibility):
+        return inbox.renew_claims(engine, worker, visibility)
+
+    def release(self, session, worker):
+        return inbox.release_claims(session, worker)
+
+
+class EventOutbox:
+    """Our events, sent to the product's endpoints: a batch at once, settled together."""
+
+    kind, channel = "event", EVENTS_CHANNEL
+
+    def __init__(self, app: Flask) -> None:
+        self.settings = delivery.Settings.of(app.config)
+        self.environment_url = app.config["EVENTS_ENDPOINT_URL"]
+        self.environment_known = False
+        self.http = requests.Session()
+        self.pool = delivery.new_pool()
+
+    def claim(self, session, worker, limit, visibility):
+        if not self.environment_known:
+            ensure_environment_endpoint(session, self.environment_url)
+            self.environment_known = True
+        return delivery.claim_due(
+            session, worker, limit=limit, visibility=visibility, settings=self.settings
+        )
+
+    def settle(self, session, worker, batch):
+        outcomes = delivery.send_all(self.http, batch, self.settings, self.pool)
+        return delivery.settle(session, worker, outcomes, self.settings)
+
+    def renew(self, engine, worker, visibility):
+        return delivery.renew_claims(engine, worker, visibility)
+
+    def release(self, session, worker):
+        return delivery.release_claims(session, worker)
 
 
 class Worker:
@@ -35,8 +115,10 @@ class Worker:
         visibility: timedelta | None = None,
         name: str | None = None,
         listener: Listener | None = None,
+        queue: Queue | None = None,
     ) -> None:
         self.app = app
+        self.queue = queue or WebhookInbox(app)
         self.listener = listener
         self.batch = batch
         self.idle_wait = idle_wait
@@ -52,11 +134,9 @@ class Worker:
         with self.app.app_context():
             try:
                 if self.holds_unsettled:
-                    inbox.release_claims(db.session, self.name)
+                    self.queue.release(db.session, self.name)
                     self.holds_unsettled = False
-                claimed = inbox.claim_due(
-                    db.session, self.name, limit=self.batch, visibility=self.visibility
-                )
+                claimed = self.queue.claim(db.session, self.name, self.batch, self.visibility)
                 if not claimed:
                     return {}
                 # Claims are short (a dead worker's rows go to another soon) and renewed
@@ -65,18 +145,19 @@ class Worker:
                 heartbeat = Heartbeat(
                     f"claims-{self.name}",
                     self.visibility.total_seconds() / 3,
-                    lambda: inbox.renew_claims(engine, self.name, self.visibility),
+                    lambda: self.queue.renew(engine, self.name, self.visibility),
                 ).start()
                 try:
-                    outcomes = inbox.settle_batch(
-                        db.session,
-                        self.name,
-                        claimed,
-                        max_attempts=self.app.config["WEBHOOK_MAX_ATTEMPTS"],
-                    )
+                    outcomes = self.queue.settle(db.session, self.name, claimed)
                 finally:
                     heartbeat.stop()
-                log.info("worker %s applied %d event(s): %s", self.name, len(claimed), outcomes)
+                log.info(
+                    "%s worker %s settled %d: %s",
+                    self.queue.kind,
+                    self.name,
+                    len(claimed),
+                    outcomes,
+                )
                 return outcomes
             except Exception:
                 self.holds_unsettled = True
@@ -112,34 +193,38 @@ class Worker:
         """Hand back what this worker claimed and did not settle, for others to take now."""
         with self.app.app_context():
             try:
-                released = inbox.release_claims(db.session, self.name)
+                released = self.queue.release(db.session, self.name)
                 if released:
-                    log.info("worker %s released %d claimed event(s)", self.name, released)
+                    log.info("worker %s released %d claimed row(s)", self.name, released)
             except Exception as error:  # the claims run out by themselves
                 log.error("worker %s could not release its claims: %s", self.name, error)
             finally:
                 db.session.remove()
 
 
-def run_workers(app: Flask, stop: threading.Event, *, batch: int, concurrency: int) -> None:
-    """`billing worker`: `concurrency` workers in threads of this process, woken together
-    by new rows, until `stop` is set; returns once each has finished its batch."""
-    wake = threading.Event()
-    listener = listen_for_deliveries(app, wake)
+def run_workers(
+    app: Flask, stop: threading.Event, *, batch: int, concurrency: int, senders: int = 1
+) -> None:
+    """`billing worker`: `concurrency` inbox workers and `senders` event workers in threads
+    of this process, each kind woken together by its new rows, until `stop` is set; returns
+    once each has finished its batch."""
+    listener = listener_of(app)
+    idle_wait = app.config["WEBHOOK_WORKER_POLL_SECONDS"]
+    threads, wakes = [], []
+    for queue, count in ((WebhookInbox(app), concurrency), (EventOutbox(app), senders)):
+        wake = wake_on(listener, queue.channel)
+        wakes.append(wake)
+        for n in range(count):
+            worker = Worker(app, batch=batch, idle_wait=idle_wait, listener=listener, queue=queue)
+            name = f"{queue.kind}-worker-{n}"
+            threads.append(threading.Thread(target=worker.run, args=(stop, wake), name=name))
     if listener is not None:
         listener.ensure_running()
-    idle_wait = app.config["WEBHOOK_WORKER_POLL_SECONDS"]
-    workers = [
-        Worker(app, batch=batch, idle_wait=idle_wait, listener=listener) for _ in range(concurrency)
-    ]
-    threads = [
-        threading.Thread(target=worker.run, args=(stop, wake), name=f"webhook-worker-{n}")
-        for n, worker in enumerate(workers)
-    ]
     for thread in threads:
         thread.start()
     stop.wait()
-    wake.set()  # wake the waiting ones, so that they see the stop
+    for wake in wakes:
+        wake.set()  # wake the waiting ones, so that they see the stop
     for thread in threads:
         thread.join()
     if listener is not None:
@@ -149,14 +234,14 @@ def run_workers(app: Flask, stop: threading.Event, *, batch: int, concurrency: i
 class InProcessWorker:
     """A worker thread inside a web process, so that a one-process setup (SQLite, the demo)
     needs nothing else: started on the process's first request (after any fork), woken by
-    every delivery this process accepts and, on PostgreSQL, by those of any process."""
+    what this process writes and, on PostgreSQL, by what any process writes."""
 
-    def __init__(self, app: Flask, *, idle_wait: float) -> None:
+    def __init__(self, app: Flask, queue: Queue, *, idle_wait: float) -> None:
         self.stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = ProcessThread("webhook-worker", self._run)
-        self.listener = listen_for_deliveries(app, self._wake)
-        self.worker = Worker(app, idle_wait=idle_wait, listener=self.listener)
+        self._thread = ProcessThread(f"{queue.kind}-worker", self._run)
+        self.listener = listener_of(app)
+        self._wake = wake_on(self.listener, queue.channel)
+        self.worker = Worker(app, idle_wait=idle_wait, listener=self.listener, queue=queue)
 
     def _run(self) -> None:
         self.worker.run(self.stop, self._wake)
@@ -170,26 +255,37 @@ class InProcessWorker:
         self._wake.set()
 
 
-def listen_for_deliveries(app: Flask, wake: threading.Event) -> Listener | None:
-    """On PostgreSQL, set `wake` whenever any process commits a new ledger row."""
-    listener = listener_of(app)
+def wake_on(
+    listener: Listener | None, channel: str, wake: threading.Event | None = None
+) -> threading.Event:
+    """`wake` (or a new event), set whenever any process commits a row announced on
+    `channel` (PostgreSQL)."""
+    wake = wake or threading.Event()
     if listener is not None:
-        listener.subscribe(INBOX_CHANNEL, lambda _payload: wake.set())
-    return listener
+        listener.subscribe(channel, lambda _payload: wake.set())
+    return wake
 
 
 def register_in_process_worker(app: Flask) -> None:
     if not app.config["WEBHOOK_WORKER_IN_PROCESS"]:
         return
-    in_process = app.extensions["billing_webhook_worker"] = InProcessWorker(
-        app, idle_wait=app.config["WEBHOOK_WORKER_POLL_SECONDS"]
-    )
-    app.before_request(in_process.ensure_running)
+    idle_wait = app.config["WEBHOOK_WORKER_POLL_SECONDS"]
+    inbox_worker = InProcessWorker(app, WebhookInbox(app), idle_wait=idle_wait)
+    event_worker = InProcessWorker(app, EventOutbox(app), idle_wait=idle_wait)
+    app.extensions["billing_webhook_worker"] = inbox_worker
+    app.extensions["billing_event_worker"] = event_worker
+    app.before_request(inbox_worker.ensure_running)
+    app.before_request(event_worker.ensure_running)
+    app.extensions[outbox.WRITTEN] = lambda: _wake_in_process(app, "billing_event_worker")
+
+
+def _wake_in_process(app: Flask, name: str) -> None:
+    in_process = app.extensions.get(name)
+    if in_process is not None:
+        in_process.ensure_running()
+        in_process.wake()
 
 
 def wake_worker() -> None:
     """An accepted delivery: the in-process worker (if any) looks at once."""
-    in_process = current_app.extensions.get("billing_webhook_worker")
-    if in_process is not None:
-        in_process.ensure_running()
-        in_process.wake()
+    _wake_in_process(current_app, "billing_webhook_worker")

@@ -3,6 +3,15 @@
 from billing_app.models.account import Account
 from billing_app.models.audit import AuditEntry
 from billing_app.models.console_session import ConsoleSession
+from billing_app.models.event import (
+    DELIVERY_STATUSES,
+    EventAccount,
+    EventClock,
+    EventDelivery,
+    EventDeliveryAttempt,
+    EventEndpoint,
+    OutboundEvent,
+)
 from billing_app.models.heartbeat import ProcessHeartbeat
 from billing_app.models.import_cursor import ImportCursor
 from billing_app.models.job_lease import JobLease
@@ -28,6 +37,7 @@ from billing_app.models.webhook_event import WEBHOOK_EVENT_STATUSES, WebhookEven
 __all__ = [
     "ADJUSTMENT_ACTIONS",
     "CHARGE_STATUSES",
+    "DELIVERY_STATUSES",
     "LIVE_STATUSES",
     "SUBSCRIPTION_STATUSES",
     "TRANSACTION_STATUSES",
@@ -36,8 +46,14 @@ __all__ = [
     "Adjustment",
     "AuditEntry",
     "ConsoleSession",
+    "EventAccount",
+    "EventClock",
+    "EventDelivery",
+    "EventDeliveryAttempt",
+    "EventEndpoint",
     "ImportCursor",
     "JobLease",
+    "OutboundEvent",
     "Plan",
     "ProcessHeartbeat",
     "Product",

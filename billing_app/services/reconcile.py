@@ -36,6 +36,7 @@ from billing_app.models import (
 )
 from billing_app.services.billing_history.adjustments import keep_adjustment
 from billing_app.services.billing_history.transactions import keep_transaction
+from billing_app.services.events import outbox
 from billing_app.services.locks import Lease
 from billing_app.services.subscriptions.ownership import app_ids
 from billing_app.services.subscriptions.sync import (
@@ -97,6 +98,7 @@ class Reconciler:
         transaction_days: int = 0,
     ) -> None:
         self.session = session
+        outbox.caused_by(session, "reconcile")
         self.transaction_days = transaction_days
         self.paddle = paddle
         self.dry_run = dry_run

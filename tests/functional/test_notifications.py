@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, select, text
 from billing_app.db import single_statement
 from billing_app.extensions import db
 from billing_app.models import WebhookEvent
-from billing_app.notifications import Listener, conninfo
-from billing_app.worker import Worker, listen_for_deliveries
+from billing_app.notifications import INBOX_CHANNEL, Listener, conninfo, listener_of
+from billing_app.worker import Worker, wake_on
 from tests.helpers.payloads import body_of, envelope, subscription_data
 from tests.helpers.waiting import eventually
 from tests.helpers.webhooks import post_webhook
@@ -49,7 +49,8 @@ class WatchedEvent(threading.Event):
 
 def test_a_waiting_worker_wakes_at_once_when_a_delivery_commits(app, client):
     wake, stop = WatchedEvent(), threading.Event()
-    listener = listen_for_deliveries(app, wake)
+    listener = listener_of(app)
+    wake_on(listener, INBOX_CHANNEL, wake)
     listener.ensure_running()
     assert listener.connected.wait(5)
     worker = Worker(app, idle_wait=60, listener=listener)  # it would poll once a minute

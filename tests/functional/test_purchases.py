@@ -12,14 +12,19 @@ from sqlalchemy import select
 
 from billing_app.models import Product, Purchase, Transaction
 from billing_app.services.plans import catalogue as plan_service
-from tests.helpers.catalogue import CATALOGUE, CUSTOMER, PASS, REPORTS
+from tests.helpers.catalogue import (
+    CATALOGUE,
+    CUSTOMER,
+    PASS,
+    REPORTS,
+    one_time_transaction,
+    refund,
+)
 from tests.helpers.config import PADDLE_BASE, SERVICE_TOKEN
 from tests.helpers.payloads import (
-    adjustment,
     body_of,
     checkout_transaction,
     envelope,
-    one_time_checkout,
 )
 from tests.helpers.rows import make_account, make_subscription
 from tests.helpers.samples import sample
@@ -31,12 +36,6 @@ from tests.helpers.webhooks import deliver, post_webhook
 def catalogue(session):
     plan_service.import_plans(session, copy.deepcopy(CATALOGUE))
     session.commit()
-
-
-def one_time_transaction(n: int, price_id: str = REPORTS, *, total: str = "4900", **changes):
-    """A completed checkout of one one-time price, captured `n` days after 2026-01-01."""
-    captured = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)
-    return one_time_checkout(f"txn_{n:026d}", price_id, CUSTOMER, captured, total=total, **changes)
 
 
 def entitlements(client, account_id="acct_1"):
@@ -201,14 +200,6 @@ def test_other_origins_and_recurring_prices_are_not_purchases(client, session, c
     deliver(client, body_of(envelope("transaction.completed", charge)))
     deliver(client, body_of(envelope("transaction.completed", checkout_transaction())))
     assert session.scalars(select(Purchase)).all() == []
-
-
-def refund(n: int, *, total: str, status: str = "approved", **changes):
-    data = adjustment(
-        f"adj_{n:026d}", f"txn_{1:026d}", CUSTOMER, total=total, status=status, **changes
-    )
-    data["updated_at"] = f"2026-02-0{n}T00:00:00Z"
-    return envelope(f"adjustment.{'updated' if status != 'pending_approval' else 'created'}", data)
 
 
 def test_a_full_refund_revokes_the_grant_and_a_partial_one_keeps_it(client, session, catalogue):

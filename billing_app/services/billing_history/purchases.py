@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert, utcnow
 from billing_app.models import Adjustment, Product, Purchase, Transaction
+from billing_app.services.events import outbox
 from billing_app.services.usage.periods import Period
 from paddle_client.money import minor_units
 
@@ -43,6 +44,11 @@ def record_purchases(session: Session, row: Transaction, data: dict[str, Any]) -
         return 0
     products = session.scalars(select(Product).where(Product.price_id.in_(list(one_time))))
     lines = _lines(data)
+    # Written by core statements below, unseen by the ORM: the outbox is told.
+    outbox.touch(session, row.account_id)
+    outbox.watch_where(
+        session, Purchase, Purchase.paddle_transaction_id == row.paddle_transaction_id
+    )
     completed_at = row.completed_at or row.paddle_updated_at or utcnow()
     now, created = utcnow(), 0
     for product in products:

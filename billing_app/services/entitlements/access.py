@@ -26,6 +26,11 @@ class PlanGrant(Protocol):
 class AccessPolicy:
     past_due_grace: timedelta = timedelta(days=7)
 
+    @classmethod
+    def of(cls, config) -> AccessPolicy:
+        """The policy the configuration sets (PAST_DUE_GRACE_DAYS)."""
+        return cls(past_due_grace=timedelta(days=config["PAST_DUE_GRACE_DAYS"]))
+
 
 @dataclass(frozen=True)
 class Verdict:

@@ -4,8 +4,6 @@ their meters' figures."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app
 
 from billing_app.db import utcnow
@@ -16,7 +14,7 @@ from billing_app.services.usage.recording import metering_of, usage_figures
 
 
 def access_policy() -> AccessPolicy:
-    return AccessPolicy(past_due_grace=timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"]))
+    return AccessPolicy.of(current_app.config)
 
 
 def entitlement_answers(account_ids: list[str]) -> dict[str, dict]:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.errors import CustomerShared
 from billing_app.models import LIVE_STATUSES, Account, Subscription, Transaction
+from billing_app.services.events import outbox
 from billing_app.services.subscriptions.accounts import (
     account_for_customer,
     attach_customer,
@@ -255,6 +256,7 @@ def link_subscription(
     account = ensure_account(session, account_id)
     if not can_hold(session, account.id, subscription):
         raise LinkRefused(f"Account {account_id} already has a live subscription.")
+    outbox.caused_by(session, "operator")
     subscription.account_id = account.id
     attach_customer(session, account, subscription.paddle_customer_id)
     session.flush()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.services.billing_history import adjustments, transactions
 from billing_app.services.customer_links import customer_now_known
+from billing_app.services.events import payments
 from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscriptions.accounts import (
     account_for_customer,
@@ -125,6 +126,10 @@ def sync_transaction(session: Session, notification: Notification) -> str:
         occurred_at=notification.occurred_at,
         event_id=notification.event_id,
     )
+    if recorded == "processed":
+        payments.tell_payment(
+            session, notification.event_type, notification.event_id, notification.data
+        )
     return "processed" if "processed" in (activated, recorded) else recorded
 
 

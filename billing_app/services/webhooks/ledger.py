@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from billing_app.db import upsert_insert, utcnow
 from billing_app.errors import describe_failure
 from billing_app.models import WebhookEvent
+from billing_app.services.events import outbox
 from billing_app.services.webhooks.handlers import HANDLERS
 from paddle_client.webhooks import Notification, parse_notification
 
@@ -207,6 +208,7 @@ def apply_event(
     raw_body = entry.payload.encode("utf-8")
     notification = notification or parse_notification(raw_body)
     handler = HANDLERS.get(entry.event_type)
+    outbox.caused_by(session, "paddle_webhook")
     try:
         outcome = handler(session, notification) if handler else "ignored"
         if entry.settled:

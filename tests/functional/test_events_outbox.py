@@ -1,0 +1,145 @@
+"""The outbox: each change that commits writes its events once, in the same transaction,
+whichever path made it; a change rolled back writes none."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from billing_app.models import EventAccount, OutboundEvent, Subscription
+from billing_app.services.subscriptions.ownership import link_subscription
+from tests.helpers.events import entitlement_changes, events_of
+from tests.helpers.payloads import body_of, envelope, subscription_data
+from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.samples import sample_bytes
+from tests.helpers.webhooks import deliver, post_webhook
+
+ACCOUNT = {"app_account_id": "acct_1"}
+DAY = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def notification(kind: str, moment: datetime, **changes):
+    data = subscription_data(custom_data=ACCOUNT, **changes)
+    return body_of(envelope(kind, data, occurred_at=moment))
+
+
+@pytest.fixture
+def account(session):
+    make_plan(session)
+    make_account(session, "acct_1")
+
+
+def test_a_subscription_activated_by_webhook_tells_the_account_once(client, account, app):
+    activated = notification("subscription.activated", DAY)
+    assert deliver(client, activated) == "processed"
+    bodies = events_of(app, "acct_1")
+    assert [body["type"] for body in bodies] == [
+        "subscription.created",
+        "subscription.activated",
+        "entitlements.changed",
+    ]
+    assert [body["sequence"] for body in bodies] == [1, 2, 3]
+    assert bodies[0]["data"]["subscription"]["status"] == "active"
+    assert bodies[0]["data"]["subscription"]["plan"] == "starter"
+    change = bodies[2]["data"]
+    assert change["before"]["access"] is False and change["after"]["access"] is True
+    assert change["after"]["features"] == ["projects", "exports"]
+    assert change["cause"] == "paddle_webhook"
+    assert change["with"] == ["subscription.created", "subscription.activated"]
+
+    # The same delivery again, and an older snapshot, change nothing: no event.
+    post_webhook(client, activated)
+    assert deliver(client, notification("subscription.updated", DAY - timedelta(hours=1))) == (
+        "stale"
+    )
+    assert len(events_of(app, "acct_1")) == 3
+
+
+def test_a_cancellation_then_tells_of_the_lost_access(client, account, app):
+    deliver(client, notification("subscription.activated", DAY))
+    canceled = notification(
+        "subscription.canceled",
+        DAY + timedelta(days=1),
+        status="canceled",
+        canceled_at="2026-01-02T00:00:00Z",
+        scheduled_change=None,
+    )
+    deliver(client, canceled)
+    types = events_of(app, "acct_1", types=True)
+    assert types[3:] == ["subscription.canceled", "entitlements.changed"]
+    last = entitlement_changes(app, "acct_1")[-1]
+    assert (last["before"]["access"], last["after"]["access"]) == (True, False)
+    assert last["after"]["features"] == []
+
+
+def test_a_change_that_does_not_change_what_the_product_sees_tells_nothing(client, account, app):
+    deliver(client, notification("subscription.activated", DAY))
+    # Paddle's next snapshot with only its own bookkeeping changed (the next bill's date).
+    deliver(
+        client,
+        notification(
+            "subscription.updated", DAY + timedelta(hours=1), next_billed_at="2030-01-01T00:00:00Z"
+        ),
+    )
+    assert len(events_of(app, "acct_1")) == 3
+
+
+def test_a_past_due_subscription_in_grace_keeps_its_access_and_says_past_due(client, account, app):
+    deliver(client, notification("subscription.activated", DAY))
+    deliver(
+        client, notification("subscription.past_due", DAY + timedelta(hours=1), status="past_due")
+    )
+    types = events_of(app, "acct_1", types=True)
+    # The grace period runs from the current period's start (the sample's, long past), so
+    # the access is gone as well.
+    assert types[3] == "subscription.past_due"
+
+
+def test_a_rolled_back_change_writes_no_event(app, session, account):
+    session.add(Subscription(account_id="acct_1", status="active", quantity=1))
+    session.flush()
+    session.rollback()
+    session.add(Subscription(account_id="acct_1", status="pending", quantity=1))
+    session.commit()  # a checkout not paid yet: nothing the product is told
+    assert events_of(app) == []
+
+
+def test_an_operator_linking_a_subscription_tells_its_new_account(client, app, session):
+    make_plan(session)
+    post_webhook(client, sample_bytes("webhook-subscription.activated.json"))
+    assert events_of(app) == []  # nobody's yet: nothing to tell anyone
+    paddle_id = session.scalars(select(Subscription.paddle_subscription_id)).one()
+    link_subscription(session, paddle_id, "acct_7")
+    session.commit()
+    types = events_of(app, "acct_7", types=True)
+    assert types[0] == "subscription.created"
+    assert types[-1] == "entitlements.changed"
+    assert entitlement_changes(app, "acct_7")[0]["cause"] == "operator"
+
+
+def test_an_accounts_events_are_numbered_one_after_the_other(app, session):
+    plan = make_plan(session)
+    make_account(session, "acct_1")
+    first = make_subscription(session, account_id="acct_1", status="active", plan_id=plan.id)
+    first.quantity = 3
+    session.commit()
+    first.status = "paused"
+    session.commit()
+    sequences = session.scalars(
+        select(OutboundEvent.sequence)
+        .where(OutboundEvent.account_id == "acct_1")
+        .order_by(OutboundEvent.position)
+    ).all()
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert session.get(EventAccount, "acct_1").sequence == len(sequences)
+    assert events_of(app, "acct_1", types=True) == [
+        "subscription.created",
+        "subscription.activated",
+        "entitlements.changed",
+        "subscription.updated",
+        "entitlements.changed",
+        "subscription.paused",
+        "entitlements.changed",
+    ]

@@ -181,8 +181,8 @@ def claim_due(
         .order_by(EventDelivery.id)
     ).all()
     session.commit()
-    for row in rows:
-        session.expunge(row.EventEndpoint)  # read by the sending threads, outside a session
+    for endpoint in {row.EventEndpoint for row in rows}:
+        session.expunge(endpoint)  # read by the sending threads, outside any session
     return [
         Claimed(row.id, row.EventEndpoint, row.event_id, row.body, row.attempts) for row in rows
     ]

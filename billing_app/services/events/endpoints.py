@@ -84,13 +84,14 @@ def add_endpoint(
 ) -> tuple[EventEndpoint, str]:
     """A new endpoint and its secret (shown once: only the endpoint's signatures show it
     afterwards). Flushes; the caller commits."""
+    stored_types = types_column(types)
     check_url(url, allow_private=allow_private)
     secret = new_secret()
     endpoint = EventEndpoint(
         id=f"ep_{uuid.uuid4().hex[:24]}",
         url=url,
         description=description,
-        types=types_column(types),
+        types=stored_types,
         secret=secret,
         source=source,
         failures=0,

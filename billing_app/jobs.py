@@ -220,6 +220,30 @@ def _prune(app: Flask, job: str, statement) -> int | None:
     return alone(app, job, job, delete_rows)
 
 
+def sweep_event_clock(app: Flask) -> dict[str, int] | None:
+    """Announce what the clock changed (scheduled stops taking effect, grace periods and
+    grants ending, trials about to end); once across processes."""
+    from billing_app.services.entitlements.access import AccessPolicy
+    from billing_app.services.events import clock
+
+    def sweep(_lease: Lease) -> dict[str, int]:
+        notice = timedelta(hours=app.config["EVENTS_TRIAL_ENDING_NOTICE_HOURS"])
+        policy = AccessPolicy.of(app.config)
+        return clock.sweep(db.session, utcnow(), policy, trial_notice=notice)
+
+    return alone(app, "events-clock", "the event clock's sweep", sweep)
+
+
+def prune_events(app: Flask) -> int | None:
+    """Delete events older than EVENTS_RETENTION_DAYS, with their deliveries."""
+    from billing_app.models import OutboundEvent
+
+    cutoff = utcnow() - timedelta(days=app.config["EVENTS_RETENTION_DAYS"])
+    return _prune(
+        app, "events-prune", delete(OutboundEvent).where(OutboundEvent.occurred_at < cutoff)
+    )
+
+
 def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
     """Open a charge for each closed period with overage, then send what is due (or find
     at Paddle what a lost answer left unknown); the outcomes counted. Once across processes

@@ -32,6 +32,8 @@ WEBHOOK_RETRY_EVERY = timedelta(minutes=1)
 REQUESTS_EVERY = timedelta(seconds=5)  # how soon an operator's "reconcile now" starts
 PRUNE_AT = {"hour": 4, "minute": 30}
 USAGE_PRUNE_AT = {"hour": 4, "minute": 45}
+EVENTS_PRUNE_AT = {"hour": 5, "minute": 0}
+EVENTS_CLOCK_EVERY = timedelta(seconds=30)  # a clock's change is announced within a minute
 
 
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -176,6 +178,18 @@ def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
             "webhook-retry",
             logged(jobs.retry_failed_webhooks),
             IntervalTrigger(seconds=int(WEBHOOK_RETRY_EVERY.total_seconds()), timezone=UTC),
+            {},
+        ),
+        (
+            "events-clock",
+            logged(jobs.sweep_event_clock),
+            IntervalTrigger(seconds=int(EVENTS_CLOCK_EVERY.total_seconds()), timezone=UTC),
+            {"next_run_time": utcnow()},
+        ),
+        (
+            "events-prune",
+            logged(jobs.prune_events),
+            CronTrigger(timezone=UTC, **EVENTS_PRUNE_AT),
             {},
         ),
         (

@@ -276,7 +276,9 @@ def register_in_process_worker(app: Flask) -> None:
     app.extensions["billing_event_worker"] = event_worker
     app.before_request(inbox_worker.ensure_running)
     app.before_request(event_worker.ensure_running)
-    app.extensions[outbox.WRITTEN] = lambda: _wake_in_process(app, "billing_event_worker")
+    app.extensions.setdefault(outbox.WRITTEN, []).append(
+        lambda: _wake_in_process(app, "billing_event_worker")
+    )
 
 
 def _wake_in_process(app: Flask, name: str) -> None:

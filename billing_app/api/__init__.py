@@ -8,6 +8,7 @@ def register_blueprints(app: Flask) -> None:
         accounts,
         checkout,
         entitlements,
+        events,
         health,
         metrics,
         plans,
@@ -37,9 +38,12 @@ def register_blueprints(app: Flask) -> None:
         transactions,
         entitlements,
         usage,
+        events,
         webhooks,
         metrics,
     ):
         api.register_blueprint(module.blp)
     shape_one_of_bodies(api.spec)
+    events.document_webhooks(api.spec)
+    events.register_feed(app)
     entitlements.serve_without_the_wrappers(app)

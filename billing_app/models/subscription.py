@@ -48,6 +48,10 @@ class Subscription(PaddleVersioned, Base):
             postgresql_where=_NOT_CANCELED,
             sqlite_where=_NOT_CANCELED,
         ),
+        # The event clock's sweep finds the moments access changes by the clock alone.
+        Index("ix_subscriptions_scheduled_effective_at", "scheduled_effective_at"),
+        Index("ix_subscriptions_trial_ends_at", "trial_ends_at"),
+        Index("ix_subscriptions_status_current_period_start", "status", "current_period_start"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

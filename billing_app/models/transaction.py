@@ -133,6 +133,7 @@ class Purchase(Base):
     __table_args__ = (
         UniqueConstraint("paddle_transaction_id", "product_id"),
         Index("ix_purchases_account_id_completed_at", "account_id", "completed_at"),
+        Index("ix_purchases_granted_until", "granted_until"),  # the event clock's sweep
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

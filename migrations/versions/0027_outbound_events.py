@@ -18,6 +18,16 @@ branch_labels = None
 depends_on = None
 
 EVENTS_CHANNEL = "billing_events"
+CLOCK_INDEXES = (
+    ("subscriptions", "ix_subscriptions_scheduled_effective_at", ["scheduled_effective_at"]),
+    ("subscriptions", "ix_subscriptions_trial_ends_at", ["trial_ends_at"]),
+    (
+        "subscriptions",
+        "ix_subscriptions_status_current_period_start",
+        ["status", "current_period_start"],
+    ),
+    ("purchases", "ix_purchases_granted_until", ["granted_until"]),
+)
 
 
 def upgrade():
@@ -176,6 +186,10 @@ def upgrade():
             batch_op.f("ix_event_delivery_attempts_delivery_id"), ["delivery_id"], unique=False
         )
 
+    # The event clock's sweep finds the moments access changes by the clock alone.
+    for table, name, columns in CLOCK_INDEXES:
+        op.create_index(name, table, columns, unique=False)
+
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "ALTER TABLE events ALTER COLUMN txid SET DEFAULT (pg_current_xact_id()::text::bigint)"
@@ -205,6 +219,8 @@ def upgrade():
 
 
 def downgrade():
+    for table, name, _ in CLOCK_INDEXES:
+        op.drop_index(name, table_name=table)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER event_deliveries_announce ON event_deliveries")
         op.execute("DROP TRIGGER events_announce ON events")

@@ -7,7 +7,7 @@ from typing import Any
 
 import jwt
 
-from tests.helpers.config import JWT_SECRET
+from tests.helpers.config import JWT_SECRET, SERVICE_TOKEN
 
 
 def user_token(subject: str = "acct_1", /, *, secret: str = JWT_SECRET, **claims: Any) -> str:
@@ -24,3 +24,8 @@ def user_token(subject: str = "acct_1", /, *, secret: str = JWT_SECRET, **claims
 
 def auth(subject: str = "acct_1", /, **claims: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {user_token(subject, **claims)}"}
+
+
+def service_auth() -> dict[str, str]:
+    """The product's backend services' header (BILLING_SERVICE_TOKEN)."""
+    return {"Authorization": f"Bearer {SERVICE_TOKEN}"}

@@ -47,8 +47,8 @@ __all__ = ["Emission", "caused_by", "emit", "install", "touch", "watch_where"]
 _PENDING = "billing_outbox"
 _CAUSE = "billing_cause"
 _WROTE = "billing_events_wrote"
-# The app's callable (in `app.extensions`) told after a commit that wrote events: a web
-# process's own delivery worker looks at once.
+# The app's callables (a list in `app.extensions`) told after a commit that wrote events:
+# a web process's own delivery worker looks at once, its long polls too.
 WRITTEN = "billing_events_written"
 
 
@@ -97,13 +97,13 @@ def emit(session: Session, emission: Emission) -> None:
     touch(session, emission.account_id)
 
 
-def touch(session: Session, *account_ids: str) -> None:
-    """Compare these accounts' entitlements with the ones announced, at the commit."""
+def touch(session: Session, *account_ids: str, as_of: datetime | None = None) -> None:
+    """Compare these accounts' entitlements with the ones announced, at the commit (an
+    account never announced: with its entitlements `as_of` then, default now)."""
     pending = _pending(session)
-    for account_id in account_ids:
-        if account_id and account_id not in pending.accounts:
-            _baseline(session, pending, [account_id])
-            pending.accounts.add(account_id)
+    fresh = [a for a in account_ids if a and a not in pending.accounts]
+    _baseline(session, pending, fresh, as_of=as_of)
+    pending.accounts.update(fresh)
 
 
 def watch_where(session: Session, model: type, *criteria) -> None:
@@ -185,8 +185,7 @@ def _before_commit(session: Session) -> None:
 
 def _after_commit(session: Session) -> None:
     wrote = session.info.pop(_WROTE, False)
-    told = current_app.extensions.get(WRITTEN) if wrote and has_app_context() else None
-    if told is not None:
+    for told in current_app.extensions.get(WRITTEN, ()) if wrote and has_app_context() else ():
         told()
 
 
@@ -251,7 +250,9 @@ def _seen(entitlements: dict | None) -> dict | None:
     return {name: entitlements.get(name) for name in _JUDGED}
 
 
-def _baseline(session: Session, pending: Pending, account_ids: list[str]) -> None:
+def _baseline(
+    session: Session, pending: Pending, account_ids: list[str], *, as_of: datetime | None = None
+) -> None:
     """Accounts never announced: their entitlements before this transaction's change, the
     first time it touches them (the database still holds the state before it)."""
     fresh = [a for a in dict.fromkeys(account_ids) if a and a not in pending.baselines]
@@ -264,7 +265,7 @@ def _baseline(session: Session, pending: Pending, account_ids: list[str]) -> Non
         ).scalars()
     )
     unknown = [account for account in fresh if account not in known]
-    shown = announced_entitlements(connection, unknown, utcnow()) if unknown else {}
+    shown = announced_entitlements(connection, unknown, as_of or utcnow()) if unknown else {}
     for account in fresh:
         pending.baselines[account] = shown.get(account)
 

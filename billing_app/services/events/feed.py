@@ -1,0 +1,112 @@
+"""The pull feed: the outbox read in order from a cursor, for consumers that cannot take
+webhooks, and the lists an operator reads (the CLI, the console).
+
+Order is (`txid`, `position`). On PostgreSQL positions are given when events are inserted,
+not when they commit, so a reader that followed `position` alone could pass over an event
+a slower transaction commits later. The feed reads only events of transactions older than
+the oldest one still open (`pg_snapshot_xmin`): every transaction below that horizon has
+ended, so nothing can appear behind the cursor. (A transaction left open for long holds the
+feed back meanwhile; the service holds none open while it waits on anything.) On SQLite one
+writer at a time commits in position order; `txid` is 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import literal_column, select, tuple_
+from sqlalchemy.orm import Session
+
+from billing_app.models import EventDelivery, OutboundEvent
+
+
+@dataclass(frozen=True)
+class Cursor:
+    txid: int
+    position: int
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.txid}.{self.position}".encode()).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor a page gave; ValueError for anything else."""
+        try:
+            txid, position = base64.urlsafe_b64decode(text.encode()).decode().split(".")
+            return cls(int(txid), int(position))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValueError("not a cursor this feed gave") from None
+
+
+START = Cursor(-1, 0)
+
+
+def read_feed(
+    connection, after: Cursor, *, types: list[str] | None = None, limit: int = 100
+) -> tuple[list[str], Cursor]:
+    """Up to `limit` event bodies (JSON text) after `after`, oldest first, and the cursor to
+    read on from."""
+    query = (
+        select(OutboundEvent.txid, OutboundEvent.position, OutboundEvent.body)
+        .where(tuple_(OutboundEvent.txid, OutboundEvent.position) > (after.txid, after.position))
+        .order_by(OutboundEvent.txid, OutboundEvent.position)
+        .limit(limit)
+    )
+    if types:
+        query = query.where(OutboundEvent.type.in_(types))
+    if connection.dialect.name == "postgresql":
+        query = query.where(OutboundEvent.txid < _horizon())
+    rows = connection.execute(query).all()
+    if not rows:
+        return [], after
+    return [row.body for row in rows], Cursor(rows[-1].txid, rows[-1].position)
+
+
+def _horizon():
+    """The oldest transaction still open: those below it have all ended."""
+    return literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+
+@dataclass(frozen=True)
+class Listed:
+    event: OutboundEvent
+    deliveries: list[EventDelivery]
+
+
+def list_events(
+    session: Session,
+    *,
+    type: str | None = None,
+    account_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[Listed]:
+    """The newest events first, each with its deliveries; `status`: those with a delivery
+    in that state (pending, delivered, failed)."""
+    query = select(OutboundEvent).order_by(OutboundEvent.position.desc()).limit(limit)
+    if type:
+        query = query.where(OutboundEvent.type == type)
+    if account_id:
+        query = query.where(OutboundEvent.account_id == account_id)
+    if since:
+        query = query.where(OutboundEvent.occurred_at >= since)
+    if status:
+        query = query.where(
+            OutboundEvent.position.in_(
+                select(EventDelivery.event_position).where(EventDelivery.status == status)
+            )
+        )
+    events = list(session.scalars(query))
+    deliveries: dict[int, list[EventDelivery]] = {event.position: [] for event in events}
+    if events:
+        for found in session.scalars(
+            select(EventDelivery)
+            .where(EventDelivery.event_position.in_(list(deliveries)))
+            .order_by(EventDelivery.id)
+        ):
+            deliveries[found.event_position].append(found)
+    return [Listed(event, deliveries[event.position]) for event in events]

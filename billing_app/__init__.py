@@ -194,6 +194,8 @@ def register_webhook_worker(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     from billing_app.cli import admin_cli, billing_cli
+    from billing_app.events_cli import events_cli
 
+    billing_cli.add_command(events_cli)
     app.cli.add_command(billing_cli)
     app.cli.add_command(admin_cli)

@@ -53,6 +53,7 @@ from billing_app.models import (
     EventEndpoint,
     OutboundEvent,
 )
+from billing_app.services.events import outbox
 from billing_app.services.events.endpoints import refused_address, signing_secrets
 from billing_app.services.events.signing import signed_headers
 
@@ -361,6 +362,48 @@ def _keep_endpoint_health(session, health, gone, now, settings: Settings) -> Non
             endpoint.disabled_at, endpoint.disabled_reason = now, reason
             EVENT_ENDPOINTS_DISABLED.inc()
             log.error("event endpoint %s (%s) disabled: %s", endpoint.id, endpoint.url, reason)
+
+
+# --- an operator's redelivery --------------------------------------------------------
+
+
+def _again(session: Session, *criteria) -> int:
+    return session.execute(
+        update(EventDelivery)
+        .where(*criteria)
+        .values(
+            status="pending",
+            next_attempt_at=utcnow(),
+            first_failed_at=None,
+            claimed_by=None,
+            claimed_until=None,
+        )
+    ).rowcount
+
+
+def redeliver(session: Session, event_id: str) -> int:
+    """Send the event again to every endpoint that takes it (those added since too); how
+    many deliveries. The caller commits."""
+    position = session.scalar(select(OutboundEvent.position).where(OutboundEvent.id == event_id))
+    if position is None:
+        raise LookupError(f"no event {event_id} (events are kept EVENTS_RETENTION_DAYS)")
+    again = _again(session, EventDelivery.event_position == position)
+    return again + outbox.fan_out(session, [position], utcnow())
+
+
+def redeliver_since(session: Session, endpoint_id: str, since: datetime) -> int:
+    """Send `endpoint_id` every event since `since` it takes, again; how many."""
+    positions = list(
+        session.scalars(select(OutboundEvent.position).where(OutboundEvent.occurred_at >= since))
+    )
+    if not positions:
+        return 0
+    again = _again(
+        session,
+        EventDelivery.endpoint_id == endpoint_id,
+        EventDelivery.event_position.in_(positions),
+    )
+    return again + outbox.fan_out(session, positions, utcnow(), endpoint_id=endpoint_id)
 
 
 # --- the worker's other duties -------------------------------------------------------

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context, has_request_context, request
-from sqlalchemy import event, insert, inspect, literal, select, true
+from sqlalchemy import event, exists, insert, inspect, literal, select, true
 from sqlalchemy.orm import Session
 
 from billing_app.db import lock_or_create, utcnow
@@ -391,13 +391,20 @@ def _insert(session: Session, states: dict, emissions: list[Emission], now: date
     return len(rows)
 
 
-def fan_out(session: Session, positions: list[int], now: datetime) -> None:
+def fan_out(
+    session: Session, positions: list[int], now: datetime, *, endpoint_id: str | None = None
+) -> int:
     """A delivery of each event to each endpoint that takes its type (disabled ones too:
-    re-enabling an endpoint delivers what it missed)."""
+    re-enabling an endpoint delivers what it missed), or to `endpoint_id` only; none twice.
+    How many deliveries were made."""
     events, endpoints = OutboundEvent.__table__.c, EventEndpoint.__table__.c
+    deliveries = EventDelivery.__table__.c
     joined = OutboundEvent.__table__.join(EventEndpoint.__table__, true())
     takes = endpoints.types.is_(None) | endpoints.types.like(
         literal("%,") + events.type + literal(",%")
+    )
+    made = exists().where(
+        deliveries.event_position == events.position, deliveries.endpoint_id == endpoints.id
     )
     chosen = (
         select(
@@ -407,25 +414,26 @@ def fan_out(session: Session, positions: list[int], now: datetime) -> None:
             events.sequence,
             literal("pending"),
             literal(0),
-            literal(now, type_=EventDelivery.__table__.c.next_attempt_at.type),
-            literal(now, type_=EventDelivery.__table__.c.created_at.type),
+            literal(now, type_=deliveries.next_attempt_at.type),
+            literal(now, type_=deliveries.created_at.type),
         )
         .select_from(joined)
-        .where(events.position.in_(positions), takes)
+        .where(events.position.in_(positions), takes, ~made)
     )
-    columns = EventDelivery.__table__.c
-    session.execute(
+    if endpoint_id is not None:
+        chosen = chosen.where(endpoints.id == endpoint_id)
+    return session.execute(
         insert(EventDelivery).from_select(
             [
-                columns.event_position,
-                columns.endpoint_id,
-                columns.account_id,
-                columns.sequence,
-                columns.status,
-                columns.attempts,
-                columns.next_attempt_at,
-                columns.created_at,
+                deliveries.event_position,
+                deliveries.endpoint_id,
+                deliveries.account_id,
+                deliveries.sequence,
+                deliveries.status,
+                deliveries.attempts,
+                deliveries.next_attempt_at,
+                deliveries.created_at,
             ],
             chosen,
         )
-    )
+    ).rowcount

@@ -9,11 +9,27 @@ import pytest
 from sqlalchemy import select
 
 from billing_app.models import EventAccount, OutboundEvent, Subscription
+from billing_app.services.reconcile import Reconciler
 from billing_app.services.subscriptions.ownership import link_subscription
+from paddle_client import Client
+from tests.helpers.config import PADDLE_BASE
 from tests.helpers.events import entitlement_changes, events_of
-from tests.helpers.payloads import body_of, envelope, subscription_data
-from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.paddle_lists import serve_subscription_list
+from tests.helpers.payloads import (
+    body_of,
+    envelope,
+    paddle_entity,
+    paddle_subscription,
+    subscription_data,
+)
+from tests.helpers.rows import (
+    make_account,
+    make_active_subscription,
+    make_plan,
+    make_subscription,
+)
 from tests.helpers.samples import sample_bytes
+from tests.helpers.tokens import auth
 from tests.helpers.webhooks import deliver, post_webhook
 
 ACCOUNT = {"app_account_id": "acct_1"}
@@ -143,3 +159,83 @@ def test_an_accounts_events_are_numbered_one_after_the_other(app, session):
         "subscription.paused",
         "entitlements.changed",
     ]
+
+
+# Every path that changes a subscription tells the same story.
+
+SUB = "sub_01hp463gxfvndqjjyqn2n7tkth"
+
+
+def test_a_users_cancellation_tells_its_scheduled_change_and_its_cause(
+    client, session, paddle, app
+):
+    make_active_subscription(session)
+    before = len(events_of(app, "acct_1"))
+    scheduled = {
+        "action": "cancel",
+        "effective_at": "2099-03-08T11:02:03.946454Z",
+        "resume_at": None,
+    }
+    paddle.post(
+        f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
+        json=paddle_subscription(scheduled_change=scheduled, updated_at="2024-02-09T00:00:00Z"),
+    )
+    cancel = client.post("/api/v1/subscription/cancel", json={}, headers=auth("acct_1"))
+    assert cancel.status_code == 200, cancel.json
+    (told,) = events_of(app, "acct_1")[before:]
+    assert told["type"] == "subscription.updated"
+    assert told["data"]["subscription"]["scheduled_change"]["action"] == "cancel"
+    previous = told["data"]["previous"]  # what changed, as it was (Paddle's answer fills more)
+    assert previous["scheduled_action"] is None and previous["scheduled_effective_at"] is None
+    assert "status" not in previous and "plan" not in previous
+
+
+def test_a_users_immediate_cancellation_takes_the_access_with_it(client, session, paddle, app):
+    make_active_subscription(session)
+    paddle.post(
+        f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
+        json=paddle_subscription(
+            status="canceled",
+            canceled_at="2024-02-09T00:00:00Z",
+            updated_at="2024-02-09T00:00:00Z",
+            current_billing_period=None,
+            next_billed_at=None,
+        ),
+    )
+    client.post(
+        "/api/v1/subscription/cancel",
+        json={"effective_from": "immediately"},
+        headers=auth("acct_1"),
+    )
+    assert events_of(app, "acct_1", types=True)[-2:] == [
+        "subscription.canceled",
+        "entitlements.changed",
+    ]
+    change = entitlement_changes(app, "acct_1")[-1]
+    assert (change["after"]["access"], change["cause"]) == (False, "api")
+
+
+def test_a_reconcile_repair_tells_what_it_repaired(session, paddle, app):
+    make_active_subscription(session)
+    serve_subscription_list(
+        paddle, [paddle_entity(SUB, status="paused", updated_at="2030-01-01T00:00:00Z")]
+    )
+    client = Client("pdl_sdbx_apikey_test", base_url=PADDLE_BASE, sleep=lambda _s: None)
+    run = Reconciler(session, client).run()
+    assert run.drift_fixed == 1
+    assert events_of(app, "acct_1", types=True)[-2:] == [
+        "subscription.paused",
+        "entitlements.changed",
+    ]
+    assert entitlement_changes(app, "acct_1")[-1]["cause"] == "reconcile"
+
+
+def test_a_dry_run_reconcile_tells_nothing(session, paddle, app):
+    make_active_subscription(session)
+    count = len(events_of(app))
+    serve_subscription_list(
+        paddle, [paddle_entity(SUB, status="paused", updated_at="2030-01-01T00:00:00Z")]
+    )
+    client = Client("pdl_sdbx_apikey_test", base_url=PADDLE_BASE, sleep=lambda _s: None)
+    Reconciler(session, client, dry_run=True).run()
+    assert len(events_of(app)) == count

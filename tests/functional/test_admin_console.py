@@ -19,6 +19,7 @@ from billing_app.models import (
     Account,
     Adjustment,
     AuditEntry,
+    EventEndpoint,
     JobLease,
     ReconcileRequest,
     ReconcileRun,
@@ -29,8 +30,10 @@ from billing_app.models import (
 )
 from billing_app.services.locks import Lease
 from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.events import events_of, send_due
 from tests.helpers.paddle_lists import serve_subscription_list
 from tests.helpers.payloads import envelope, paddle_entity, subscription_data
+from tests.helpers.receiver import Receiver
 from tests.helpers.rows import (
     SAMPLE_CUSTOMER,
     SAMPLE_SUBSCRIPTION,
@@ -106,6 +109,8 @@ SAMPLE_ARGUMENTS = {
     "event_id": "evt_1",
     "run_id": 1,
     "paddle_subscription_id": "sub_1",
+    "endpoint_id": "ep_1",
+    "action": "disable",
 }
 
 
@@ -754,3 +759,45 @@ def test_a_customer_paying_for_two_accounts_is_shown_to_operators(browser, sessi
     assert "ctm_01sharedsharedsharedshared0" in page
     assert "acct_mallory" in page and "acct_bob" in page
     assert "ctm_01alonealonealonealone000" not in page
+
+
+# Outbound events
+
+
+def test_an_operator_adds_an_endpoint_sees_deliveries_and_redelivers(make_app, password_hash):
+    app = make_app(ADMIN_PASSWORD_HASH=password_hash, EVENTS_ALLOW_PRIVATE_URLS=True)
+    app.test_client_class = OwnContextClient
+    browser = app.test_client()
+    with app.app_context(), Receiver() as receiver:
+        token = sign_in(browser)
+        added = browser.post(
+            "/admin/events/endpoints",
+            data={"csrf_token": token, "url": receiver.url, "type": "", "description": "the app"},
+            follow_redirects=True,
+        )
+        assert b"Its signing secret, shown this once: whsec_" in added.data
+        make_active_subscription(db.session)
+        send_due(app)
+        page = browser.get("/admin/events")
+        assert page.data.count(b'class="status delivered"') == 3
+        event_id = events_of(app)[0]["id"]
+        detail = browser.get(f"/admin/events/{event_id}")
+        assert b"200 in" in detail.data and b"subscription.created" in detail.data
+        again = browser.post(
+            f"/admin/events/{event_id}/redeliver",
+            data={"csrf_token": token, "back": f"/admin/events/{event_id}"},
+            follow_redirects=True,
+        )
+        assert b"1 delivery(ies) go out again" in again.data
+        assert send_due(app) == {"delivered": 1}
+        endpoint_id = stored(select(EventEndpoint.id))[0]
+        browser.post(f"/admin/events/endpoints/{endpoint_id}/disable", data={"csrf_token": token})
+        assert b"status disabled" in browser.get("/admin/events").data
+        refused = browser.post(
+            "/admin/events/endpoints",
+            data={"csrf_token": token, "url": "ftp://example.com/x"},
+            follow_redirects=True,
+        )
+        assert b"is not an http(s) URL" in refused.data
+        actions = [entry[1] for entry in audit_entries()]
+    assert actions[1:] == ["add_event_endpoint", "redeliver_event", "disable_event_endpoint"]

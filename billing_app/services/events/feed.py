@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
-from billing_app.models import EventDelivery, OutboundEvent
+from billing_app.models import EventDelivery, EventDeliveryAttempt, OutboundEvent
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,28 @@ def list_events(
                 select(EventDelivery.event_position).where(EventDelivery.status == status)
             )
         )
-    events = list(session.scalars(query))
+    return _with_deliveries(session, list(session.scalars(query)))
+
+
+def event_with_deliveries(session: Session, event_id: str) -> Listed | None:
+    event = session.scalar(select(OutboundEvent).where(OutboundEvent.id == event_id))
+    return _with_deliveries(session, [event])[0] if event is not None else None
+
+
+def attempts_of(session: Session, delivery_ids: list[int]) -> dict[int, list]:
+    """Each delivery's attempts, oldest first."""
+    found: dict[int, list] = {delivery_id: [] for delivery_id in delivery_ids}
+    if delivery_ids:
+        for attempt in session.scalars(
+            select(EventDeliveryAttempt)
+            .where(EventDeliveryAttempt.delivery_id.in_(delivery_ids))
+            .order_by(EventDeliveryAttempt.id)
+        ):
+            found[attempt.delivery_id].append(attempt)
+    return found
+
+
+def _with_deliveries(session: Session, events: list[OutboundEvent]) -> list[Listed]:
     deliveries: dict[int, list[EventDelivery]] = {event.position: [] for event in events}
     if events:
         for found in session.scalars(

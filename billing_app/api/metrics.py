@@ -24,6 +24,7 @@ from billing_app.api.common import SERVICE, operation
 from billing_app.auth import require_service_token
 from billing_app.extensions import db
 from billing_app.models import ReconcileDrift, ReconcileRun
+from billing_app.services.events import delivery
 from billing_app.services.webhooks import inbox
 
 blp = Blueprint("metrics", __name__, url_prefix="/metrics", description="Prometheus metrics")
@@ -66,6 +67,7 @@ class DatabaseFigures:
         with self.app.app_context():
             try:
                 backlog, oldest = inbox.backlog(db.session)
+                waiting, oldest_delivery, disabled = delivery.backlog(db.session)
                 reconciliation = _last_reconciliation(db.session)
             finally:
                 db.session.remove()
@@ -76,6 +78,19 @@ class DatabaseFigures:
             "billing_webhook_oldest_unapplied_seconds",
             "Age of the oldest ledger row waiting to be applied (0: none)",
             value=oldest or 0,
+        )
+        yield GaugeMetricFamily(
+            "billing_event_deliveries_pending",
+            "Event deliveries waiting to be sent (retries and disabled endpoints' included)",
+            value=waiting,
+        )
+        yield GaugeMetricFamily(
+            "billing_event_oldest_pending_delivery_seconds",
+            "Age of the oldest event delivery still waiting (0: none)",
+            value=oldest_delivery or 0,
+        )
+        yield GaugeMetricFamily(
+            "billing_event_endpoints_disabled", "Event endpoints disabled now", value=disabled
         )
         yield from reconciliation
 

@@ -17,11 +17,13 @@ from billing_app.worker import EventOutbox, Worker
 from tests.helpers.events import events_of, send_due, time_passes
 from tests.helpers.receiver import Receiver
 from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.tokens import service_auth
 
 
 @pytest.fixture
 def app(make_app):
-    app = make_app(EVENTS_ALLOW_PRIVATE_URLS=True)  # the receiver listens on 127.0.0.1
+    # The receiver listens on 127.0.0.1; the tests send (no worker thread of the app's own).
+    app = make_app(EVENTS_ALLOW_PRIVATE_URLS=True, WEBHOOK_WORKER_IN_PROCESS=False)
     with app.app_context():
         yield app
 
@@ -136,7 +138,12 @@ def test_a_410_disables_the_endpoint_and_enabling_it_delivers_the_backlog(
     assert session.get(EventEndpoint, endpoint.id).disabled_reason == (
         "the endpoint answered 410 Gone"
     )
+    session.commit()  # (SQLite: a transaction holds the write lock the scrape's would wait on)
     assert "disabled" in caplog.text
+    scraped = app.test_client().get("/metrics", headers=service_auth()).text
+    assert "billing_event_endpoints_disabled 1.0" in scraped
+    assert "billing_event_deliveries_pending 3.0" in scraped
+    assert 'billing_event_deliveries_total{outcome="gone"}' in scraped
     subscribe(session, "acct_2")  # while disabled: kept for it
     assert send_due(app) == {}
     assert endpoints.enable_endpoint(session, endpoint.id) == 6

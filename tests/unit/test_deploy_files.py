@@ -15,6 +15,9 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 EXPORTED = {
     "billing_webhook_backlog",
     "billing_webhook_oldest_unapplied_seconds",
+    "billing_event_deliveries_pending",
+    "billing_event_oldest_pending_delivery_seconds",
+    "billing_event_endpoints_disabled",
     "billing_reconcile_last_success_timestamp_seconds",
     "billing_reconcile_last_run_started_timestamp_seconds",
     "billing_reconcile_last_run_finished_timestamp_seconds",

@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from billing_app.db import is_postgresql, utcnow
-from billing_app.metrics import EVENT_DELIVERIES, EVENT_ENDPOINTS_DISABLED
+from billing_app.metrics import EVENT_DELIVERIES, EVENT_DELIVERY_LAG, EVENT_ENDPOINTS_DISABLED
 from billing_app.models import (
     EventDelivery,
     EventDeliveryAttempt,
@@ -97,6 +97,7 @@ class Claimed:
     event_id: str
     body: str
     attempts: int
+    written_at: datetime
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ def claim_due(
             EventDelivery.attempts,
             OutboundEvent.id.label("event_id"),
             OutboundEvent.body,
+            OutboundEvent.occurred_at,
             EventEndpoint,
         )
         .join(OutboundEvent, OutboundEvent.position == EventDelivery.event_position)
@@ -185,7 +187,8 @@ def claim_due(
     for endpoint in {row.EventEndpoint for row in rows}:
         session.expunge(endpoint)  # read by the sending threads, outside any session
     return [
-        Claimed(row.id, row.EventEndpoint, row.event_id, row.body, row.attempts) for row in rows
+        Claimed(row.id, row.EventEndpoint, row.event_id, row.body, row.attempts, row.occurred_at)
+        for row in rows
     ]
 
 
@@ -290,6 +293,7 @@ def settle(
         first_failed = None
         if outcome.delivered:
             status, next_at, kind = "delivered", now, "delivered"
+            EVENT_DELIVERY_LAG.observe((now - claimed.written_at).total_seconds())
         elif outcome.status_code == 410:
             status, next_at, kind = "pending", now, "gone"
             gone[endpoint_id] = claimed.endpoint
@@ -433,6 +437,17 @@ def release_claims(session: Session, worker: str) -> int:
     ).rowcount
     session.commit()
     return released
+
+
+def backlog(session: Session) -> tuple[int, float | None, int]:
+    """Deliveries waiting, the age in seconds of the oldest, and endpoints disabled."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(EventDelivery.created_at)).where(
+            EventDelivery.status == "pending"
+        )
+    ).one()
+    disabled = session.scalar(select(func.count()).where(EventEndpoint.disabled_at.is_not(None)))
+    return count, (utcnow() - oldest).total_seconds() if oldest else None, disabled
 
 
 def new_pool(size: int = 16) -> ThreadPoolExecutor:

@@ -42,6 +42,7 @@ class Queue(Protocol):
     on while it works, and lets go of."""
 
     kind: str  # how its log lines name it
+    done: str  # what its log lines say was done to a batch
     channel: str  # the NOTIFY channel that announces new work (PostgreSQL)
 
     def claim(self, session, worker: str, limit: int, visibility: timedelta) -> list: ...
@@ -56,7 +57,7 @@ class Queue(Protocol):
 class WebhookInbox:
     """Paddle's notifications, applied."""
 
-    kind, channel = "webhook", INBOX_CHANNEL
+    kind, done, channel = "webhook", "applied", INBOX_CHANNEL
 
     def __init__(self, app: Flask) -> None:
         self.max_attempts = app.config["WEBHOOK_MAX_ATTEMPTS"]
@@ -77,7 +78,7 @@ class WebhookInbox:
 class EventOutbox:
     """Our events, sent to the product's endpoints: a batch at once, settled together."""
 
-    kind, channel = "event", EVENTS_CHANNEL
+    kind, done, channel = "event", "sent", EVENTS_CHANNEL
 
     def __init__(self, app: Flask) -> None:
         self.settings = delivery.Settings.of(app.config)

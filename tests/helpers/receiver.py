@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,12 +26,15 @@ class Receiver:
         self.received: list[Received] = []
         self.answers: deque[tuple[int, dict[str, str]]] = deque()
         self.default = (200, {})
+        self.delay = 0.0  # seconds before each answer
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.received.append(Received(dict(self.headers.items()), body))
                     status, headers = (

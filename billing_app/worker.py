@@ -18,6 +18,7 @@ from typing import Protocol
 
 import requests
 from flask import Flask, current_app
+from requests.adapters import HTTPAdapter
 
 from billing_app.extensions import db
 from billing_app.notifications import (
@@ -84,8 +85,11 @@ class EventOutbox:
         self.settings = delivery.Settings.of(app.config)
         self.environment_url = app.config["EVENTS_ENDPOINT_URL"]
         self.environment_known = False
-        self.http = requests.Session()
         self.pool = delivery.new_pool()
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_maxsize=delivery.SENDING_THREADS)  # a connection per thread
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
 
     def claim(self, session, worker, limit, visibility):
         if not self.environment_known:

@@ -28,7 +28,9 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("demo-data")
 
 
-def start_demo(service_port: int, sim_port: int, data_dir: Path) -> subprocess.Popen:
+def start_demo(
+    service_port: int, sim_port: int, data_dir: Path, events_port: int | None = None
+) -> subprocess.Popen:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -38,6 +40,7 @@ def start_demo(service_port: int, sim_port: int, data_dir: Path) -> subprocess.P
         DEMO_SERVICE_PORT=str(service_port),
         DEMO_SIM_PORT=str(sim_port),
         DEMO_DATA_DIR=str(data_dir),
+        DEMO_EVENTS_PORT=str(events_port or free_port()),
     )
     return subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "demo")],
@@ -60,6 +63,19 @@ def read_banner(demo: subprocess.Popen, timeout: float = 60) -> str:
             return "".join(lines)
     demo.kill()
     raise AssertionError("the demo printed no banner:\n" + "".join(lines))
+
+
+def read_until(demo: subprocess.Popen, text: str, timeout: float = 30) -> list[str]:
+    """The demo's lines up to the first one holding `text`."""
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = demo.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"the demo never printed {text!r}:\n" + "".join(lines))
 
 
 def port_is_free(port: int) -> bool:
@@ -99,6 +115,22 @@ def test_the_demo_runs_afresh_each_time_and_stops_on_sigterm(run, data_dir):
             timeout=30,
         )
         assert started.status_code == 201, started.text  # a fresh database: no 409 on run 2
+
+        # Paying: the demo's receiver prints the product's news, signed and verified.
+        transaction = started.json()["transaction_id"]
+        sim = f"http://127.0.0.1:{sim_port}"
+        requests.post(f"{sim}/_sim/transactions/{transaction}/complete", timeout=10)
+        paid = read_until(demo, "demo: event entitlements.changed for acct_demo")
+        assert "access False -> True" in paid[-1], paid
+        canceled = requests.post(
+            f"http://127.0.0.1:{service_port}/api/v1/subscription/cancel",
+            json={"effective_from": "immediately"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert canceled.status_code == 200, canceled.text
+        lost = read_until(demo, "demo: event entitlements.changed for acct_demo")
+        assert "access True -> False" in lost[-1], lost
 
         # The reconcile command, as printed, in a shell that knows nothing of the demo.
         (command,) = [line.strip() for line in banner.splitlines() if "billing reconcile" in line]

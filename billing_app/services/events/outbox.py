@@ -239,15 +239,19 @@ def nothing_held(connection, now: datetime) -> dict:
     return announced_entitlements(connection, [""], now)[""]
 
 
-# What a change of entitlements is judged on: `status` is left out (a subscription's own
-# events tell it; a past-due subscription in its grace period still has its access).
-_JUDGED = ("access", "plan", "features", "limits", "seats", "grants")
+# What a change of entitlements is judged on: what the account may use. A status alone is
+# not (a subscription's own events tell it; a past-due subscription in its grace period
+# keeps its access), nor a plan's name without access (a checkout not paid yet names its
+# plan, and gives nothing).
+_JUDGED = ("access", "features", "limits", "seats", "grants")
 
 
 def _seen(entitlements: dict | None) -> dict | None:
     if entitlements is None:
         return None
-    return {name: entitlements.get(name) for name in _JUDGED}
+    seen = {name: entitlements.get(name) for name in _JUDGED}
+    seen["plan"] = entitlements.get("plan") if entitlements.get("access") else None
+    return seen
 
 
 def _baseline(

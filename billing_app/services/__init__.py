@@ -11,7 +11,9 @@ do not commit: the caller (a view, a job, the CLI, the worker) owns the transact
 - `billing_history/`: transactions, adjustments and one-time purchases.
 - `console/`: read models only the operators' console uses, and its audit log.
 - `plans/`: the plans file and the catalogue.
-- `reconcile`, `locks`, `stale_guard`, `health`: one module each.
+- `events/`: outbound events: the outbox written with each change, endpoints, signed
+  deliveries, the pull feed, the clock's sweep.
+- `reconcile`, `locks`, `claims`, `stale_guard`, `health`: one module each.
 - `customer_links`: what an account's customer held unlinked joins it once the customer is
   known (a `customer.*` event, or the product declaring the account).
 - `paddle_import`: bringing existing Paddle subscribers over (`billing import paddle`).
@@ -24,8 +26,10 @@ each package's docstring names the other domains it uses. `webhooks`, `reconcile
 Some services commit, each for a reason that a caller's transaction cannot serve:
 - `webhooks.ledger.accept` / `record_rejected`: Paddle gets its 200 only once the delivery is
   stored, before any work.
-- `webhooks.inbox` (claims, settling, releasing): a claim must be visible to other workers
-  before the claimed work starts, and each event's outcome commits with its changes.
+- `webhooks.inbox` and `events.delivery` (claims, settling, releasing): a claim must be
+  visible to other workers before the claimed work starts, and each outcome commits with
+  its changes (a delivery's only after the endpoint answered, outside any transaction).
+- `events.clock`: the sweep commits a batch of accounts at a time, and where it got to.
 - `console.audit.record`: an operator's action is recorded even when the action fails.
 - `usage.overage`: a charge is marked as being sent before Paddle is asked, so a crash
   cannot bill twice.

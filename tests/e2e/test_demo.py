@@ -53,16 +53,11 @@ def start_demo(
 
 
 def read_banner(demo: subprocess.Popen, timeout: float = 60) -> str:
-    lines, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = demo.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops both" in line:
-            return "".join(lines)
-    demo.kill()
-    raise AssertionError("the demo printed no banner:\n" + "".join(lines))
+    try:
+        return "".join(read_until(demo, "Ctrl-C stops both", timeout))
+    except AssertionError:
+        demo.kill()
+        raise
 
 
 def read_until(demo: subprocess.Popen, text: str, timeout: float = 30) -> list[str]:

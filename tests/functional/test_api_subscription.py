@@ -8,7 +8,13 @@ from sqlalchemy import select
 
 from billing_app.models import Subscription
 from tests.helpers.config import PADDLE_BASE, SERVICE_TOKEN
-from tests.helpers.payloads import body_of, envelope, paddle_subscription
+from tests.helpers.payloads import (
+    SCHEDULED_CANCEL,
+    body_of,
+    canceled_now,
+    envelope,
+    paddle_subscription,
+)
 from tests.helpers.rows import make_active_subscription, make_plan
 from tests.helpers.samples import sample
 from tests.helpers.tokens import auth
@@ -121,14 +127,11 @@ def test_an_action_between_payment_and_paddles_subscription_is_409_retry_shortly
 
 
 def test_cancel_at_period_end_then_resume_removes_it(client, session, active, paddle):
-    scheduled = {
-        "action": "cancel",
-        "effective_at": "2099-03-08T11:02:03.946454Z",
-        "resume_at": None,
-    }
     paddle.post(
         f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
-        json=paddle_subscription(scheduled_change=scheduled, updated_at="2024-02-09T00:00:00Z"),
+        json=paddle_subscription(
+            scheduled_change=SCHEDULED_CANCEL, updated_at="2024-02-09T00:00:00Z"
+        ),
     )
     paddle.patch(
         f"{PADDLE_BASE}/subscriptions/{SUB}",
@@ -151,13 +154,7 @@ def test_cancel_at_period_end_then_resume_removes_it(client, session, active, pa
 def test_cancel_immediately(client, session, active, paddle):
     paddle.post(
         f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
-        json=paddle_subscription(
-            status="canceled",
-            canceled_at="2024-02-09T00:00:00Z",
-            updated_at="2024-02-09T00:00:00Z",
-            current_billing_period=None,
-            next_billed_at=None,
-        ),
+        json=canceled_now(),
     )
     response = client.post(
         "/api/v1/subscription/cancel",

@@ -13,7 +13,12 @@ from billing_app.extensions import db
 from billing_app.models import Plan, Subscription
 from billing_app.notifications import listener_of
 from tests.helpers.config import SERVICE_TOKEN
-from tests.helpers.rows import make_account, make_active_subscription, make_subscription
+from tests.helpers.rows import (
+    make_account,
+    make_active_subscription,
+    make_purchase,
+    make_subscription,
+)
 from tests.helpers.tokens import auth
 from tests.helpers.waiting import eventually
 
@@ -229,25 +234,10 @@ def test_the_batch_needs_the_service_token_and_at_most_500_accounts(client):
 def test_a_purchase_revoked_elsewhere_leaves_every_cached_answer(
     client, session, cache, announcements
 ):
-    from billing_app.models import Product, Purchase
+    from billing_app.models import Purchase
 
     make_account(session, "acct_1")
-    product = Product(slug="reports", name="Reports", price_id="pri_01reports", features=["r"])
-    session.add(product)
-    session.flush()
-    session.add(
-        Purchase(
-            account_id="acct_1",
-            product_id=product.id,
-            product_slug="reports",
-            paddle_transaction_id="txn_01",
-            price_id="pri_01reports",
-            quantity=1,
-            features=["r"],
-            completed_at=datetime.now(UTC),
-        )
-    )
-    session.commit()
+    make_purchase(session, "acct_1", "reports", ["r"])
     assert client.get("/api/v1/entitlements", headers=auth()).json["features"] == ["r"]
     assert len(cache) >= 1  # cached
 

@@ -12,11 +12,11 @@ from sqlalchemy import update
 from billing_app import jobs
 from billing_app.db import single_statement, utcnow
 from billing_app.extensions import db
-from billing_app.models import EventClock, Product, Purchase, Subscription
+from billing_app.models import EventClock, Purchase, Subscription
 from billing_app.services.entitlements.access import AccessPolicy
 from billing_app.services.events import clock
 from tests.helpers.events import entitlement_changes, events_of
-from tests.helpers.rows import make_account, make_plan, make_subscription
+from tests.helpers.rows import make_account, make_plan, make_purchase, make_subscription
 
 NOTICE = timedelta(hours=72)
 
@@ -82,25 +82,14 @@ def test_a_grace_period_ending_is_announced(app, session, plan):
 
 def test_a_grant_running_out_is_announced(app, session, plan):
     now = utcnow()
-    product = Product(
-        slug="week-pass", name="Week pass", price_id="pri_1", features=["priority"], grant_days=7
+    make_purchase(
+        session,
+        "acct_1",
+        "week-pass",
+        ["priority"],
+        completed_at=now - timedelta(days=6),
+        granted_until=now + timedelta(days=1),
     )
-    session.add(product)
-    session.flush()
-    session.add(
-        Purchase(
-            account_id="acct_1",
-            product_id=product.id,
-            product_slug="week-pass",
-            paddle_transaction_id="txn_1",
-            price_id="pri_1",
-            quantity=1,
-            features=["priority"],
-            completed_at=now - timedelta(days=6),
-            granted_until=now + timedelta(days=1),
-        )
-    )
-    session.commit()
     assert "priority" in entitlement_changes(app, "acct_1")[-1]["after"]["features"]
     with single_statement(db.engine) as connection:
         connection.execute(update(Purchase).values(granted_until=now))

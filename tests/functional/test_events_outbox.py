@@ -16,7 +16,9 @@ from tests.helpers.config import PADDLE_BASE
 from tests.helpers.events import entitlement_changes, events_of
 from tests.helpers.paddle_lists import serve_subscription_list
 from tests.helpers.payloads import (
+    SCHEDULED_CANCEL,
     body_of,
+    canceled_now,
     envelope,
     paddle_entity,
     paddle_subscription,
@@ -171,14 +173,11 @@ def test_a_users_cancellation_tells_its_scheduled_change_and_its_cause(
 ):
     make_active_subscription(session)
     before = len(events_of(app, "acct_1"))
-    scheduled = {
-        "action": "cancel",
-        "effective_at": "2099-03-08T11:02:03.946454Z",
-        "resume_at": None,
-    }
     paddle.post(
         f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
-        json=paddle_subscription(scheduled_change=scheduled, updated_at="2024-02-09T00:00:00Z"),
+        json=paddle_subscription(
+            scheduled_change=SCHEDULED_CANCEL, updated_at="2024-02-09T00:00:00Z"
+        ),
     )
     cancel = client.post("/api/v1/subscription/cancel", json={}, headers=auth("acct_1"))
     assert cancel.status_code == 200, cancel.json
@@ -194,13 +193,7 @@ def test_a_users_immediate_cancellation_takes_the_access_with_it(client, session
     make_active_subscription(session)
     paddle.post(
         f"{PADDLE_BASE}/subscriptions/{SUB}/cancel",
-        json=paddle_subscription(
-            status="canceled",
-            canceled_at="2024-02-09T00:00:00Z",
-            updated_at="2024-02-09T00:00:00Z",
-            current_billing_period=None,
-            next_billed_at=None,
-        ),
+        json=canceled_now(),
     )
     client.post(
         "/api/v1/subscription/cancel",

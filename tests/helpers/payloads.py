@@ -125,6 +125,25 @@ def paddle_entity(paddle_id: str, **changes) -> dict:
     return data
 
 
+# Paddle's `scheduled_change` of a cancellation at the end of the period.
+SCHEDULED_CANCEL = {
+    "action": "cancel",
+    "effective_at": "2099-03-08T11:02:03.946454Z",
+    "resume_at": None,
+}
+
+
+def canceled_now() -> dict[str, Any]:
+    """Paddle's answer to a cancellation `immediately`."""
+    return paddle_subscription(
+        status="canceled",
+        canceled_at="2024-02-09T00:00:00Z",
+        updated_at="2024-02-09T00:00:00Z",
+        current_billing_period=None,
+        next_billed_at=None,
+    )
+
+
 def paddle_error_body(code: str, detail: str = "", *, type: str = "request_error") -> dict:
     """Paddle's error envelope, as its API answers a refusal."""
     return {

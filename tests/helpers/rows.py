@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing_app.models import Account, Plan, Subscription, UsageCounter, WebhookEvent
+from billing_app.models import (
+    Account,
+    Plan,
+    Product,
+    Purchase,
+    Subscription,
+    UsageCounter,
+    WebhookEvent,
+)
 from tests.helpers.payloads import body_of
 
 
@@ -65,6 +73,34 @@ def make_active_subscription(session, account_id: str = "acct_1", **fields: Any)
         **fields,
     }
     return make_subscription(session, **values)
+
+
+def make_purchase(
+    session, account_id: str, slug: str, features: list[str], **fields: Any
+) -> Purchase:
+    """`account_id` bought the product `slug` (made if new), granting `features`."""
+    price_id = f"pri_{slug}"
+    product = session.query(Product).filter_by(slug=slug).one_or_none()
+    if product is None:
+        product = Product(slug=slug, name=slug.title(), price_id=price_id, features=features)
+        session.add(product)
+        session.flush()
+    purchase = Purchase(
+        **{
+            "account_id": account_id,
+            "product_id": product.id,
+            "product_slug": slug,
+            "paddle_transaction_id": f"txn_{slug}",
+            "price_id": price_id,
+            "quantity": 1,
+            "features": features,
+            "completed_at": datetime.now(UTC),
+            **fields,
+        }
+    )
+    session.add(purchase)
+    session.commit()
+    return purchase
 
 
 def closed_period_counter(

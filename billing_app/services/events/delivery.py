@@ -42,8 +42,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from billing_app.db import is_postgresql, utcnow
@@ -54,6 +52,7 @@ from billing_app.models import (
     EventEndpoint,
     OutboundEvent,
 )
+from billing_app.services.claims import Claims
 from billing_app.services.events import outbox
 from billing_app.services.events.endpoints import refused_address, signing_secrets
 from billing_app.services.events.signing import signed_headers
@@ -418,30 +417,9 @@ def redeliver_since(session: Session, endpoint_id: str, since: datetime) -> int:
 # --- the worker's other duties -------------------------------------------------------
 
 
-def renew_claims(engine: Engine, worker: str, visibility: timedelta) -> bool:
-    mine = select(EventDelivery.id).where(
-        EventDelivery.claimed_by == worker, EventDelivery.status == "pending"
-    )
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                update(EventDelivery)
-                .where(EventDelivery.id.in_(mine.scalar_subquery()))
-                .values(claimed_until=utcnow() + visibility)
-            )
-    except SQLAlchemyError as error:
-        log.warning("worker %s could not renew its claims: %s", worker, type(error).__name__)
-    return True
-
-
-def release_claims(session: Session, worker: str) -> int:
-    released = session.execute(
-        update(EventDelivery)
-        .where(EventDelivery.claimed_by == worker, EventDelivery.status == "pending")
-        .values(claimed_by=None, claimed_until=None)
-    ).rowcount
-    session.commit()
-    return released
+CLAIMS = Claims(_DELIVERIES, _DELIVERIES.c.status == "pending")
+renew_claims = CLAIMS.renew
+release_claims = CLAIMS.release
 
 
 def backlog(session: Session) -> tuple[int, float | None, int]:

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from billing_app.db import utcnow
 from billing_app.metrics import WEBHOOK_APPLY_SECONDS, WEBHOOKS_APPLIED
 from billing_app.models import WebhookEvent
+from billing_app.services.claims import Claims
 from billing_app.services.webhooks import ledger as webhook_service
 from billing_app.services.webhooks.ledger import LedgerEntry
 
@@ -199,38 +198,9 @@ def settle_batch(
     return outcomes
 
 
-def renew_claims(engine: Engine, worker: str, visibility: timedelta) -> bool:
-    """Extend `worker`'s claims on the rows it has not settled yet, on a connection of its
-    own (the worker's transaction may be waiting on a lock). A renewal the database did
-    not answer is logged and tried at the next beat: the claims last a while yet."""
-    # The row being applied is locked by the worker's own transaction: passed over (no
-    # other worker can take it while it is locked), the others are renewed without waiting.
-    mine = (
-        select(_LEDGER.c.id)
-        .where(_LEDGER.c.claimed_by == worker, _LEDGER.c.status.in_(UNSETTLED))
-        .with_for_update(skip_locked=True)
-    )
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                update(_LEDGER)
-                .where(_LEDGER.c.id.in_(mine.scalar_subquery()))
-                .values(claimed_until=utcnow() + visibility)
-            )
-    except SQLAlchemyError as error:
-        log.warning("worker %s could not renew its claims: %s", worker, type(error).__name__)
-    return True
-
-
-def release_claims(session: Session, worker: str) -> int:
-    """Let go of `worker`'s claims on rows it did not settle; how many. Commits."""
-    released = session.execute(
-        update(_LEDGER)
-        .where(_LEDGER.c.claimed_by == worker, _LEDGER.c.status.in_(UNSETTLED))
-        .values(claimed_by=None, claimed_until=None)
-    ).rowcount
-    session.commit()
-    return released
+CLAIMS = Claims(_LEDGER, _LEDGER.c.status.in_(UNSETTLED))
+renew_claims = CLAIMS.renew
+release_claims = CLAIMS.release
 
 
 def backlog(session: Session) -> tuple[int, float | None]:

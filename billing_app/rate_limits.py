@@ -64,6 +64,7 @@ EXEMPT = {
     "webhooks": "Paddle's deliveries: signed, refused before any work when not",
     "health": "the load balancer's probes",
     "metrics": "Prometheus' scrapes, with the service token",
+    "events": "the events feed: the product's services only (service token), never limited",
     "api-docs": "the OpenAPI document and the docs page: static",
     "docs_assets": "the docs page's scripts and styles, and the favicon: static",
     "static": "files",

@@ -77,6 +77,19 @@ def test_the_in_order_life_is_what_the_product_hears(app, client, session):
     changes = entitlement_changes(app, "acct_in_order")
     # active with 1 seat, 5 seats, paused (no access), 7 seats, canceled.
     assert [seen(change["after"]) for change in changes] == LIFE_SEEN
+    told = [kind for kind in events_of(app, "acct_in_order", types=True) if "subscription." in kind]
+    assert told == [
+        "subscription.created",
+        "subscription.activated",
+        "subscription.updated",
+        "subscription.paused",
+        "subscription.resumed",
+        "subscription.canceled",
+    ]
+    count = len(events_of(app, "acct_in_order"))
+    for body in notifications("acct_in_order", "sub_in_order"):  # the whole life again
+        post_webhook(client, body)
+    assert len(events_of(app, "acct_in_order")) == count
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
@@ -104,5 +117,14 @@ def test_any_order_ends_where_in_order_ends_and_never_goes_back(app, client, ord
     # Nothing told when nothing the product sees changed.
     for change in changes:
         assert change["before"] != change["after"]
+    # A subscription's events only for a state that changed (the events of one change, as
+    # created and activated, share its moment), and they end where the life ends.
+    states = {}
+    for event in events_of(app, account):
+        if "subscription" in event["data"]:
+            states.setdefault(event["timestamp"], event["data"]["subscription"])
+    changes_told = list(states.values())
+    assert all(older != newer for older, newer in itertools.pairwise(changes_told))
+    assert (changes_told[-1]["status"], changes_told[-1]["seats"]) == ("canceled", 7)
     sequences = [event["sequence"] for event in events_of(app, account)]
     assert sequences == list(range(1, len(sequences) + 1))

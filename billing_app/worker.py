@@ -83,7 +83,7 @@ class EventOutbox:
 
     def __init__(self, app: Flask) -> None:
         self.settings = delivery.Settings.of(app.config)
-        self.environment_url = app.config["EVENTS_ENDPOINT_URL"]
+        self.environment = (app.config["EVENTS_ENDPOINT_URL"], app.config["EVENTS_ENDPOINT_SECRET"])
         self.environment_known = False
         self.pool = delivery.new_pool()
         self.http = requests.Session()
@@ -93,7 +93,7 @@ class EventOutbox:
 
     def claim(self, session, worker, limit, visibility):
         if not self.environment_known:
-            ensure_environment_endpoint(session, self.environment_url)
+            ensure_environment_endpoint(session, *self.environment)
             self.environment_known = True
         return delivery.claim_due(
             session, worker, limit=limit, visibility=visibility, settings=self.settings

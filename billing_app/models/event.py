@@ -84,7 +84,7 @@ class EventEndpoint(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # ",type,type," (null: every type), so that a delivery's fan-out matches in SQL.
     types: Mapped[str | None] = mapped_column(Text)
-    # Null for the environment's endpoint: its secret is EVENTS_ENDPOINT_SECRET, never stored.
+    # The environment's endpoint: EVENTS_ENDPOINT_SECRET, kept here when a worker starts.
     secret: Mapped[str | None] = mapped_column(String(128))
     previous_secret: Mapped[str | None] = mapped_column(String(128))
     previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

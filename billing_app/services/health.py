@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from billing_app.errors import DatabaseUnavailable
 from billing_app.extensions import db
 from billing_app.models import ProcessHeartbeat
+from billing_app.services.events.signing import is_secret
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,13 @@ def missing_settings(config: dict[str, Any], kind: str) -> list[str]:
     for names, consequence in NEEDED_SETTINGS[kind]:
         if not any(config.get(name) for name in names):
             lines.append(f"{' or '.join(names)} is not set: {consequence}")
+    if config.get("EVENTS_ENDPOINT_URL") and not is_secret(
+        config.get("EVENTS_ENDPOINT_SECRET") or ""
+    ):
+        lines.append(
+            "EVENTS_ENDPOINT_SECRET is not a whsec_ secret (`billing events new-secret`):"
+            " events to EVENTS_ENDPOINT_URL are not sent"
+        )
     return lines
 
 

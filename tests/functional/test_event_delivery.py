@@ -188,3 +188,24 @@ def test_private_addresses_are_refused_unless_allowed(session):
         endpoints.add_endpoint(session, "ftp://example.com/x")
     endpoint, secret = endpoints.add_endpoint(session, "http://127.0.0.1/hook", allow_private=True)
     assert secret.startswith("whsec_") and endpoint.id.startswith("ep_")
+
+
+def test_the_environments_endpoint_is_made_by_a_worker_and_signs_with_its_secret(
+    make_app, session, receiver
+):
+    secret = endpoints.new_secret()
+    settings = {"EVENTS_ALLOW_PRIVATE_URLS": True, "WEBHOOK_WORKER_IN_PROCESS": False}
+    app = make_app(**settings, EVENTS_ENDPOINT_URL=receiver.url, EVENTS_ENDPOINT_SECRET=secret)
+    with app.app_context():
+        assert send_due(app) == {}  # the worker's first look makes the endpoint
+        subscribe(session)
+        assert send_due(app) == {"delivered": 3}
+        received = receiver.received[0]
+        assert Webhook(secret).verify(received.body, received.headers)["sequence"] == 1
+    unset = make_app(**settings)  # a process without the variable leaves it be
+    with unset.app_context():
+        send_due(unset)
+        (endpoint,) = session.scalars(select(EventEndpoint)).all()
+        assert (endpoint.id, endpoint.disabled_at) == (endpoints.ENVIRONMENT_ENDPOINT, None)
+        with pytest.raises(endpoints.EndpointRefused, match="EVENTS_ENDPOINT_SECRET"):
+            endpoints.rotate_secret(session, endpoint.id)

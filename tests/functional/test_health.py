@@ -212,3 +212,15 @@ def test_each_process_warns_once_per_missing_setting_at_start(caplog):
         "scheduler process: PADDLE_API_KEY is not set: nightly reconciliation and usage billing"
         " cannot reach Paddle",
     ]
+
+
+def test_an_events_endpoint_without_a_usable_secret_is_warned_of():
+    from billing_app.services.events.signing import new_secret
+    from billing_app.services.health import missing_settings
+
+    url = {"EVENTS_ENDPOINT_URL": "https://app.example.com/events"}
+    for secret in (None, "not-a-secret", "whsec_!!"):
+        (line,) = missing_settings({**url, "EVENTS_ENDPOINT_SECRET": secret}, "worker")
+        assert line.startswith("EVENTS_ENDPOINT_SECRET is not a whsec_ secret")
+    assert missing_settings({**url, "EVENTS_ENDPOINT_SECRET": new_secret()}, "worker") == []
+    assert missing_settings({"EVENTS_ENDPOINT_SECRET": None}, "worker") == []

@@ -57,6 +57,7 @@ class Stack:
             "AUTH_JWT_SECRET": JWT_SECRET,
             "BILLING_SERVICE_TOKEN": SERVICE_TOKEN,
             "RECONCILE_REQUESTS_PER_MINUTE": "0",
+            "EVENTS_ALLOW_PRIVATE_URLS": "true",  # endpoints on loopback, as everything here
             "LOG_LEVEL": "WARNING",
         }
         self.processes: list[subprocess.Popen] = []

@@ -71,7 +71,6 @@ _RECORDED_ERROR = 500  # characters of an answer or error kept per attempt
 class Settings:
     """What deliveries are told by the configuration (`Settings.of(app.config)`)."""
 
-    environment_secret: str | None = None
     allow_private: bool = False
     order_hold: timedelta = timedelta(hours=6)
     disable_after: timedelta = timedelta(days=5)
@@ -81,7 +80,6 @@ class Settings:
     @classmethod
     def of(cls, config) -> Settings:
         return cls(
-            environment_secret=config["EVENTS_ENDPOINT_SECRET"],
             allow_private=config["EVENTS_ALLOW_PRIVATE_URLS"],
             order_hold=timedelta(seconds=config["EVENTS_ORDER_HOLD_SECONDS"]),
             disable_after=timedelta(hours=config["EVENTS_DISABLE_AFTER_HOURS"]),
@@ -218,10 +216,13 @@ def send(http: requests.Session, claimed: Claimed, settings: Settings) -> Outcom
     started = time.perf_counter()
     if not settings.allow_private and (why := refused_address(claimed.endpoint.url)):
         return Outcome(claimed, now, None, 0, f"not sent: {why}")
-    secrets = signing_secrets(claimed.endpoint, settings.environment_secret, now)
+    secrets = signing_secrets(claimed.endpoint, now)
     if not secrets:
         return Outcome(claimed, now, None, 0, "not sent: the endpoint has no signing secret")
-    headers = signed_headers(claimed.event_id, int(now.timestamp()), claimed.body, secrets)
+    try:
+        headers = signed_headers(claimed.event_id, int(now.timestamp()), claimed.body, secrets)
+    except ValueError:
+        return Outcome(claimed, now, None, 0, "not sent: the signing secret is not whsec_ base64")
     try:
         response = http.post(
             claimed.endpoint.url,

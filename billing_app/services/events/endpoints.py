@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from billing_app.db import utcnow
+from billing_app.db import upsert_insert, utcnow
 from billing_app.models import EventDelivery, EventEndpoint
 from billing_app.services.events.catalogue import EVENT_TYPES
 from billing_app.services.events.signing import new_secret
@@ -145,11 +145,9 @@ def rotate_secret(session: Session, endpoint_id: str, *, now: datetime | None = 
     return endpoint.secret
 
 
-def signing_secrets(endpoint, environment_secret: str | None, now: datetime) -> list[str]:
+def signing_secrets(endpoint, now: datetime) -> list[str]:
     """The secrets a delivery to `endpoint` is signed with now (newest first)."""
-    if endpoint.source == "environment":
-        return [environment_secret] if environment_secret else []
-    secrets = [endpoint.secret]
+    secrets = [endpoint.secret] if endpoint.secret else []
     if (
         endpoint.previous_secret
         and endpoint.previous_secret_until
@@ -159,22 +157,22 @@ def signing_secrets(endpoint, environment_secret: str | None, now: datetime) -> 
     return secrets
 
 
-def ensure_environment_endpoint(session: Session, url: str | None) -> None:
-    """EVENTS_ENDPOINT_URL as an endpoint row (its secret stays in the environment): made,
-    moved to a new URL, or disabled when the variable is gone. Commits."""
-    endpoint = session.get(EventEndpoint, ENVIRONMENT_ENDPOINT)
+def ensure_environment_endpoint(session: Session, url: str | None, secret: str | None) -> None:
+    """EVENTS_ENDPOINT_URL (signed with EVENTS_ENDPOINT_SECRET) as an endpoint row, made or
+    brought up to date; kept in the database like any endpoint's, so that every worker
+    signs alike. A process without the variable leaves the row as it is (disable it with
+    `billing events endpoints disable ep_environment`). Commits."""
     if url is None:
-        if endpoint is not None and endpoint.disabled_at is None:
-            endpoint.disabled_at = utcnow()
-            endpoint.disabled_reason = "EVENTS_ENDPOINT_URL is no longer set"
-            session.commit()
         return
-    if endpoint is None:
-        session.add(
-            EventEndpoint(id=ENVIRONMENT_ENDPOINT, url=url, source="environment", failures=0)
+    now = utcnow()
+    values = {"url": url, "secret": secret, "updated_at": now}
+    session.execute(
+        upsert_insert(session)(EventEndpoint)
+        .values(id=ENVIRONMENT_ENDPOINT, source="environment", failures=0, created_at=now, **values)
+        .on_conflict_do_update(
+            index_elements=["id"],
+            set_=values,
+            where=(EventEndpoint.url != url) | EventEndpoint.secret.is_distinct_from(secret),
         )
-    elif endpoint.url != url:
-        endpoint.url = url
-    else:
-        return
+    )
     session.commit()

@@ -156,10 +156,12 @@ class Worker:
                     outcomes = self.queue.settle(db.session, self.name, claimed)
                 finally:
                     heartbeat.stop()
+                queue = self.queue
                 log.info(
-                    "%s worker %s settled %d: %s",
-                    self.queue.kind,
+                    "%s worker %s %s %d: %s",
+                    queue.kind,
                     self.name,
+                    queue.done,
                     len(claimed),
                     outcomes,
                 )

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.helpers.stack import free_port
+from tests.helpers.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,13 +118,17 @@ def test_the_demo_runs_afresh_each_time_and_stops_on_sigterm(run, data_dir):
         requests.post(f"{sim}/_sim/transactions/{transaction}/complete", timeout=10)
         paid = read_until(demo, "demo: event entitlements.changed for acct_demo")
         assert "access False -> True" in paid[-1], paid
-        canceled = requests.post(
-            f"http://127.0.0.1:{service_port}/api/v1/subscription/cancel",
-            json={"effective_from": "immediately"},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
-        assert canceled.status_code == 200, canceled.text
+
+        def cancel():  # once Paddle has made the subscription (409 until then)
+            return requests.post(
+                f"http://127.0.0.1:{service_port}/api/v1/subscription/cancel",
+                json={"effective_from": "immediately"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+
+        canceled = eventually(lambda: (answer := cancel()).status_code != 409 and answer, 30)
+        assert canceled and canceled.status_code == 200, canceled
         lost = read_until(demo, "demo: event entitlements.changed for acct_demo")
         assert "access True -> False" in lost[-1], lost
 

@@ -209,3 +209,20 @@ def test_the_environments_endpoint_is_made_by_a_worker_and_signs_with_its_secret
         assert (endpoint.id, endpoint.disabled_at) == (endpoints.ENVIRONMENT_ENDPOINT, None)
         with pytest.raises(endpoints.EndpointRefused, match="EVENTS_ENDPOINT_SECRET"):
             endpoints.rotate_secret(session, endpoint.id)
+
+
+def test_later_events_go_ahead_once_an_earlier_one_has_failed_past_the_hold(
+    make_app, session, receiver
+):
+    app = make_app(
+        EVENTS_ALLOW_PRIVATE_URLS=True, WEBHOOK_WORKER_IN_PROCESS=False, EVENTS_ORDER_HOLD_SECONDS=0
+    )
+    with app.app_context():
+        add_endpoint(session, receiver.url)
+        subscribe(session)
+        receiver.answer(500)  # the first event is refused once
+        send_due(app)
+        assert [event["sequence"] for event in receiver.events()] == [1, 2, 3]
+        time_passes(app)
+        assert send_due(app) == {"delivered": 1}
+        assert [event["sequence"] for event in receiver.events()] == [1, 2, 3, 1]

@@ -407,7 +407,7 @@ def fan_out(
     takes = endpoints.types.is_(None) | endpoints.types.like(
         literal("%,") + events.type + literal(",%")
     )
-    made = exists().where(
+    already = exists().where(
         deliveries.event_position == events.position, deliveries.endpoint_id == endpoints.id
     )
     chosen = (
@@ -422,12 +422,13 @@ def fan_out(
             literal(now, type_=deliveries.created_at.type),
         )
         .select_from(joined)
-        .where(events.position.in_(positions), takes, ~made)
+        .where(events.position.in_(positions), takes, ~already)
     )
     if endpoint_id is not None:
         chosen = chosen.where(endpoints.id == endpoint_id)
-    return session.execute(
-        insert(EventDelivery).from_select(
+    made = session.execute(
+        insert(EventDelivery.__table__)
+        .from_select(
             [
                 deliveries.event_position,
                 deliveries.endpoint_id,
@@ -440,4 +441,7 @@ def fan_out(
             ],
             chosen,
         )
-    ).rowcount
+        .returning(deliveries.id)
+    )
+    # (Counted from RETURNING: psycopg reports no row count for this INSERT ... SELECT.)
+    return len(made.all())

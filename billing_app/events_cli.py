@@ -19,6 +19,15 @@ from billing_app.services.events.signing import new_secret
 TYPES = click.Choice(sorted(EVENT_TYPES))
 
 
+def _event_types(_context, _parameter, given: tuple[str, ...]) -> list[str]:
+    """`--types a,b` or `--type a --type b`: the event types named, each known."""
+    named = [kind.strip() for value in given for kind in value.split(",") if kind.strip()]
+    unknown = sorted(set(named) - set(EVENT_TYPES))
+    if unknown:
+        raise click.BadParameter(f"unknown event type(s): {', '.join(unknown)}")
+    return named
+
+
 @click.group("events")
 def events_cli() -> None:
     """Outbound events: endpoints, what was sent, redelivery."""
@@ -42,16 +51,23 @@ def _refused(action):
 
 @endpoints_cli.command("add")
 @click.argument("url")
-@click.option("--type", "types", multiple=True, type=TYPES, help="only these (repeatable)")
+@click.option(
+    "--types",
+    "--type",
+    "types",
+    multiple=True,
+    callback=_event_types,
+    help="only these types (comma-separated, or repeated); default: every type",
+)
 @click.option("--description", help="what it is, for the operators")
 @with_appcontext
-def add_endpoint_command(url: str, types: tuple[str, ...], description: str | None) -> None:
+def add_endpoint_command(url: str, types: list[str], description: str | None) -> None:
     """Send events to URL; prints its signing secret, once."""
     endpoint, secret = _refused(
         lambda: endpoints.add_endpoint(
             db.session,
             url,
-            types=list(types),
+            types=types,
             description=description,
             allow_private=current_app.config["EVENTS_ALLOW_PRIVATE_URLS"],
         )

@@ -49,6 +49,14 @@ def test_an_endpoint_added_from_the_shell_receives_signed_events(app, session):
 def test_disable_enable_and_rotate(app, session):
     added = billing(app, "endpoints", "add", "http://127.0.0.1:9/hook")
     endpoint_id = re.search(r"ep_\w+", added.output).group(0)
+    typed = billing(
+        app, "endpoints", "add", "http://127.0.0.1:9/x", "--types", "payment.failed,a.b"
+    )
+    assert typed.exit_code == 2 and "unknown event type(s): a.b" in typed.output
+    two = billing(
+        app, "endpoints", "add", "http://127.0.0.1:9/y", "--types", "payment.failed,refund.approved"
+    )
+    assert "receives payment.failed, refund.approved" in two.output
     assert billing(app, "endpoints", "disable", endpoint_id).exit_code == 0
     session.expire_all()
     assert session.get(EventEndpoint, endpoint_id).disabled_reason == "disabled by an operator"

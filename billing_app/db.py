@@ -84,6 +84,24 @@ def lock_or_create(session: Session, model, key: str, value: Any, **placeholder:
     ).one()
 
 
+# What a database answers when two transactions got in each other's way: nothing is wrong
+# with the work, and it succeeds if done again a moment later.
+_CONFLICT_STATES = {
+    "40P01",  # deadlock_detected
+    "40001",  # serialization_failure
+    "55P03",  # lock_not_available
+}
+
+
+def is_conflict(error: BaseException) -> bool:
+    """A deadlock, a serialisation failure or a lock not granted (PostgreSQL), or the
+    database locked (SQLite): worth trying again at once rather than after a backoff."""
+    reason = getattr(error, "orig", None) or error
+    if getattr(reason, "sqlstate", None) in _CONFLICT_STATES:
+        return True
+    return type(reason).__module__.startswith("sqlite3") and "database is locked" in str(reason)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -21,7 +21,7 @@ from functools import cache
 from sqlalchemy import Connection, bindparam, case, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from billing_app.db import upsert_insert, utcnow
+from billing_app.db import is_conflict, upsert_insert, utcnow
 from billing_app.errors import describe_failure
 from billing_app.models import WebhookEvent
 from billing_app.services.events import outbox
@@ -43,6 +43,8 @@ def retry_delay(attempts: int, rand=random.random) -> timedelta:
 
 
 _LEDGER = WebhookEvent.__table__
+# A deadlock or a lock timeout is tried again this soon (doubled at most, by chance).
+CONFLICT_RETRY = timedelta(seconds=1)
 
 # The statements every delivery runs are built once, on the table rather than the mapped
 # class: executed with plain parameters they skip the ORM's per-call statement building.
@@ -182,6 +184,8 @@ def record_failure(
             message,
         )
         parked = {"status": "dead", "next_attempt_at": None}
+    elif is_conflict(error):  # another transaction was in the way: again in a moment
+        parked = {"next_attempt_at": now + CONFLICT_RETRY * (1 + random.random())}  # noqa: S311
     else:
         parked = {"next_attempt_at": now + retry_delay(attempts)}
     session.execute(

@@ -261,6 +261,18 @@ class InProcessWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def shutdown(self, timeout: float = 10) -> None:
+        """Stop the thread (if it runs) once its batch is done: for whoever discards an app
+        while its process goes on (the tests)."""
+        self.stop.set()
+        self._wake.set()
+        thread = self._thread.thread
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+
+
+IN_PROCESS_WORKERS = ("billing_webhook_worker", "billing_event_worker")
+
 
 def wake_on(
     listener: Listener | None, channel: str, wake: threading.Event | None = None
@@ -279,8 +291,8 @@ def register_in_process_worker(app: Flask) -> None:
     idle_wait = app.config["WEBHOOK_WORKER_POLL_SECONDS"]
     inbox_worker = InProcessWorker(app, WebhookInbox(app), idle_wait=idle_wait)
     event_worker = InProcessWorker(app, EventOutbox(app), idle_wait=idle_wait)
-    app.extensions["billing_webhook_worker"] = inbox_worker
-    app.extensions["billing_event_worker"] = event_worker
+    app.extensions[IN_PROCESS_WORKERS[0]] = inbox_worker
+    app.extensions[IN_PROCESS_WORKERS[1]] = event_worker
     app.before_request(inbox_worker.ensure_running)
     app.before_request(event_worker.ensure_running)
     app.extensions.setdefault(outbox.WRITTEN, []).append(

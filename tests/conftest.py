@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from billing_app import create_app
 from billing_app.extensions import db
+from billing_app.worker import IN_PROCESS_WORKERS
 from tests.helpers.config import (
     IN_CI,
     JWT_SECRET,
@@ -85,6 +86,9 @@ def make_app(_migrated):
 
     yield build
     for app in apps:
+        for name in IN_PROCESS_WORKERS:  # threads of a discarded app stop with it
+            if name in app.extensions:
+                app.extensions[name].shutdown()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from billing_app import jobs
 from billing_app.db import utcnow
 from billing_app.metrics import JOB_LAST_SUCCESS
+from billing_app.services.events import clock
 from billing_app.services.health import HEARTBEAT_EVERY
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ REQUESTS_EVERY = timedelta(seconds=5)  # how soon an operator's "reconcile now" 
 PRUNE_AT = {"hour": 4, "minute": 30}
 USAGE_PRUNE_AT = {"hour": 4, "minute": 45}
 EVENTS_PRUNE_AT = {"hour": 5, "minute": 0}
-EVENTS_CLOCK_EVERY = timedelta(seconds=30)  # a clock's change is announced within a minute
 
 
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -183,7 +183,8 @@ def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
         (
             "events-clock",
             logged(jobs.sweep_event_clock),
-            IntervalTrigger(seconds=int(EVENTS_CLOCK_EVERY.total_seconds()), timezone=UTC),
+            # A change by the clock alone is announced within a minute of its moment.
+            IntervalTrigger(seconds=int(clock.SWEEP_EVERY.total_seconds()), timezone=UTC),
             {"next_run_time": utcnow()},
         ),
         (

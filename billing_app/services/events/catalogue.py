@@ -32,7 +32,3 @@ EVENT_TYPES: dict[str, str] = {
     "chargeback.created": "The customer's bank charged back one of the account's transactions.",
     "usage.threshold_reached": "A meter's usage reached a threshold of its allowance (metering).",
 }
-
-
-def is_event_type(name: str) -> bool:
-    return name in EVENT_TYPES

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from billing_app.models import Subscription, WebhookEvent
 from tests.helpers.rows import make_plan
 from tests.helpers.stack import DAY, STARTER, Api, Sim, read, status_becomes
+from tests.helpers.waiting import eventually
 
 
 def subscribe(api, sim, session):
@@ -61,7 +62,10 @@ def test_a_failed_renewal_goes_past_due_and_recovers(e2e, session):
     api, sim = Api(e2e), Sim(e2e)
     subscribe(api, sim, session)
     assert status_becomes(api, "active")
-    paddle_id = read(session, select(Subscription.paddle_subscription_id))[0]
+    # Active once the checkout's transaction is applied; Paddle's id comes with its
+    # subscription's own event, which may be applied a moment later.
+    paddle_id = eventually(lambda: read(session, select(Subscription.paddle_subscription_id))[0])
+    assert paddle_id
 
     sim.post(f"/subscriptions/{paddle_id}/fail-next-renewal")
     sim.post("/clock/advance", {"seconds": 31 * DAY})

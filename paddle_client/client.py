@@ -11,6 +11,7 @@ import requests
 from paddle_client.resources.catalog import Prices, Products
 from paddle_client.resources.customers import Customers
 from paddle_client.resources.events import Events, Notifications
+from paddle_client.resources.selling import Discounts, Pricing
 from paddle_client.resources.subscriptions import Subscriptions
 from paddle_client.resources.transactions import Transactions
 from paddle_client.transport import BASE_URLS, RetryPolicy, Transport
@@ -70,6 +71,8 @@ class Client:
         self.subscriptions = Subscriptions(self.transport)
         self.events = Events(self.transport)
         self.notifications = Notifications(self.transport)
+        self.pricing = Pricing(self.transport)
+        self.discounts = Discounts(self.transport)
 
     def deadline(self, seconds: float):
         """A context manager: every request inside it (attempts, retries and their waits

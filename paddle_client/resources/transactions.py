@@ -23,6 +23,7 @@ class Transactions(Resource):
         custom_data: dict[str, Any] | None = None,
         checkout_url: str | None = None,
         currency_code: str | None = None,
+        discount_id: str | None = None,
         includes: Iterable[str] | None = None,
     ) -> dict[str, Any]:
         """Create a transaction from `[{"price_id", "quantity"}]`.
@@ -36,6 +37,7 @@ class Transactions(Resource):
             address_id=address_id,
             custom_data=custom_data,
             currency_code=currency_code,
+            discount_id=discount_id,
             checkout={"url": checkout_url} if checkout_url else None,
         )
         params = without_none(include=include(includes))

@@ -260,6 +260,29 @@ class SimulatorApp:
             price["product"] = self.state.products[price["product_id"]]
         return json_response(envelope(price))
 
+    def pricing_preview(self, request, body):
+        return json_response(envelope(self.state.pricing_preview(body)))
+
+    # Discounts
+
+    def discounts_list(self, request, body):
+        def listed(name: str) -> list[str] | None:
+            value = request.args.get(name)
+            return value.split(",") if value else None
+
+        statuses = listed("status") or ["active"]
+        found = self.state.list_discounts(listed("code"), listed("id"), statuses)
+        return self._page(request, self._after(found, request.args.get("after")), "/discounts")
+
+    def discounts_create(self, request, body):
+        return json_response(envelope(self.state.create_discount(body)), 201)
+
+    def discounts_get(self, request, body, discount_id):
+        return json_response(envelope(self.state.discount(discount_id)))
+
+    def discounts_update(self, request, body, discount_id):
+        return json_response(envelope(self.state.update_discount(discount_id, body)))
+
     # Customers
 
     def customers_create(self, request, body):
@@ -514,6 +537,11 @@ ROUTES = [
     ("/products", "products_list", ["GET"]),
     ("/prices", "prices_list", ["GET"]),
     ("/prices/<price_id>", "prices_get", ["GET"]),
+    ("/pricing-preview", "pricing_preview", ["POST"]),
+    ("/discounts", "discounts_list", ["GET"]),
+    ("/discounts", "discounts_create", ["POST"]),
+    ("/discounts/<discount_id>", "discounts_get", ["GET"]),
+    ("/discounts/<discount_id>", "discounts_update", ["PATCH"]),
     ("/customers", "customers_create", ["POST"]),
     ("/customers", "customers_list", ["GET"]),
     ("/customers/<customer_id>", "customers_get", ["GET"]),

@@ -18,7 +18,9 @@ from typing import Any
 
 from paddle_client.simulator.clock import SimClock, stamp
 from paddle_client.simulator.customers import Customers
+from paddle_client.simulator.discounts import Discounts
 from paddle_client.simulator.errors import encode_id, not_found
+from paddle_client.simulator.pricing import LOCAL_PRICES, Pricing
 from paddle_client.simulator.subscriptions import Subscriptions
 from paddle_client.simulator.transactions import Transactions
 from paddle_client.timestamps import parse_timestamp
@@ -81,7 +83,7 @@ CATALOG = [
 ]
 
 
-class SimState(Customers, Transactions, Subscriptions):
+class SimState(Customers, Transactions, Subscriptions, Discounts, Pricing):
     """The facade the simulator's HTTP face calls: the tables, the clock, ids and events,
     with each resource's rules mixed in from its own module."""
 
@@ -102,6 +104,7 @@ class SimState(Customers, Transactions, Subscriptions):
             self.products: dict[str, dict] = {}
             self.prices: dict[str, dict] = {}
             self.transactions: dict[str, dict] = {}
+            self.discounts: dict[str, dict] = {}
             self.subscriptions: dict[str, dict] = {}
             self.subscription_order: list[str] = []  # ids, ascending (ids grow with time)
             self.fail_next_renewal: set[str] = set()
@@ -155,7 +158,13 @@ class SimState(Customers, Transactions, Subscriptions):
                 "trial_period": {"interval": "day", "frequency": trial[0]} if trial else None,
                 "tax_mode": "account_setting",
                 "unit_price": {"amount": amount, "currency_code": "USD"},
-                "unit_price_overrides": [],
+                "unit_price_overrides": [
+                    {
+                        "country_codes": countries,
+                        "unit_price": {"amount": local, "currency_code": currency},
+                    }
+                    for countries, local, currency in LOCAL_PRICES.get(price_id, [])
+                ],
                 "quantity": {"minimum": 1, "maximum": 999},
                 "status": "active",
                 "custom_data": None,

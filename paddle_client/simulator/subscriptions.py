@@ -26,10 +26,12 @@ class Subscriptions:
             lines = [
                 self._line(item["price"], item["quantity"]) for item in subscription["items"]
             ] + copy.deepcopy(self.next_period_charges.get(subscription_id, []))
+            billed_at = parse_timestamp(subscription["next_billed_at"])
+            discount = self.discount_in_effect(subscription, billed_at) if billed_at else None
             subscription["next_transaction"] = {
                 "billing_period": subscription["current_billing_period"],
                 "details": {
-                    "totals": self._totals(lines),
+                    "totals": self._totals(lines, discount=discount),
                     "line_items": [
                         {"price_id": line["price"]["id"], "quantity": line["quantity"]}
                         for line in lines
@@ -317,6 +319,8 @@ class Subscriptions:
                 result["scheduled_change"] = None
             if "custom_data" in body:
                 result["custom_data"] = body["custom_data"]
+            if "discount" in body:
+                result["discount"] = self.apply_to_subscription(result, body["discount"])
             immediate = None
             if items is not None:
                 old_total = sum(
@@ -450,6 +454,7 @@ class Subscriptions:
             custom_data=subscription["custom_data"],
             subscription_id=subscription["id"],
             status="ready",
+            discount=self.discount_in_effect(subscription, at),
         )
         transaction["billing_period"] = subscription["current_billing_period"]
         transaction["created_at"] = transaction["updated_at"] = stamp(at)

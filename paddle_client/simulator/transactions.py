@@ -11,45 +11,47 @@ from datetime import datetime
 
 from paddle_client.simulator.clock import stamp
 from paddle_client.simulator.errors import SimError, invalid_field
-from paddle_client.timestamps import add_interval
+from paddle_client.timestamps import add_interval, parse_timestamp
 
 
 class Transactions:
     def _line(self, price: dict, quantity: int) -> dict:
         return {"price": copy.deepcopy(price), "quantity": quantity, "proration": None}
 
-    @staticmethod
-    def _amount(item: dict, *, trial_free: bool = False) -> int:
-        """What an item costs in this transaction: nothing for a trial's checkout."""
-        if trial_free and item["price"].get("trial_period") and item["price"]["billing_cycle"]:
-            return 0
-        return int(item["price"]["unit_price"]["amount"]) * item["quantity"]
+    def _sums(self, item: dict, *, discount: dict | None = None, trial_free=False) -> dict:
+        """An item's sums in this transaction: nothing for a trial's checkout."""
+        price = item["price"]
+        free = trial_free and bool(price.get("trial_period") and price["billing_cycle"])
+        return self.line_sums(price, item["quantity"], discount=discount, free=free)["totals"]
 
-    def _line_items(self, items: list[dict], *, trial_free: bool = False) -> list[dict]:
+    def _line_items(self, items: list[dict], *, discount=None, trial_free=False) -> list[dict]:
         lines = []
         for item in items:
-            amount = str(self._amount(item, trial_free=trial_free))
+            sums = self._sums(item, discount=discount, trial_free=trial_free)
             lines.append(
                 {
                     "id": self.new_id("txnitm"),
                     "price_id": item["price"]["id"],
                     "quantity": item["quantity"],
-                    "totals": {"subtotal": amount, "discount": "0", "tax": "0", "total": amount},
+                    "totals": {key: str(value) for key, value in sums.items()},
                 }
             )
         return lines
 
-    def _totals(self, items: list[dict], currency: str = "USD", *, trial_free=False) -> dict:
-        subtotal = sum(self._amount(item, trial_free=trial_free) for item in items)
+    def _totals(self, items: list[dict], currency="USD", *, discount=None, trial_free=False):
+        sums = [self._sums(item, discount=discount, trial_free=trial_free) for item in items]
+        subtotal, off, tax, total = (
+            sum(line[key] for line in sums) for key in ("subtotal", "discount", "tax", "total")
+        )
         return {
             "subtotal": str(subtotal),
-            "discount": "0",
-            "tax": "0",
-            "total": str(subtotal),
+            "discount": str(off),
+            "tax": str(tax),
+            "total": str(total),
             "credit": "0",
             "credit_to_balance": "0",
-            "balance": str(subtotal),
-            "grand_total": str(subtotal),
+            "balance": str(total),
+            "grand_total": str(total),
             "fee": None,
             "earnings": None,
             "currency_code": currency,
@@ -65,6 +67,7 @@ class Transactions:
         subscription_id=None,
         checkout_url=None,
         status=None,
+        discount=None,
     ) -> dict:
         now = stamp(self.now())
         transaction_id = self.new_id("txn")
@@ -85,15 +88,15 @@ class Transactions:
             "billing_details": None,
             "billing_period": None,
             "currency_code": "USD",
-            "discount_id": None,
+            "discount_id": discount["id"] if discount else None,
             "created_at": now,
             "updated_at": now,
             "billed_at": None,
             "revised_at": None,
             "items": items,
             "details": {
-                "totals": self._totals(items, trial_free=checkout),
-                "line_items": self._line_items(items, trial_free=checkout),
+                "totals": self._totals(items, discount=discount, trial_free=checkout),
+                "line_items": self._line_items(items, discount=discount, trial_free=checkout),
             },
             "payments": [],
             "checkout": {"url": f"{base}?_ptxn={transaction_id}"},
@@ -116,12 +119,16 @@ class Transactions:
             customer_id = body.get("customer_id")
             if customer_id:
                 self.customer(customer_id)
+            discount = self.usable_discount(
+                body.get("discount_id"), [item["price"]["id"] for item in items]
+            )
             transaction = self._new_transaction(
                 items,
                 origin="api",
                 customer_id=customer_id,
                 custom_data=body.get("custom_data"),
                 checkout_url=(body.get("checkout") or {}).get("url"),
+                discount=discount,
             )
             self.emit("transaction.created", transaction)
             if transaction["status"] == "ready":
@@ -177,6 +184,7 @@ class Transactions:
                 existing = next((c for c in self.customers.values() if c["email"] == buyer), None)
                 transaction["customer_id"] = (existing or self.create_customer(buyer))["id"]
             self._pay(transaction, now)
+            self.redeem_discount(transaction["discount_id"])
             transaction["status"] = "paid"
             transaction["billed_at"] = transaction["updated_at"] = stamp(now)
             self.emit("transaction.paid", transaction)
@@ -196,6 +204,11 @@ class Transactions:
                     period = {"starts_at": stamp(now), "ends_at": stamp(ends)}
                 transaction["billing_period"] = period
                 subscription = self._new_subscription(transaction, recurring, now, period)
+                subscription["discount"] = self.subscription_discount(
+                    self.discounts.get(transaction["discount_id"] or ""),
+                    parse_timestamp(period["starts_at"]),
+                    subscription["billing_cycle"],
+                )
                 if trial:
                     subscription["status"] = "trialing"
                     for item in subscription["items"]:

@@ -4,47 +4,13 @@ its webhooks as Paddle signs them."""
 import json
 from urllib.parse import urlsplit
 
-import pytest
 import responses
 from werkzeug.test import Client as WsgiClient
 
 from paddle_client import Client
 from paddle_client.simulator import create_simulator
 from paddle_client.webhooks import parse_notification, verify
-
-KEY = "pdl_sdbx_apikey_sim"
-HOOK = "http://service.test/webhooks/paddle"
-SECRET = "pdl_ntfset_sim_secret"
-STARTER = "pri_01hsim0startermonth000000"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-@pytest.fixture
-def hooks():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.post(HOOK, json={"status": "processed"})
-        yield mock
-
-
-@pytest.fixture
-def sim(hooks):
-    simulator = create_simulator(KEY, HOOK, SECRET)
-    yield simulator
-    simulator.deliverer.stop()
-
-
-@pytest.fixture
-def http(sim):
-    return WsgiClient(sim)
-
-
-def checkout(http, **custom):
-    created = http.post(
-        "/transactions",
-        json={"items": [{"price_id": STARTER, "quantity": 1}], "custom_data": custom or None},
-        headers=AUTH,
-    ).json["data"]
-    return http.post(f"/_sim/transactions/{created['id']}/complete", json={}).json["data"]
+from tests.helpers.simulated_paddle import AUTH, HOOK, KEY, SECRET, STARTER, checkout
 
 
 def event_types(sim):

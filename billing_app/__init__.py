@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides any setting (tests)."""
     app = Flask(__name__)
     register_config(app, config)
+    register_proxies(app)
     register_logging(app)
     register_extensions(app)
     register_api(app)
@@ -50,6 +51,17 @@ def register_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     # The API's bodies are tiny; the webhook endpoint sets its own limit per request.
     app.config["MAX_CONTENT_LENGTH"] = app.config["API_MAX_BODY_BYTES"]
     app.config.update(API_SETTINGS)
+
+
+def register_proxies(app: Flask) -> None:
+    """Behind `TRUSTED_PROXIES` proxies, a request's address (the per-address limits, the
+    pricing page's location) and scheme are what the nearest of them was told; with none,
+    forwarded headers are ignored (anyone can send them)."""
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
 
 def default_sqlite_url() -> str:

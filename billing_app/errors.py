@@ -71,6 +71,12 @@ class ProductNotFound(BillingError):
     default_message = "No active product matches."
 
 
+class DiscountInvalid(BillingError):
+    code = "discount_invalid"
+    status = 422
+    default_message = "This discount code cannot be used."
+
+
 class QuotaExceeded(BillingError):
     code = "quota_exceeded"
     status = 402

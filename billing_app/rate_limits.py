@@ -3,7 +3,7 @@ Paddle's 240 requests a minute per IP.
 
 - Per account on the user endpoints: actions (checkout, pause, cancel, resume, change and
   its preview, payment method, portal session) share one budget, reads another.
-- Per IP on the public endpoints (the plan list).
+- Per IP on the public endpoints (the plan list, the pricing page).
 - A service-wide budget for the calls user requests make to Paddle lives with the Paddle
   client's wiring (`billing_app.paddle`), in the same storage.
 
@@ -71,7 +71,7 @@ EXEMPT = {
     "admin": "the console: its sign-in has a limit of its own",
 }
 # Blueprints read by anyone, limited per address.
-PUBLIC = ("plans",)
+PUBLIC = ("plans", "pricing")
 
 
 def register_rate_limits(app: Flask) -> Limiter:

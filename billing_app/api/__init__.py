@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
         metrics,
         plans,
         portal,
+        pricing,
         subscription,
         transactions,
         usage,
@@ -31,6 +32,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (
         health,
         plans,
+        pricing,
         accounts,
         checkout,
         subscription,
@@ -46,4 +48,5 @@ def register_blueprints(app: Flask) -> None:
     shape_one_of_bodies(api.spec)
     events.document_webhooks(api.spec)
     events.register_feed(app)
+    pricing.register_pricing(app)
     entitlements.serve_without_the_wrappers(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 from billing_app import errors
 from billing_app.api.openapi import HTTP_ERROR_CODES, ErrorSchema
 from billing_app.auth import current_user
@@ -93,3 +95,11 @@ def authenticate_first(blp) -> None:
     @blp.before_request
     def authenticate() -> None:
         current_user()
+
+
+def etag_documented(view):
+    """Document an ETag and its 304 as flask-smorest's `etag` does, for a view that sets
+    them itself (flask-smorest would hash the answer a second time)."""
+    view._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+    view._apidoc["etag"] = True
+    return view

@@ -13,14 +13,13 @@ import functools
 import hashlib
 import inspect
 import json
-from copy import deepcopy
 from datetime import datetime
 
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, USER, USER_READ, operation
+from billing_app.api.common import SERVICE, USER, USER_READ, etag_documented, operation
 from billing_app.api.schemas import (
     EntitlementsBatchRequestSchema,
     EntitlementsBatchSchema,
@@ -64,14 +63,6 @@ def answer_of(account_id: str, headers: dict[str, str] | None = None):
     if request.if_none_match.contains(etag):
         return current_app.response_class(status=304, headers=headers)
     return current_app.response_class(body, mimetype="application/json", headers=headers)
-
-
-def etag_documented(view):
-    """Document an ETag and its 304 as flask-smorest's `etag` does, for a view that sets
-    them itself (flask-smorest would hash the answer a second time)."""
-    view._apidoc = deepcopy(getattr(view, "_apidoc", {}))
-    view._apidoc["etag"] = True
-    return view
 
 
 @blp.route("/entitlements")

@@ -81,6 +81,104 @@ class CatalogQuerySchema(ma.Schema):
     )
 
 
+class PricingQuerySchema(ma.Schema):
+    country = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z]{2}$", error="ISO 3166-1 alpha-2, e.g. GB"),
+        metadata={"description": "the visitor's country; default: located by their address"},
+    )
+    postal_code = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "with `country`, where Paddle needs it for tax (US, CA)"},
+    )
+    currency = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z]{3}$", error="ISO 4217, e.g. EUR"),
+        metadata={"description": "default: the visitor's, as Paddle localizes it"},
+    )
+    discount_code = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9]{1,32}$", error="1 to 32 letters and digits")
+    )
+
+    @ma.post_load
+    def upper_case(self, data, **kwargs):
+        return {
+            key: value.upper() if key in ("country", "currency") else value
+            for key, value in data.items()
+        }
+
+
+class PriceTotalsSchema(ma.Schema):
+    subtotal = fields.String(required=True)
+    discount = fields.String(required=True)
+    tax = fields.String(required=True)
+    total = fields.String(required=True)
+
+
+class PricedItemSchema(ma.Schema):
+    type = fields.String(required=True, validate=validate.OneOf(("subscription", "one_time")))
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True, allow_none=True)
+    price_id = fields.String(required=True)
+    interval = fields.String(required=True, allow_none=True)
+    interval_count = fields.Integer(required=True, allow_none=True)
+    unit_totals = fields.Nested(
+        PriceTotalsSchema,
+        required=True,
+        metadata={"description": "one unit, in the answer's currency's minor units (strings)"},
+    )
+    formatted_unit_totals = fields.Nested(
+        PriceTotalsSchema,
+        required=True,
+        metadata={"description": 'Paddle\'s display strings, e.g. "£15.00": show as they are'},
+    )
+    tax_rate = fields.String(required=True, allow_none=True, metadata={"example": "0.2"})
+    tax_included = fields.Boolean(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "whether `total` is the list price with tax in it (true) or tax "
+            "was added to it (false); null when Paddle's answer cannot tell (a price Paddle "
+            "converted automatically)"
+        },
+    )
+
+
+class PricingLocationSchema(ma.Schema):
+    country = fields.String(required=True, allow_none=True)
+    postal_code = fields.String(required=True, allow_none=True)
+    located_by = fields.String(
+        required=True,
+        validate=validate.OneOf(("country", "ip_address", "none")),
+        metadata={"description": "`none`: a private address; prices without tax"},
+    )
+
+
+class DiscountSummarySchema(ma.Schema):
+    code = fields.String(required=True, allow_none=True)
+    type = fields.String(
+        required=True, validate=validate.OneOf(("flat", "flat_per_seat", "percentage"))
+    )
+    amount = fields.String(
+        required=True, metadata={"description": "a percentage, or minor units for flat types"}
+    )
+    currency = fields.String(required=True, allow_none=True)
+    recurring = fields.Boolean(required=True)
+    maximum_recurring_intervals = fields.Integer(required=True, allow_none=True)
+    expires_at = fields.String(required=True, allow_none=True)
+
+
+class PricingPageSchema(ma.Schema):
+    location = fields.Nested(PricingLocationSchema, required=True)
+    currency = fields.String(required=True, allow_none=True)
+    discount = fields.Nested(DiscountSummarySchema, required=True, allow_none=True)
+    items = fields.List(fields.Nested(PricedItemSchema), required=True)
+    priced_at = fields.String(required=True, metadata={"description": "when Paddle priced it"})
+    stale = fields.Boolean(
+        required=True,
+        metadata={"description": "Paddle could not be reached: the last good answer"},
+    )
+
+
 class PlanChoiceSchema(ma.Schema):
     """A plan by `plan` (slug) or `price_id`, and a quantity."""
 

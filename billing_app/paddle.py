@@ -24,6 +24,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from billing_app.errors import PaddleBusy, PaddleNotConfigured
 from billing_app.metrics import observe_paddle
+from billing_app.services.selling.discount_codes import DiscountCodes
 from paddle_client import Client, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,15 @@ def paddle() -> Client:
     return client
 
 
+def discount_codes() -> DiscountCodes:
+    """The discount codes this process has looked up at Paddle lately."""
+    return current_app.extensions["billing_discount_codes"]
+
+
 def register_paddle(app: Flask) -> None:
-    """The budget of user requests' calls, and the end of each request's deadline."""
+    """The budget of user requests' calls, the end of each request's deadline, and the
+    discount codes looked up."""
+    app.extensions["billing_discount_codes"] = DiscountCodes()
     app.extensions["billing_paddle_budget"] = PaddleBudget(
         app.config["RATE_LIMIT_STORAGE_URL"] or "memory://",
         app.config["PADDLE_USER_REQUESTS_PER_MINUTE"],

@@ -21,8 +21,7 @@ from billing_app.errors import (
     PaddleUnavailable,
 )
 from billing_app.extensions import db
-from billing_app.paddle import paddle
-from billing_app.services.selling.discount_codes import DiscountCodes
+from billing_app.paddle import discount_codes, paddle
 from billing_app.services.selling.pricing_page import (
     PricingPages,
     Visitor,
@@ -35,16 +34,11 @@ CACHE_SECONDS = 60  # what browsers and CDNs may keep
 
 
 def register_pricing(app: Flask) -> None:
-    """Each process remembers priced pages and discount codes of its own."""
+    """Each process remembers priced pages of its own."""
     app.extensions["billing_pricing_pages"] = PricingPages(
         app.config["PRICING_CACHE_SECONDS"],
         wait_seconds=app.config["PADDLE_REQUEST_DEADLINE_SECONDS"] + 2,
     )
-    app.extensions["billing_discount_codes"] = DiscountCodes()
-
-
-def discount_codes() -> DiscountCodes:
-    return current_app.extensions["billing_discount_codes"]
 
 
 @blp.route("/pricing")

@@ -81,6 +81,12 @@ class CatalogQuerySchema(ma.Schema):
     )
 
 
+DISCOUNT_CODE = fields.String(
+    validate=validate.Regexp(r"^[A-Za-z0-9]{1,32}$", error="1 to 32 letters and digits"),
+    metadata={"description": "a Paddle discount code, not case-sensitive"},
+)
+
+
 class PricingQuerySchema(ma.Schema):
     country = fields.String(
         validate=validate.Regexp(r"^[A-Za-z]{2}$", error="ISO 3166-1 alpha-2, e.g. GB"),
@@ -94,9 +100,7 @@ class PricingQuerySchema(ma.Schema):
         validate=validate.Regexp(r"^[A-Za-z]{3}$", error="ISO 4217, e.g. EUR"),
         metadata={"description": "default: the visitor's, as Paddle localizes it"},
     )
-    discount_code = fields.String(
-        validate=validate.Regexp(r"^[A-Za-z0-9]{1,32}$", error="1 to 32 letters and digits")
-    )
+    discount_code = DISCOUNT_CODE
 
     @ma.post_load
     def upper_case(self, data, **kwargs):
@@ -201,6 +205,7 @@ class CheckoutRequestSchema(ma.Schema):
         validate=SLUG, metadata={"description": "one-time product slug (`GET /catalog`)"}
     )
     quantity = fields.Integer(strict=True, validate=validate.Range(min=1, max=10_000))
+    discount_code = DISCOUNT_CODE
 
     @ma.validates_schema
     def one_thing(self, data, **kwargs):
@@ -238,6 +243,18 @@ class CustomerSchema(ma.Schema):
     name = fields.String(required=True, allow_none=True)
 
 
+class SubscriptionDiscountSchema(ma.Schema):
+    id = fields.String(required=True, metadata={"description": "Paddle's discount id"})
+    starts_at = fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "first applied"}
+    )
+    ends_at = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "the end of the last discounted period; null: for good"},
+    )
+
+
 class SubscriptionSchema(ma.Schema):
     id = fields.String(
         required=True, allow_none=True, metadata={"description": "null on the free tier"}
@@ -257,6 +274,12 @@ class SubscriptionSchema(ma.Schema):
         required=True,
         allow_none=True,
         metadata={"description": "when the trial ends (or ended); null: none"},
+    )
+    discount = fields.Nested(
+        SubscriptionDiscountSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "the discount Paddle applies to its bills; null: none"},
     )
     access = fields.Boolean(required=True)
     customer = fields.Nested(CustomerSchema, required=True, allow_none=True)
@@ -302,6 +325,7 @@ class ChangeRequestSchema(PlanChoiceSchema):
     proration_billing_mode = fields.String(
         load_default="prorated_immediately", validate=validate.OneOf(PRORATION_MODES)
     )
+    discount_code = DISCOUNT_CODE
 
     @ma.validates_schema
     def one_plan(self, data, **kwargs):
@@ -311,10 +335,24 @@ class ChangeRequestSchema(PlanChoiceSchema):
             raise ma.ValidationError("Give a plan (plan or price_id), a quantity, or both.", "plan")
 
 
+class DiscountRequestSchema(ma.Schema):
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9]{1,32}$", error="1 to 32 letters and digits"),
+        metadata={"description": "a recurring Paddle discount code, not case-sensitive"},
+    )
+    effective_from = fields.String(
+        load_default="next_billing_period",
+        validate=validate.OneOf(EFFECTIVE_FROM),
+        metadata={"description": "a subscription on trial takes it from its next period"},
+    )
+
+
 class TransactionTotalsSchema(ma.Schema):
     billing_period = fields.Dict(required=True, allow_none=True)
     currency_code = fields.String(required=True, allow_none=True)
     subtotal = fields.String(required=True, allow_none=True)
+    discount = fields.String(required=True, allow_none=True)
     tax = fields.String(required=True, allow_none=True)
     total = fields.String(required=True, allow_none=True)
 
@@ -496,6 +534,12 @@ class TransactionSchema(ma.Schema):
     currency = fields.String(required=True, allow_none=True)
     subtotal = money()
     discount = money()
+    discount_id = fields.String(
+        required=True,
+        allow_none=True,
+        attribute="paddle_discount_id",
+        metadata={"description": "the Paddle discount it carried (dsc_...); null: none"},
+    )
     tax = money()
     total = money()
     billing_period_start = fields.AwareDateTime(required=True, allow_none=True)

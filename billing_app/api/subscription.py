@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,6 +19,7 @@ from billing_app.api.schemas import (
     CancelRequestSchema,
     ChangePreviewSchema,
     ChangeRequestSchema,
+    DiscountRequestSchema,
     NoBodySchema,
     PauseRequestSchema,
     PaymentMethodSchema,
@@ -24,9 +27,10 @@ from billing_app.api.schemas import (
 )
 from billing_app.auth import current_user
 from billing_app.db import utcnow
+from billing_app.errors import DiscountInvalid
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription
-from billing_app.paddle import paddle
+from billing_app.paddle import discount_codes, paddle
 from billing_app.services.entitlements.access import has_access
 from billing_app.services.entitlements.reads import access_policy
 from billing_app.services.plans.catalogue import free_plan
@@ -40,6 +44,8 @@ blp = Blueprint(
     description="The caller's subscription: read it, pause, cancel, resume, change, pay",
 )
 authenticate_first(blp)
+
+DISCOUNT_ERRORS = {422: ("validation_error", DiscountInvalid.code)}
 
 # Every field is always sent, null where empty: generated clients type them as present.
 FREE = {
@@ -56,6 +62,7 @@ FREE = {
     "paused_at": None,
     "canceled_at": None,
     "trial_ends_at": None,
+    "discount": None,
     "access": False,
     "customer": None,
     "updated_at": None,
@@ -92,9 +99,20 @@ def present(subscription: Subscription | None) -> dict:
         "paused_at": subscription.paused_at,
         "canceled_at": subscription.canceled_at,
         "trial_ends_at": subscription.trial_ends_at,
+        "discount": discount_of(subscription),
         "access": has_access(subscription, utcnow(), access_policy()),
         "customer": customer_of(subscription.account),
         "updated_at": subscription.updated_at,
+    }
+
+
+def discount_of(subscription: Subscription) -> dict | None:
+    if not subscription.discount_id:
+        return None
+    return {
+        "id": subscription.discount_id,
+        "starts_at": subscription.discount_starts_at,
+        "ends_at": subscription.discount_ends_at,
     }
 
 
@@ -199,11 +217,41 @@ def _plan_change(body) -> subscription_service.PlanChange:
     plan = None  # a quantity alone changes the seats of the current plan
     if body.get("plan") or body.get("price_id"):
         plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
-    return subscription_service.PlanChange(
+    change = subscription_service.PlanChange(
         plan=plan,
         quantity=body.get("quantity"),
         proration_billing_mode=body["proration_billing_mode"],
     )
+    if body.get("discount_code"):
+        current = subscription_service.current_subscription(db.session, current_user().account_id)
+        price_id = change.price_or(current.price_id if current else None)
+        db.session.rollback()  # nothing held while Paddle answers
+        discount = discount_codes().for_subscription(
+            paddle(), body["discount_code"], [price_id] if price_id else [], utcnow()
+        )
+        change = replace(change, discount_id=discount["id"])
+    return change
+
+
+@blp.route("/discount")
+class Discount(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(DiscountRequestSchema)
+    @blp.response(200, SubscriptionSchema)
+    @operation(blp, "applySubscriptionDiscount", *USER_ACTION, 404, 409, codes=DISCOUNT_ERRORS)
+    def post(self, body):
+        """Apply a recurring discount code to the subscription, now or from its next
+        billing period (a trial: from its next period only). 422 `discount_invalid` for a
+        code that is unknown, expired, used up, withdrawn, one-off or not for this plan."""
+        caller = current_user()
+        current = subscription_service.current_subscription(db.session, caller.account_id)
+        price_ids = [current.price_id] if current is not None and current.price_id else []
+        db.session.rollback()  # nothing held while Paddle answers
+        discount = discount_codes().for_subscription(paddle(), body["code"], price_ids, utcnow())
+        subscription = subscription_service.apply_discount(
+            db.session, paddle(), caller.account_id, discount["id"], body["effective_from"]
+        )
+        return _commit_and_present(subscription)
 
 
 @blp.route("/change")
@@ -211,7 +259,7 @@ class Change(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(ChangeRequestSchema)
     @blp.response(200, SubscriptionSchema)
-    @operation(blp, "changeSubscription", *USER_ACTION, 404, 409)
+    @operation(blp, "changeSubscription", *USER_ACTION, 404, 409, codes=DISCOUNT_ERRORS)
     def post(self, body):
         """Change plan or quantity, billed by `proration_billing_mode`."""
         caller = current_user()
@@ -226,7 +274,7 @@ class ChangePreview(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(ChangeRequestSchema)
     @blp.response(200, ChangePreviewSchema)
-    @operation(blp, "previewSubscriptionChange", *USER_ACTION, 404, 409)
+    @operation(blp, "previewSubscriptionChange", *USER_ACTION, 404, 409, codes=DISCOUNT_ERRORS)
     def post(self, body):
         """What a change would charge now and next time. Changes nothing."""
         caller = current_user()

@@ -79,6 +79,7 @@ _TRANSACTION_FIELDS = (
     "currency",
     "subtotal",
     "discount",
+    "paddle_discount_id",
     "tax",
     "total",
     "billing_period_start",

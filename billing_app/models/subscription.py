@@ -77,6 +77,10 @@ class Subscription(PaddleVersioned, Base):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The discount Paddle says is on it: from when, until when (null: for good).
+    discount_id: Mapped[str | None] = mapped_column(String(64))
+    discount_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    discount_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

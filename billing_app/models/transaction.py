@@ -48,6 +48,7 @@ class Transaction(PaddleVersioned, Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     subtotal: Mapped[int | None] = mapped_column(BigInteger)
     discount: Mapped[int | None] = mapped_column(BigInteger)
+    paddle_discount_id: Mapped[str | None] = mapped_column(String(64))
     tax: Mapped[int | None] = mapped_column(BigInteger)
     total: Mapped[int | None] = mapped_column(BigInteger)
     invoice_number: Mapped[str | None] = mapped_column(String(64))

@@ -11,6 +11,7 @@ do not commit: the caller (a view, a job, the CLI, the worker) owns the transact
 - `billing_history/`: transactions, adjustments and one-time purchases.
 - `console/`: read models only the operators' console uses, and its audit log.
 - `plans/`: the plans file and the catalogue.
+- `selling/`: the pricing page (priced per visitor by Paddle) and discount codes.
 - `events/`: outbound events: the outbox written with each change, endpoints, signed
   deliveries, the pull feed, the clock's sweep.
 - `reconcile`, `locks`, `claims`, `stale_guard`, `health`: one module each.

@@ -345,7 +345,9 @@ class Subscriptions:
 
     def _preview(self, subscription: dict, immediate: dict | None) -> dict:
         lines = [{"price": i["price"], "quantity": i["quantity"]} for i in subscription["items"]]
-        next_totals = self._totals(lines)
+        billed_at = parse_timestamp(subscription["next_billed_at"])
+        discount = self.discount_in_effect(subscription, billed_at) if billed_at else None
+        next_totals = self._totals(lines, discount=discount)
         amount = str(immediate["amount"]) if immediate else "0"
         preview = copy.deepcopy(subscription)
         preview.pop("id", None)

@@ -201,6 +201,13 @@ class Sim:
     def deliveries(self):
         return requests.get(f"{self.base}/_sim/deliveries", timeout=10).json()["data"]
 
+    def paddle(self, method: str, path: str, body=None) -> requests.Response:
+        """The simulator's Paddle API itself, with its key (as an operator's dashboard)."""
+        headers = {"Authorization": f"Bearer {SIM_KEY}"}
+        return requests.request(
+            method, f"{self.base}{path}", json=body, headers=headers, timeout=10
+        )
+
 
 def read(session, statement):
     """Read the service's tables, and end the transaction so the service can write."""

@@ -68,6 +68,7 @@ def transaction_values(data: dict[str, Any]) -> dict[str, Any]:
         "origin": data.get("origin"),
         "collection_mode": data.get("collection_mode"),
         **totals_in_minor_units(data, (data.get("details") or {}).get("totals")),
+        "paddle_discount_id": data.get("discount_id"),
         "invoice_number": data.get("invoice_number"),
         "billing_period_start": period_start,
         "billing_period_end": period_end,

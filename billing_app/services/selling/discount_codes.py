@@ -102,6 +102,18 @@ class DiscountCodes:
             )
         return discount
 
+    def for_subscription(
+        self, paddle: Client, code: str, price_ids: Iterable[str], now: datetime
+    ) -> dict[str, Any]:
+        """As `for_prices`, and recurring: Paddle puts only those on a subscription."""
+        discount = self.for_prices(paddle, code, price_ids, now)
+        if not discount.get("recur"):
+            raise DiscountInvalid(
+                f"Discount code {normalised(code)} applies to one payment only;"
+                " a subscription takes a recurring one.",
+            )
+        return discount
+
 
 def why_unusable(discount: dict[str, Any], now: datetime) -> str | None:
     status = discount.get("status")

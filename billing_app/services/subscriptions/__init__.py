@@ -11,5 +11,6 @@
   by webhooks, actions' answers and reconciliation.
 
 May import: models, `stale_guard`, `locks`, `paddle_client`; `checkout` keeps the
-transaction it made through `billing_history.transactions`.
+transaction it made through `billing_history.transactions`, and judges discount codes with
+`selling.discount_codes`.
 """

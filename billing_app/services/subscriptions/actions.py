@@ -25,10 +25,11 @@ from billing_app.errors import (
     SubscriptionCanceled,
 )
 from billing_app.models import LIVE_STATUSES, Account, Plan, Subscription
+from billing_app.services.selling.discount_codes import refusal_of
 from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscriptions.ownership import refuse_shared_customer
 from billing_app.services.subscriptions.sync import apply_snapshot, lock_by_id
-from paddle_client import Client
+from paddle_client import ApiError, Client
 from paddle_client.confirm import confirmed_write
 from paddle_client.timestamps import parse_timestamp
 
@@ -119,8 +120,12 @@ def store_answer(
 
 def _write(paddle: Client, paddle_id: str, send, landed) -> dict[str, Any]:
     """Send a change to a subscription; if the answer was lost, Paddle's entity says
-    whether it landed (see `paddle_client.confirm`)."""
-    return confirmed_write(send, lambda: paddle.subscriptions.get(paddle_id), landed)
+    whether it landed (see `paddle_client.confirm`). Paddle's refusal of a discount is a
+    422 `discount_invalid`."""
+    try:
+        return confirmed_write(send, lambda: paddle.subscriptions.get(paddle_id), landed)
+    except ApiError as error:
+        raise refusal_of(error) or error from None
 
 
 def _scheduled(action: str):
@@ -252,6 +257,10 @@ class PlanChange:
     plan: Plan | None = None
     quantity: int | None = None
     proration_billing_mode: str = DEFAULT_PRORATION
+    discount_id: str | None = None  # a recurring discount to apply with the change
+
+    def price_or(self, current: str | None) -> str | None:
+        return self.plan.price_id if self.plan is not None else current
 
 
 def _prepare_change(session: Session, account_id: str, change: PlanChange):
@@ -273,7 +282,41 @@ def _prepare_change(session: Session, account_id: str, change: PlanChange):
         "items": _changed_items(held, price_id, change.quantity),
         "proration_billing_mode": change.proration_billing_mode,
     }
+    if change.discount_id:
+        request["discount"] = _discount_request(held, change.discount_id, "immediately")
     return held, paddle_id, request
+
+
+def _discount_request(held: Held, discount_id: str, effective_from: str) -> dict[str, str]:
+    """Paddle's `discount` of a subscription update; a trial takes one from its next
+    billing period only."""
+    if held.status == "trialing":
+        effective_from = "next_billing_period"
+    return {"id": discount_id, "effective_from": effective_from}
+
+
+def apply_discount(
+    session: Session, paddle: Client, account_id: str, discount_id: str, effective_from: str
+) -> Subscription:
+    """Put a recurring discount on the subscription, now or from its next billing period."""
+    held = read_and_release(session, account_id)
+    if held.status not in {"active", "trialing"}:
+        raise InvalidState(
+            f"Only an active or trialing subscription takes a discount; this one is"
+            f" {held.describe()}."
+        )
+    if held.status == "trialing" and effective_from == "immediately":
+        raise InvalidState("A subscription on trial takes a discount from its next billing period.")
+    paddle_id = held.in_paddle("discount")
+    entity = _write(
+        paddle,
+        paddle_id,
+        lambda: paddle.subscriptions.update(
+            paddle_id, discount=_discount_request(held, discount_id, effective_from)
+        ),
+        lambda entity: (entity.get("discount") or {}).get("id") == discount_id,
+    )
+    return store_answer(session, held.id, entity)
 
 
 def _has_items(wanted: list[dict]):
@@ -322,6 +365,7 @@ def _totals(transaction: dict[str, Any] | None) -> dict[str, Any] | None:
         "billing_period": transaction.get("billing_period"),
         "currency_code": totals.get("currency_code"),
         "subtotal": totals.get("subtotal"),
+        "discount": totals.get("discount"),
         "tax": totals.get("tax"),
         "total": totals.get("total"),
     }

@@ -30,6 +30,7 @@ from billing_app.db import utcnow
 from billing_app.errors import PlanNotFound, ProductNotFound, SubscriptionExists
 from billing_app.models import Account, Plan, Product, Subscription, Transaction
 from billing_app.services.billing_history.transactions import record_transaction
+from billing_app.services.selling.discount_codes import DiscountCodes, refusal_of
 from billing_app.services.subscriptions.accounts import (
     account_for_customer,
     attach_customer,
@@ -39,7 +40,7 @@ from billing_app.services.subscriptions.accounts import (
 )
 from billing_app.services.subscriptions.ownership import app_ids
 from billing_app.services.subscriptions.sync import lock_by_id
-from paddle_client import Client, Unavailable
+from paddle_client import ApiError, Client, Unavailable
 from paddle_client.timestamps import parse_timestamp
 
 OPEN_TRANSACTION_STATUSES = ("draft", "ready")
@@ -80,6 +81,7 @@ class Order:
     pending_id: uuid.UUID | None = None  # the account's pending checkout, if any
     pending_transaction_id: str | None = None
     pending_items: tuple[str | None, int] | None = None
+    discount_id: str | None = None  # a code the buyer gave, judged usable (`discount_codes`)
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -124,6 +126,23 @@ def _read_order(session: Session, caller: Caller, plan: Plan, quantity: int) -> 
     return order
 
 
+@dataclass(frozen=True)
+class Discount:
+    """A discount code the buyer gave, and where codes are looked up."""
+
+    code: str
+    codes: DiscountCodes
+
+
+def _with_discount(paddle: Client, order: Order, discount: Discount | None) -> Order:
+    """The order with the discount its code names, judged usable for what it buys (422
+    `discount_invalid` otherwise), before anything is made at Paddle."""
+    if discount is None:
+        return order
+    found = discount.codes.for_prices(paddle, discount.code, [order.price_id], utcnow())
+    return replace(order, discount_id=found["id"])
+
+
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
@@ -133,11 +152,18 @@ def _is_open(transaction: dict[str, Any]) -> bool:
 
 
 def _buys(transaction: dict[str, Any], order: Order) -> bool:
+    """Whether `transaction` is this order: its item and quantity, and its discount."""
     bought = {
         ((item.get("price") or {}).get("id") or item.get("price_id"), item.get("quantity"))
         for item in transaction.get("items") or []
     }
-    return bought == {(order.price_id, order.quantity)}
+    return bought == {(order.price_id, order.quantity)} and _discounted_as(transaction, order)
+
+
+def _discounted_as(transaction: dict[str, Any], order: Order) -> bool:
+    """Whether `transaction` carries the discount the order's code names (without a code,
+    whatever discount the buyer entered in Paddle's checkout stays theirs)."""
+    return order.discount_id in (None, transaction.get("discount_id"))
 
 
 def _open_checkout(paddle: Client, order: Order, customer_id: str | None) -> dict | None:
@@ -169,7 +195,7 @@ def _transaction_for(
 ) -> dict[str, Any]:
     if order.pending_transaction_id and order.pending_items == (order.price_id, order.quantity):
         transaction = paddle.transactions.get(order.pending_transaction_id)
-        if _is_open(transaction):
+        if _is_open(transaction) and _discounted_as(transaction, order):
             return transaction
     found = _open_checkout(paddle, order, customer_id)
     if found is not None:
@@ -180,7 +206,10 @@ def _transaction_for(
             customer_id=customer_id,
             custom_data=custom_data,
             checkout_url=checkout_url,
+            discount_id=order.discount_id,
         )
+    except ApiError as error:
+        raise refusal_of(error) or error from None
     except Unavailable as error:
         # Never create blindly twice: the lost answer may be a transaction Paddle made.
         found = _open_checkout(paddle, order, customer_id) if error.may_have_applied else None
@@ -248,8 +277,9 @@ def start_checkout(
     *,
     quantity: int = 1,
     checkout_url: str | None = None,
+    discount: Discount | None = None,
 ) -> CheckoutStarted:
-    order = _read_order(session, caller, plan, quantity)
+    order = _with_discount(paddle, _read_order(session, caller, plan, quantity), discount)
 
     subscription_id = order.pending_id or uuid.uuid4()  # named in the transaction's custom_data
     customer_id = _customer_for(session, paddle, order)
@@ -328,12 +358,14 @@ def start_purchase(
     *,
     quantity: int = 1,
     checkout_url: str | None = None,
+    discount: Discount | None = None,
 ) -> CheckoutStarted:
     """A Paddle transaction for one-time `product`, with our custom_data; an open one for
-    the same product and quantity is reused. The purchase is recorded when Paddle reports
-    the transaction completed."""
+    the same product, quantity and discount is reused. The purchase is recorded when
+    Paddle reports the transaction completed."""
     slug = product.slug  # read now: the order's read ends its transaction, expiring `product`
     order = _read_product_order(session, caller, product, quantity)
+    order = _with_discount(paddle, order, discount)
     customer_id = _customer_for(session, paddle, order)
     custom_data = {"app_account_id": order.account_id, "app_product": slug}
     transaction = _transaction_for(paddle, order, customer_id, checkout_url, custom_data)

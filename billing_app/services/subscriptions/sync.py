@@ -112,8 +112,19 @@ def snapshot_values(
         "paused_at": parse_timestamp(data.get("paused_at")),
         "canceled_at": parse_timestamp(data.get("canceled_at")),
         "trial_ends_at": trial_end(data),
+        **discount_values(data.get("discount")),
     }
     return values, items
+
+
+def discount_values(discount: dict[str, Any] | None) -> dict[str, Any]:
+    """Paddle's `discount` of a subscription (`{id, starts_at, ends_at}` or null)."""
+    discount = discount or {}
+    return {
+        "discount_id": discount.get("id"),
+        "discount_starts_at": parse_timestamp(discount.get("starts_at")),
+        "discount_ends_at": parse_timestamp(discount.get("ends_at")),
+    }
 
 
 def trial_end(data: dict[str, Any]) -> datetime | None:

@@ -295,3 +295,27 @@ def prune_usage_events(app: Flask) -> int | None:
     )
     statement = delete(UsageEvent).where(UsageEvent.period_end < cutoff, ~open_charge)
     return _prune(app, "usage-prune", statement)
+
+
+def carry_out_scheduled_changes(app: Flask, *, now: datetime | None = None) -> dict | None:
+    """Send the changes at period end whose time has come (each asks Paddle what it holds
+    first); once across processes. Their outcomes counted; None when another holds the
+    lease. `now`: the moment to judge by (tests follow the simulator's clock)."""
+    from collections import Counter
+
+    from billing_app.services.events import outbox
+    from billing_app.services.subscriptions import scheduled_changes
+
+    def run(_lease: Lease) -> dict[str, int]:
+        moment = now or utcnow()
+        due = scheduled_changes.due_changes(db.session, moment)
+        db.session.rollback()
+        outcomes: Counter = Counter()
+        if due:
+            paddle = build_client(app.config)
+            outbox.caused_by(db.session, "scheduled_change")
+            for change_id in due:
+                outcomes[scheduled_changes.carry_out(db.session, paddle, change_id, moment)] += 1
+        return dict(outcomes)
+
+    return alone(app, "scheduled-changes", "the scheduled changes' run", run)

@@ -188,6 +188,13 @@ def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
             {"next_run_time": utcnow()},
         ),
         (
+            "scheduled-changes",
+            logged(jobs.carry_out_scheduled_changes),
+            # Well inside `SEND_AHEAD`: a change is sent before Paddle's renewal lock.
+            IntervalTrigger(minutes=1, timezone=UTC),
+            {"next_run_time": utcnow()},
+        ),
+        (
             "events-prune",
             logged(jobs.prune_events),
             CronTrigger(timezone=UTC, **EVENTS_PRUNE_AT),

@@ -224,9 +224,26 @@ class CheckoutSchema(ma.Schema):
 
 
 class ScheduledChangeSchema(ma.Schema):
-    action = fields.String(required=True, validate=validate.OneOf(SCHEDULED_ACTIONS))
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf((*SCHEDULED_ACTIONS, "change")),
+        metadata={
+            "description": "cancel, pause, resume (Paddle's); change: a plan or seat change "
+            "at the end of the period, which the service carries out"
+        },
+    )
     effective_at = fields.AwareDateTime(required=True, allow_none=True)
     resume_at = fields.AwareDateTime(required=True, allow_none=True)
+    plan = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "change: the plan it switches to (slug); else null"},
+    )
+    quantity = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "change: the seats it switches to; else null"},
+    )
 
 
 class SubscriptionItemSchema(ma.Schema):
@@ -323,7 +340,18 @@ class ChangeRequestSchema(PlanChoiceSchema):
     alone: a seat change on the current plan."""
 
     proration_billing_mode = fields.String(
-        load_default="prorated_immediately", validate=validate.OneOf(PRORATION_MODES)
+        load_default="prorated_immediately",
+        validate=validate.OneOf(PRORATION_MODES),
+        metadata={"description": "how a change made `immediately` is billed"},
+    )
+    effective_from = fields.String(
+        load_default="immediately",
+        validate=validate.OneOf(EFFECTIVE_FROM),
+        metadata={
+            "description": "next_billing_period: keep the current plan and seats until the "
+            "period ends; the renewal bills the new ones at their full price, with no "
+            "proration (`scheduled_change` shows it until then)"
+        },
     )
     discount_code = DISCOUNT_CODE
 

@@ -31,10 +31,11 @@ from billing_app.errors import DiscountInvalid
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription
 from billing_app.paddle import discount_codes, paddle
-from billing_app.services.entitlements.access import has_access
+from billing_app.services.entitlements.access import has_access, holds_what_was_paid_for
 from billing_app.services.entitlements.reads import access_policy
 from billing_app.services.plans.catalogue import free_plan
 from billing_app.services.subscriptions import actions as subscription_service
+from billing_app.services.subscriptions import scheduled_changes
 from billing_app.services.subscriptions.checkout import find_plan
 
 blp = Blueprint(
@@ -75,27 +76,52 @@ def customer_of(account: Account | None) -> dict | None:
     return {"id": account.paddle_customer_id, "email": account.email, "name": account.name}
 
 
-def present(subscription: Subscription | None) -> dict:
-    if subscription is None:
-        return FREE
-    scheduled = None
+def scheduled_change_of(subscription: Subscription, holding: bool) -> dict | None:
+    """Paddle's scheduled pause, cancel or resume; else our change at period end, waiting
+    or (sent just before the renewal) held until the new period."""
     if subscription.scheduled_action:
-        scheduled = {
+        return {
             "action": subscription.scheduled_action,
             "effective_at": subscription.scheduled_effective_at,
             "resume_at": subscription.scheduled_resume_at,
+            "plan": None,
+            "quantity": None,
         }
+    waiting = scheduled_changes.open_change(db.session, subscription.id)
+    if waiting is not None:
+        plan, quantity, effective_at = waiting.plan, waiting.quantity, waiting.effective_at
+    elif holding:
+        plan, quantity = subscription.plan, subscription.quantity
+        effective_at = subscription.held_until
+    else:
+        return None
+    return {
+        "action": "change",
+        "effective_at": effective_at,
+        "resume_at": None,
+        "plan": plan.slug if plan else None,
+        "quantity": quantity,
+    }
+
+
+def present(subscription: Subscription | None) -> dict:
+    if subscription is None:
+        return FREE
+    holding = holds_what_was_paid_for(
+        subscription.held_until, subscription.current_period_start, utcnow()
+    )
+    plan = subscription.held_plan if holding else subscription.plan
     return {
         "id": str(subscription.id),
         "status": subscription.status,
-        "plan": subscription.plan.slug if subscription.plan else None,
+        "plan": plan.slug if plan else None,
         "price_id": subscription.price_id,
-        "quantity": subscription.quantity,
+        "quantity": subscription.held_quantity if holding else subscription.quantity,
         "items": subscription.items,
         "current_period_start": subscription.current_period_start,
         "current_period_end": subscription.current_period_end,
         "next_billed_at": subscription.next_billed_at,
-        "scheduled_change": scheduled,
+        "scheduled_change": scheduled_change_of(subscription, holding),
         "paused_at": subscription.paused_at,
         "canceled_at": subscription.canceled_at,
         "trial_ends_at": subscription.trial_ends_at,
@@ -221,6 +247,7 @@ def _plan_change(body) -> subscription_service.PlanChange:
         plan=plan,
         quantity=body.get("quantity"),
         proration_billing_mode=body["proration_billing_mode"],
+        effective_from=body["effective_from"],
     )
     if body.get("discount_code"):
         current = subscription_service.current_subscription(db.session, current_user().account_id)
@@ -261,7 +288,12 @@ class Change(MethodView):
     @blp.response(200, SubscriptionSchema)
     @operation(blp, "changeSubscription", *USER_ACTION, 404, 409, codes=DISCOUNT_ERRORS)
     def post(self, body):
-        """Change plan or quantity, billed by `proration_billing_mode`."""
+        """Change plan or quantity: at once, billed by `proration_billing_mode`; or with
+        `effective_from: next_billing_period`, at the end of the period (a downgrade keeps
+        what was paid for until then; the renewal bills the new plan in full, with no
+        proration). A waiting change shows in `scheduled_change` (`action: change`);
+        another change replaces it, `/resume` withdraws it, a cancellation or pause ends
+        it."""
         caller = current_user()
         change = _plan_change(body)
         return _commit_and_present(

@@ -18,9 +18,11 @@ from billing_app.models.job_lease import JobLease
 from billing_app.models.plan import Plan
 from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRequest, ReconcileRun
 from billing_app.models.subscription import (
+    CHANGE_STATUSES,
     LIVE_STATUSES,
     SUBSCRIPTION_STATUSES,
     Subscription,
+    SubscriptionChange,
     SubscriptionItem,
 )
 from billing_app.models.transaction import (
@@ -36,6 +38,7 @@ from billing_app.models.webhook_event import WEBHOOK_EVENT_STATUSES, WebhookEven
 
 __all__ = [
     "ADJUSTMENT_ACTIONS",
+    "CHANGE_STATUSES",
     "CHARGE_STATUSES",
     "DELIVERY_STATUSES",
     "LIVE_STATUSES",
@@ -62,6 +65,7 @@ __all__ = [
     "ReconcileRequest",
     "ReconcileRun",
     "Subscription",
+    "SubscriptionChange",
     "SubscriptionItem",
     "Transaction",
     "UsageCharge",

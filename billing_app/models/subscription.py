@@ -52,6 +52,7 @@ class Subscription(PaddleVersioned, Base):
         Index("ix_subscriptions_scheduled_effective_at", "scheduled_effective_at"),
         Index("ix_subscriptions_trial_ends_at", "trial_ends_at"),
         Index("ix_subscriptions_status_current_period_start", "status", "current_period_start"),
+        Index("ix_subscriptions_held_until", "held_until"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -81,6 +82,11 @@ class Subscription(PaddleVersioned, Base):
     discount_id: Mapped[str | None] = mapped_column(String(64))
     discount_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     discount_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A change at period end reaches Paddle shortly before the renewal; until then (and
+    # while the new period has not begun) the account keeps this plan and these seats.
+    held_plan_id: Mapped[int | None] = mapped_column(Integer)  # a plan's id
+    held_quantity: Mapped[int | None] = mapped_column(Integer)
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
@@ -90,7 +96,10 @@ class Subscription(PaddleVersioned, Base):
         cascade="all, delete-orphan",
         order_by="SubscriptionItem.id",
     )
-    plan = relationship("Plan")
+    plan = relationship("Plan", foreign_keys=[plan_id])
+    held_plan = relationship(
+        "Plan", primaryjoin="Plan.id == foreign(Subscription.held_plan_id)", viewonly=True
+    )
     account = relationship("Account")
 
 
@@ -114,3 +123,56 @@ class SubscriptionItem(Base):
     recurring: Mapped[bool] = mapped_column(Boolean, default=True)
 
     subscription: Mapped[Subscription] = relationship(back_populates="items")
+
+
+CHANGE_STATUSES = ("scheduled", "sending", "done", "withdrawn", "failed")
+_CHANGE_OPEN = text("status IN ('scheduled', 'sending')")
+
+
+class SubscriptionChange(Base):
+    """A change of plan or seats the customer asked for at the end of the period: Paddle
+    cannot hold one (API-NOTES 7.4), so it waits here until it is sent (`scheduled_changes`).
+
+    `scheduled` until due; `sending` while it is being sent (a crash leaves it so, and the
+    next run asks Paddle what it holds before sending again); `done` once Paddle holds the
+    new items; `withdrawn` by a cancellation, a pause, `/resume` or another change;
+    `failed` when Paddle refused it (`last_error`)."""
+
+    __tablename__ = "subscription_changes"
+    __table_args__ = (
+        one_of("status", CHANGE_STATUSES, "status"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        Index(
+            "uq_subscription_changes_open",
+            "subscription_id",
+            unique=True,
+            postgresql_where=_CHANGE_OPEN,
+            sqlite_where=_CHANGE_OPEN,
+        ),
+        Index("ix_subscription_changes_status_effective_at", "status", "effective_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[str | None] = mapped_column(String(128))
+    # What the subscription's main item becomes: a plan's price, and seats.
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    price_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    # What it was when asked: what is held until the renewal once it is sent (the other
+    # items, add-ons, are read again from Paddle when it is sent).
+    from_price_id: Mapped[str | None] = mapped_column(String(64))
+    from_plan_id: Mapped[int | None] = mapped_column(Integer)
+    from_quantity: Mapped[int | None] = mapped_column(Integer)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    proration_billing_mode: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    plan = relationship("Plan")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import copy
 from bisect import bisect_right
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from paddle_client.simulator.clock import stamp
 from paddle_client.simulator.errors import SimError, invalid_field
 from paddle_client.timestamps import add_interval, parse_timestamp
+
+RENEWAL_LOCK = timedelta(minutes=30)
 
 
 class Subscriptions:
@@ -304,6 +306,13 @@ class Subscriptions:
                 )
             now = self.now()
             items = self._proposed_items(subscription, body, now)
+            renewal = parse_timestamp(subscription["next_billed_at"])
+            if items is not None and renewal and renewal - now < RENEWAL_LOCK:
+                raise SimError(
+                    409,
+                    "subscription_locked_renewal",
+                    "No changes within 30 minutes before a renewal.",
+                )
             if (
                 items is not None
                 and subscription["scheduled_change"]

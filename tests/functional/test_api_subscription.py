@@ -402,3 +402,53 @@ def test_actions_without_options_take_an_empty_body(client, session, active, pad
         status=201,
     )
     assert client.post("/api/v1/portal-session", headers=auth("acct_1")).status_code == 200
+
+
+def test_a_change_at_period_end_asks_paddle_nothing_until_it_is_due(client, session, active):
+    make_plan(session, slug="team", price_id="pri_team", amount="9000")
+    ends = datetime(2027, 3, 1, tzinfo=UTC)
+    active.next_billed_at = ends
+    session.commit()
+    body = {"plan": "team", "quantity": 3, "effective_from": "next_billing_period"}
+    response = client.post("/api/v1/subscription/change", json=body, headers=auth("acct_1"))
+    assert response.status_code == 200, response.json
+    assert (response.json["plan"], response.json["quantity"]) == ("starter", 10)
+    assert response.json["scheduled_change"] == {
+        "action": "change",
+        "effective_at": "2027-03-01T00:00:00+00:00",
+        "resume_at": None,
+        "plan": "team",
+        "quantity": 3,
+    }
+    again = client.post(
+        "/api/v1/subscription/change",
+        json={"quantity": 4, "effective_from": "next_billing_period"},
+        headers=auth("acct_1"),
+    )
+    assert again.json["scheduled_change"]["plan"] == "starter"  # it replaced the first
+    assert again.json["scheduled_change"]["quantity"] == 4
+
+
+def test_a_change_at_period_end_is_refused_while_past_due_or_with_a_code(
+    client, session, active, paddle
+):
+    make_plan(session, slug="team", price_id="pri_team", amount="9000")
+    active.next_billed_at = datetime(2027, 3, 1, tzinfo=UTC)
+    session.commit()
+    recurring = {"id": "dsc_1", "code": "X1", "status": "active", "recur": True}
+    listed = {"data": [recurring], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
+    paddle.get(f"{PADDLE_BASE}/discounts", json=listed)
+    coded = client.post(
+        "/api/v1/subscription/change",
+        json={"plan": "team", "effective_from": "next_billing_period", "discount_code": "X1"},
+        headers=auth("acct_1"),
+    )
+    assert (coded.status_code, list(coded.json["errors"])) == (422, ["discount_code"])
+    active.status = "past_due"
+    session.commit()
+    refused = client.post(
+        "/api/v1/subscription/change",
+        json={"plan": "team", "effective_from": "next_billing_period"},
+        headers=auth("acct_1"),
+    )
+    assert (refused.status_code, refused.json["error"]) == (409, "invalid_state")

@@ -201,6 +201,14 @@ class Sim:
     def deliveries(self):
         return requests.get(f"{self.base}/_sim/deliveries", timeout=10).json()["data"]
 
+    def get_clock(self) -> str:
+        return requests.get(f"{self.base}/_sim/clock", timeout=10).json()["now"]
+
+    def count_events(self, event_type: str) -> int:
+        """How many events of `event_type` the simulated Paddle has made."""
+        listed = self.paddle("GET", f"/events?event_type={event_type}&per_page=200")
+        return len(listed.json()["data"])
+
     def paddle(self, method: str, path: str, body=None) -> requests.Response:
         """The simulator's Paddle API itself, with its key (as an operator's dashboard)."""
         headers = {"Authorization": f"Bearer {SIM_KEY}"}

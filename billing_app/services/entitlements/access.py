@@ -56,6 +56,17 @@ NO_ACCESS_WHEN = {
 }
 
 
+def holds_what_was_paid_for(
+    held_until: datetime | None, period_start: datetime | None, now: datetime
+) -> bool:
+    """A change at period end reached Paddle shortly before the renewal: until the new
+    period begins (by the clock, or by Paddle's renewal arriving first), the account keeps
+    the plan and seats it paid for, not the new ones Paddle already shows."""
+    if held_until is None or now >= held_until:
+        return False
+    return period_start is None or period_start < held_until
+
+
 def has_access(subscription: SubscriptionState | None, now: datetime, policy: AccessPolicy) -> bool:
     """Does this subscription entitle its account to the product at `now`?"""
     return judge_access(subscription, now, policy).granted

@@ -17,10 +17,16 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, or_, select
+from sqlalchemy.orm import aliased
 
 from billing_app.db import utcnow
 from billing_app.models import Plan, Purchase, Subscription
-from billing_app.services.entitlements.access import AccessPolicy, Entitlements, plan_entitlements
+from billing_app.services.entitlements.access import (
+    AccessPolicy,
+    Entitlements,
+    holds_what_was_paid_for,
+    plan_entitlements,
+)
 from billing_app.services.usage.meters import Meter, plan_meters
 
 
@@ -49,6 +55,16 @@ class CurrentSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """The plan and seats a subscription keeps until its new period begins (a change at
+    period end that reached Paddle just before the renewal)."""
+
+    plan: Grant | None
+    quantity: int | None
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PurchasedGrant:
     """What a one-time purchase grants, until when (None: for good)."""
 
@@ -65,6 +81,18 @@ class AccessFacts:
     subscription: CurrentSubscription | None
     plan: Grant | None
     purchases: tuple[PurchasedGrant, ...] = ()
+    held: Held | None = None
+
+    def as_of(self, now: datetime) -> AccessFacts:
+        """The facts the rule judges at `now`: a held plan and seats in place of Paddle's
+        new ones while the hold lasts."""
+        held, subscription = self.held, self.subscription
+        if held is None or subscription is None:
+            return self
+        if not holds_what_was_paid_for(held.until, subscription.current_period_start, now):
+            return self
+        kept = replace(subscription, quantity=held.quantity)
+        return AccessFacts(kept, held.plan, self.purchases)
 
 
 NOTHING_HELD = AccessFacts(None, None)
@@ -78,6 +106,18 @@ _PLAN_COLUMNS = (
     Plan.interval,
     Plan.interval_count,
 )
+_HELD_PLAN = aliased(Plan)
+_HELD_COLUMNS = (
+    Subscription.held_until,
+    Subscription.held_quantity,
+    _HELD_PLAN.id.label("held_plan_id"),
+    _HELD_PLAN.slug.label("held_slug"),
+    _HELD_PLAN.features.label("held_features"),
+    _HELD_PLAN.limits.label("held_limits"),
+    _HELD_PLAN.meters.label("held_meters"),
+    _HELD_PLAN.interval.label("held_interval"),
+    _HELD_PLAN.interval_count.label("held_interval_count"),
+)
 _COLUMNS = (
     Subscription.status,
     Subscription.current_period_start,
@@ -87,6 +127,7 @@ _COLUMNS = (
     Subscription.quantity,
     Subscription.paddle_subscription_id,
     *_PLAN_COLUMNS,
+    *_HELD_COLUMNS,
 )
 _FREE_PLAN = select(*_PLAN_COLUMNS).where(Plan.free.is_(True), Plan.active.is_(True)).limit(1)
 
@@ -100,6 +141,7 @@ _CURRENT_FIRST = (
 _CURRENT = (
     select(*_COLUMNS)
     .outerjoin(Plan, Plan.id == Subscription.plan_id)
+    .outerjoin(_HELD_PLAN, _HELD_PLAN.id == Subscription.held_plan_id)
     .where(Subscription.account_id == bindparam("account_id"))
     .order_by(*_CURRENT_FIRST)
     .limit(1)
@@ -111,6 +153,7 @@ def _ranked(account_ids: list[str]):
     ranked = (
         select(Subscription.account_id, *_COLUMNS, rank.label("rank"))
         .outerjoin(Plan, Plan.id == Subscription.plan_id)
+        .outerjoin(_HELD_PLAN, _HELD_PLAN.id == Subscription.held_plan_id)
         .where(Subscription.account_id.in_(account_ids))
         .subquery()
     )
@@ -128,16 +171,22 @@ def _interned_grant(
     )
 
 
-def grant_of(row) -> Grant:
-    """A plan's row (`_PLAN_COLUMNS`) as its `Grant`."""
+def grant_of(row, prefix: str = "") -> Grant:
+    """A plan's row (`_PLAN_COLUMNS`, or the held plan's with `prefix="held_"`) as its
+    `Grant`."""
+    mapping = row._mapping
+
+    def column(name: str):
+        return mapping[f"{prefix}{name}"]
+
     return _interned_grant(
-        row.slug,
-        tuple(row.features or ()),
-        json.dumps(row.limits or {}, sort_keys=True),
-        json.dumps(row.meters or {}, sort_keys=True),
-        row.interval,
-        row.interval_count or 1,
-        row.plan_id,
+        column("slug"),
+        tuple(column("features") or ()),
+        json.dumps(column("limits") or {}, sort_keys=True),
+        json.dumps(column("meters") or {}, sort_keys=True),
+        column("interval"),
+        column("interval_count") or 1,
+        column("plan_id"),
     )
 
 
@@ -151,7 +200,11 @@ def _facts(row) -> AccessFacts:
         row.quantity,
         row.paddle_subscription_id,
     )
-    return AccessFacts(subscription, grant_of(row) if row.slug is not None else None)
+    held = None
+    if row.held_until is not None:
+        plan = grant_of(row, "held_") if row.held_slug is not None else None
+        held = Held(plan, row.held_quantity, row.held_until)
+    return AccessFacts(subscription, grant_of(row) if row.slug is not None else None, held=held)
 
 
 def read_free_plan(connection: Connection) -> Grant | None:
@@ -202,7 +255,7 @@ def read_many_access_facts(
     for account_id in wanted:
         held = found.get(account_id, NOTHING_HELD)
         if account_id in purchased:
-            held = AccessFacts(held.subscription, held.plan, purchased[account_id])
+            held = replace(held, purchases=purchased[account_id])
         facts[account_id] = held
     return facts
 
@@ -212,6 +265,7 @@ def entitlements_from_facts(
 ) -> Entitlements:
     """The access rule's answer, with what the account's purchases grant merged in (their
     features count whether or not a subscription gives access)."""
+    facts = facts.as_of(now)
     answer = plan_entitlements(facts.subscription, facts.plan, now, policy, free)
     grants = [grant for grant in facts.purchases if grant.until is None or grant.until > now]
     if not grants:

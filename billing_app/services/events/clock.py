@@ -1,10 +1,11 @@
 """Changes made by the clock alone, announced: no row changes when a scheduled cancellation
-or pause takes effect, a past-due grace period ends, a trial ends or a purchase's grant runs
-out, yet what the account may use does. The scheduler's sweep (every SWEEP_EVERY, once
-across processes) finds the accounts with such a moment since the last sweep and lets the
-outbox compare their entitlements with the ones announced: one `entitlements.changed` each,
-within a minute of the moment, however long the sweep was away. It also gives each trial its
-`subscription.trial_ending`, EVENTS_TRIAL_ENDING_NOTICE_HOURS before it ends, once.
+or pause takes effect, a past-due grace period ends, a trial ends, a purchase's grant runs
+out or a change at period end replaces the plan paid for, yet what the account may use
+does. The scheduler's sweep (every SWEEP_EVERY, once across processes) finds the accounts
+with such a moment since the last sweep and lets the outbox compare their entitlements with
+the ones announced: one `entitlements.changed` each, within a minute of the moment, however
+long the sweep was away. It also gives each trial its `subscription.trial_ending`,
+EVENTS_TRIAL_ENDING_NOTICE_HOURS before it ends, once.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def accounts_with_moments(
                 Subscription.status == "trialing",
                 _between(Subscription.trial_ends_at, since, until),
             ),
+            # A change at period end: the plan paid for is held until the new period.
+            _between(Subscription.held_until, since, until),
         ),
     )
     purchases = select(Purchase.account_id).where(

@@ -17,21 +17,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_app.db import utcnow
 from billing_app.errors import (
     CheckoutInProgress,
     InvalidState,
     NoSubscription,
     SubscriptionCanceled,
+    ValidationFailed,
 )
 from billing_app.models import LIVE_STATUSES, Account, Plan, Subscription
 from billing_app.services.selling.discount_codes import refusal_of
-from billing_app.services.stale_guard import is_newer
+from billing_app.services.subscriptions import scheduled_changes
 from billing_app.services.subscriptions.ownership import refuse_shared_customer
-from billing_app.services.subscriptions.sync import apply_snapshot, lock_by_id
+from billing_app.services.subscriptions.sync import lock_by_id, store_answer
 from paddle_client import ApiError, Client
 from paddle_client.confirm import confirmed_write
-from paddle_client.timestamps import parse_timestamp
 
 DEFAULT_PRORATION = "prorated_immediately"
 
@@ -70,6 +69,7 @@ class Held:
     price_id: str | None
     quantity: int
     items: tuple[tuple[str, int, bool], ...]  # (price_id, quantity, recurring)
+    change_waiting: bool = False  # a change of ours waits for the period's end
 
     def describe(self) -> str:
         if self.scheduled_action:
@@ -98,24 +98,10 @@ def read_and_release(session: Session, account_id: str) -> Held:
         price_id=current.price_id,
         quantity=current.quantity,
         items=tuple((item.price_id, item.quantity, item.recurring) for item in current.items),
+        change_waiting=scheduled_changes.open_change(session, current.id) is not None,
     )
     session.rollback()
     return held
-
-
-def store_answer(
-    session: Session, subscription_id: uuid.UUID, entity: dict[str, Any]
-) -> Subscription:
-    """Lock the row and keep Paddle's answer, unless a webhook already told us something
-    newer while we waited (the same stale guard as webhooks)."""
-    subscription = lock_by_id(session, subscription_id)
-    if subscription is None:
-        raise NoSubscription()
-    answered_at = parse_timestamp(entity.get("updated_at")) or utcnow()
-    if is_newer(subscription, answered_at, None):
-        apply_snapshot(session, subscription, entity, occurred_at=answered_at)
-    session.flush()
-    return subscription
 
 
 def _write(paddle: Client, paddle_id: str, send, landed) -> dict[str, Any]:
@@ -158,7 +144,9 @@ def pause(
         ),
         _status_is("paused") if effective_from == "immediately" else _scheduled("pause"),
     )
-    return store_answer(session, held.id, entity)
+    subscription = store_answer(session, held.id, entity)
+    scheduled_changes.withdraw(session, held.id, "the subscription was paused")
+    return subscription
 
 
 def cancel(
@@ -177,7 +165,9 @@ def cancel(
         lambda: paddle.subscriptions.cancel(paddle_id, effective_from=effective_from),
         _status_is("canceled") if effective_from == "immediately" else _scheduled("cancel"),
     )
-    return store_answer(session, held.id, entity)
+    subscription = store_answer(session, held.id, entity)
+    scheduled_changes.withdraw(session, held.id, "the subscription was canceled")
+    return subscription
 
 
 def activate(session: Session, paddle: Client, account_id: str) -> Subscription:
@@ -195,10 +185,16 @@ def activate(session: Session, paddle: Client, account_id: str) -> Subscription:
 
 
 def resume(session: Session, paddle: Client, account_id: str) -> Subscription:
-    """Paused: resume now. A scheduled pause or cancellation: remove it. Canceled: 409."""
+    """Paused: resume now. A scheduled pause or cancellation: remove it. A change waiting
+    for the period's end: withdraw it (Paddle never heard of it). Canceled: 409."""
     held = read_and_release(session, account_id)
     if held.status == "canceled":
         raise SubscriptionCanceled()
+    if held.change_waiting and held.status != "paused" and not held.scheduled_action:
+        subscription = lock_by_id(session, held.id)
+        scheduled_changes.withdraw(session, held.id, "withdrawn by the customer (resume)")
+        session.flush()
+        return subscription
     paddle_id = held.in_paddle("resume")
     if held.status == "paused":
         entity = _write(
@@ -258,6 +254,7 @@ class PlanChange:
     quantity: int | None = None
     proration_billing_mode: str = DEFAULT_PRORATION
     discount_id: str | None = None  # a recurring discount to apply with the change
+    effective_from: str = "immediately"  # or "next_billing_period": ours to carry out
 
     def price_or(self, current: str | None) -> str | None:
         return self.plan.price_id if self.plan is not None else current
@@ -278,9 +275,12 @@ def _prepare_change(session: Session, account_id: str, change: PlanChange):
     if price_id == held.price_id and change.quantity in (None, held.quantity):
         raise InvalidState("That is the current plan and quantity.")
     paddle_id = held.in_paddle("change")
+    at_period_end = change.effective_from == "next_billing_period"
     request = {
         "items": _changed_items(held, price_id, change.quantity),
-        "proration_billing_mode": change.proration_billing_mode,
+        # At period end it is sent just before the renewal with `do_not_bill` (and so
+        # previewed): the renewal bills the new items in full.
+        "proration_billing_mode": "do_not_bill" if at_period_end else change.proration_billing_mode,
     }
     if change.discount_id:
         request["discount"] = _discount_request(held, change.discount_id, "immediately")
@@ -333,14 +333,50 @@ def _has_items(wanted: list[dict]):
 def change_plan(
     session: Session, paddle: Client, account_id: str, change: PlanChange
 ) -> Subscription:
+    """Change now (billed by the change's proration mode), or at the end of the period:
+    then nothing reaches Paddle until shortly before the renewal (`scheduled_changes`)."""
     held, paddle_id, request = _prepare_change(session, account_id, change)
+    if change.effective_from == "next_billing_period":
+        return _change_at_period_end(session, held, change, request["items"][0])
     entity = _write(
         paddle,
         paddle_id,
         lambda: paddle.subscriptions.update(paddle_id, **request),
         _has_items(request["items"]),
     )
-    return store_answer(session, held.id, entity)
+    subscription = store_answer(session, held.id, entity)
+    scheduled_changes.withdraw(session, held.id, "replaced by a change made at once")
+    subscription.held_plan_id = subscription.held_quantity = subscription.held_until = None
+    return subscription
+
+
+def _change_at_period_end(
+    session: Session, held: Held, change: PlanChange, main_item: dict[str, Any]
+) -> Subscription:
+    if held.status not in {"active", "trialing"}:
+        raise InvalidState(
+            f"Only an active or trialing subscription can change at the end of its period;"
+            f" this one is {held.describe()}."
+        )
+    if change.discount_id:
+        raise ValidationFailed(
+            errors={"discount_code": ["a code goes with a change made at once, or on its own"]}
+        )
+    subscription = lock_by_id(session, held.id)
+    if subscription is None:
+        raise NoSubscription()
+    effective_at = subscription.next_billed_at or subscription.current_period_end
+    if effective_at is None:
+        raise InvalidState("This subscription has no period end to change at.")
+    scheduled_changes.schedule(
+        session,
+        subscription,
+        plan=change.plan,
+        price_id=main_item["price_id"],
+        quantity=main_item["quantity"],
+        effective_at=effective_at,
+    )
+    return subscription
 
 
 def preview_plan_change(

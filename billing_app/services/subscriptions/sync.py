@@ -18,7 +18,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
+from billing_app.db import utcnow
+from billing_app.errors import NoSubscription
 from billing_app.models import SUBSCRIPTION_STATUSES, Plan, Subscription, SubscriptionItem
+from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscriptions.accounts import serialise_on_customer
 from billing_app.services.subscriptions.ownership import (
     app_ids,
@@ -334,3 +337,18 @@ def _owner(
     if not can_hold(session, account.id, subscription):
         return None, f"belongs to account {account.id}, which already has a live subscription"
     return account.id, None
+
+
+def store_answer(
+    session: Session, subscription_id: uuid.UUID, entity: dict[str, Any]
+) -> Subscription:
+    """Lock the row and keep Paddle's answer, unless a webhook already told us something
+    newer while we waited (the same stale guard as webhooks)."""
+    subscription = lock_by_id(session, subscription_id)
+    if subscription is None:
+        raise NoSubscription()
+    answered_at = parse_timestamp(entity.get("updated_at")) or utcnow()
+    if is_newer(subscription, answered_at, None):
+        apply_snapshot(session, subscription, entity, occurred_at=answered_at)
+    session.flush()
+    return subscription

@@ -65,6 +65,18 @@ class PlanNotFound(BillingError):
     default_message = "No active plan matches."
 
 
+class AddonNotFound(BillingError):
+    code = "addon_not_found"
+    status = 404
+    default_message = "No such add-on."
+
+
+class AddonNotAllowed(BillingError):
+    code = "addon_not_allowed"
+    status = 409
+    default_message = "This add-on cannot join this plan."
+
+
 class ProductNotFound(BillingError):
     code = "product_not_found"
     status = 404

@@ -103,7 +103,7 @@ def register_rate_limits(app: Flask) -> Limiter:
     actions = limiter.shared_limit(
         lambda: current_app.config["RATE_LIMIT_ACTIONS"],
         scope="user-actions",
-        methods=["POST"],
+        methods=["POST", "DELETE"],
         exempt_when=_is_service_call,
     )
     reads = limiter.shared_limit(

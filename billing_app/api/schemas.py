@@ -118,13 +118,21 @@ class PriceTotalsSchema(ma.Schema):
 
 
 class PricedItemSchema(ma.Schema):
-    type = fields.String(required=True, validate=validate.OneOf(("subscription", "one_time")))
+    type = fields.String(
+        required=True, validate=validate.OneOf(("subscription", "one_time", "addon"))
+    )
     slug = fields.String(required=True)
     name = fields.String(required=True)
     description = fields.String(required=True, allow_none=True)
     price_id = fields.String(required=True)
     interval = fields.String(required=True, allow_none=True)
     interval_count = fields.Integer(required=True, allow_none=True)
+    plans = fields.List(
+        fields.String(),
+        required=True,
+        allow_none=True,
+        metadata={"description": "an add-on's: the plans it may join ([]: any); else null"},
+    )
     unit_totals = fields.Nested(
         PriceTotalsSchema,
         required=True,
@@ -252,6 +260,43 @@ class SubscriptionItemSchema(ma.Schema):
     recurring = fields.Boolean(required=True)
 
 
+class SubscriptionAddonSchema(ma.Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    remove_at = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "its removal waits for the period's end: then; else null"},
+    )
+
+
+class AddonRequestSchema(ma.Schema):
+    addon = fields.String(required=True, validate=SLUG, metadata={"description": "slug"})
+    quantity = fields.Integer(
+        load_default=1,
+        strict=True,
+        validate=validate.Range(min=0, max=10_000),
+        metadata={"description": "its units from now (0 removes it at once)"},
+    )
+    proration_billing_mode = fields.String(
+        load_default="prorated_immediately", validate=validate.OneOf(PRORATION_MODES)
+    )
+
+
+class AddonRemovalQuerySchema(ma.Schema):
+    effective_from = fields.String(
+        load_default="immediately",
+        validate=validate.OneOf(EFFECTIVE_FROM),
+        metadata={"description": "next_billing_period: it stays until the period ends"},
+    )
+    proration_billing_mode = fields.String(
+        load_default="prorated_immediately",
+        validate=validate.OneOf(PRORATION_MODES),
+        metadata={"description": "how a removal made `immediately` is billed"},
+    )
+
+
 class CustomerSchema(ma.Schema):
     id = fields.String(required=True, allow_none=True, metadata={"description": "Paddle's ctm_ id"})
     email = fields.String(
@@ -297,6 +342,11 @@ class SubscriptionSchema(ma.Schema):
         required=True,
         allow_none=True,
         metadata={"description": "the discount Paddle applies to its bills; null: none"},
+    )
+    addons = fields.List(
+        fields.Nested(SubscriptionAddonSchema),
+        required=True,
+        metadata={"description": "the add-ons on it (items whose price is an add-on's)"},
     )
     access = fields.Boolean(required=True)
     customer = fields.Nested(CustomerSchema, required=True, allow_none=True)

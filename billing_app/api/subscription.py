@@ -8,14 +8,18 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing_app.api.common import (
+    ERROR_CODES,
     ONLY_NO_SUBSCRIPTION,
     USER,
     USER_ACTION,
     USER_READ,
     authenticate_first,
+    error_codes,
     operation,
 )
 from billing_app.api.schemas import (
+    AddonRemovalQuerySchema,
+    AddonRequestSchema,
     CancelRequestSchema,
     ChangePreviewSchema,
     ChangeRequestSchema,
@@ -27,13 +31,18 @@ from billing_app.api.schemas import (
 )
 from billing_app.auth import current_user
 from billing_app.db import utcnow
-from billing_app.errors import DiscountInvalid
+from billing_app.errors import (
+    AddonNotAllowed,
+    AddonNotFound,
+    DiscountInvalid,
+    NoSubscription,
+)
 from billing_app.extensions import db
 from billing_app.models import Account, Subscription
 from billing_app.paddle import discount_codes, paddle
 from billing_app.services.entitlements.access import has_access, holds_what_was_paid_for
 from billing_app.services.entitlements.reads import access_policy
-from billing_app.services.plans.catalogue import free_plan
+from billing_app.services.plans.catalogue import addons_by_price, find_addon, free_plan
 from billing_app.services.subscriptions import actions as subscription_service
 from billing_app.services.subscriptions import scheduled_changes
 from billing_app.services.subscriptions.checkout import find_plan
@@ -47,6 +56,7 @@ blp = Blueprint(
 authenticate_first(blp)
 
 DISCOUNT_ERRORS = {422: ("validation_error", DiscountInvalid.code)}
+CHANGE_ERRORS = {**DISCOUNT_ERRORS, 409: (*ERROR_CODES[409], AddonNotAllowed.code)}
 
 # Every field is always sent, null where empty: generated clients type them as present.
 FREE = {
@@ -64,6 +74,7 @@ FREE = {
     "canceled_at": None,
     "trial_ends_at": None,
     "discount": None,
+    "addons": [],
     "access": False,
     "customer": None,
     "updated_at": None,
@@ -126,10 +137,32 @@ def present(subscription: Subscription | None) -> dict:
         "canceled_at": subscription.canceled_at,
         "trial_ends_at": subscription.trial_ends_at,
         "discount": discount_of(subscription),
+        "addons": addons_of(subscription),
         "access": has_access(subscription, utcnow(), access_policy()),
         "customer": customer_of(subscription.account),
         "updated_at": subscription.updated_at,
     }
+
+
+def addons_of(subscription: Subscription) -> list[dict]:
+    quantities = {item.price_id: item.quantity for item in subscription.items}
+    addons = addons_by_price(db.session, quantities)
+    if not addons:
+        return []
+    removals = {
+        change.price_id: change.effective_at
+        for change in scheduled_changes.open_changes(db.session, subscription.id)
+        if change.kind == "remove_addon"
+    }
+    return [
+        {
+            "slug": addon.slug,
+            "name": addon.name,
+            "quantity": quantities[price_id],
+            "remove_at": removals.get(price_id),
+        }
+        for price_id, addon in addons.items()
+    ]
 
 
 def discount_of(subscription: Subscription) -> dict | None:
@@ -281,12 +314,74 @@ class Discount(MethodView):
         return _commit_and_present(subscription)
 
 
+def _addon_change(slug: str, quantity: int, **options) -> subscription_service.AddonChange:
+    return subscription_service.AddonChange(find_addon(db.session, slug), quantity, **options)
+
+
+ADDON_ERRORS = {
+    **error_codes(NoSubscription, AddonNotFound),
+    409: (*ERROR_CODES[409], AddonNotAllowed.code),
+}
+
+
+@blp.route("/addons")
+class Addons(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(AddonRequestSchema)
+    @blp.response(200, SubscriptionSchema)
+    @operation(blp, "setSubscriptionAddon", *USER_ACTION, 404, 409, codes=ADDON_ERRORS)
+    def post(self, body):
+        """Add an add-on to the subscription (or set its units; 0 removes it), billed by
+        `proration_billing_mode`: Paddle's subscription is sent its complete item list.
+        404 `addon_not_found`; 409 `addon_not_allowed` when it may not join the plan;
+        422 for units of an add-on not sold in a quantity."""
+        change = _addon_change(body.pop("addon"), **body)
+        caller = current_user()
+        return _commit_and_present(
+            subscription_service.change_addon(db.session, paddle(), caller.account_id, change)
+        )
+
+
+@blp.route("/addons/preview")
+class AddonPreview(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(AddonRequestSchema)
+    @blp.response(200, ChangePreviewSchema)
+    @operation(blp, "previewSubscriptionAddon", *USER_ACTION, 404, 409, codes=ADDON_ERRORS)
+    def post(self, body):
+        """What adding the add-on (or setting its units; 0: removing it at once) would
+        bill now and next time. Changes nothing."""
+        change = _addon_change(body.pop("addon"), **body)
+        caller = current_user()
+        return subscription_service.preview_addon_change(
+            db.session, paddle(), caller.account_id, change
+        )
+
+
+@blp.route("/addons/<string:slug>")
+class Addon(MethodView):
+    @blp.doc(security=USER)
+    @blp.arguments(AddonRemovalQuerySchema, location="query", unknown="raise")
+    @blp.response(200, SubscriptionSchema)
+    @operation(blp, "removeSubscriptionAddon", *USER_ACTION, 404, 409, codes=ADDON_ERRORS)
+    def delete(self, query, slug):
+        """Remove an add-on: at once (billed by `proration_billing_mode`), or with
+        `effective_from=next_billing_period` at the end of the period (`addons[].remove_at`
+        shows when; it is sent to Paddle just before the renewal, which then bills without
+        it)."""
+        change = _addon_change(slug, 0, **query)
+        caller = current_user()
+        return _commit_and_present(
+            subscription_service.change_addon(db.session, paddle(), caller.account_id, change)
+        )
+
+
 @blp.route("/change")
 class Change(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(ChangeRequestSchema)
     @blp.response(200, SubscriptionSchema)
-    @operation(blp, "changeSubscription", *USER_ACTION, 404, 409, codes=DISCOUNT_ERRORS)
+    @operation(blp, "changeSubscription", *USER_ACTION, 404, 409, codes=CHANGE_ERRORS)
     def post(self, body):
         """Change plan or quantity: at once, billed by `proration_billing_mode`; or with
         `effective_from: next_billing_period`, at the end of the period (a downgrade keeps
@@ -306,7 +401,7 @@ class ChangePreview(MethodView):
     @blp.doc(security=USER)
     @blp.arguments(ChangeRequestSchema)
     @blp.response(200, ChangePreviewSchema)
-    @operation(blp, "previewSubscriptionChange", *USER_ACTION, 404, 409, codes=DISCOUNT_ERRORS)
+    @operation(blp, "previewSubscriptionChange", *USER_ACTION, 404, 409, codes=CHANGE_ERRORS)
     def post(self, body):
         """What a change would charge now and next time. Changes nothing."""
         caller = current_user()

@@ -15,7 +15,7 @@ from billing_app.models.event import (
 from billing_app.models.heartbeat import ProcessHeartbeat
 from billing_app.models.import_cursor import ImportCursor
 from billing_app.models.job_lease import JobLease
-from billing_app.models.plan import Plan
+from billing_app.models.plan import Addon, Plan
 from billing_app.models.reconcile_run import ReconcileDrift, ReconcileRequest, ReconcileRun
 from billing_app.models.subscription import (
     CHANGE_STATUSES,
@@ -46,6 +46,7 @@ __all__ = [
     "TRANSACTION_STATUSES",
     "WEBHOOK_EVENT_STATUSES",
     "Account",
+    "Addon",
     "Adjustment",
     "AuditEntry",
     "ConsoleSession",

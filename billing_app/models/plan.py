@@ -43,3 +43,38 @@ class Plan(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Addon(Base):
+    """A recurring extra a subscription may carry beside its plan (a Paddle price of the
+    same interval): the features, limits, meters' allowances and seats each unit adds
+    (`billing_app.services.entitlements.combine` says how they add to the plan's), whether
+    it is bought in a quantity, and which plans it may join (empty: any)."""
+
+    __tablename__ = "addons"
+    __table_args__ = (
+        one_of("interval", BILLING_INTERVALS, "interval"),
+        CheckConstraint("seats >= 0", name="seats_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    price_id: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[str | None] = mapped_column(String(20))  # minor units, as on plans
+    currency: Mapped[str | None] = mapped_column(String(3))
+    interval: Mapped[str | None] = mapped_column(String(8))
+    interval_count: Mapped[int] = mapped_column(Integer, default=1)
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    meters: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # allowance per unit
+    seats: Mapped[int] = mapped_column(Integer, default=0)
+    has_quantity: Mapped[bool] = mapped_column(Boolean, default=False)
+    plans: Mapped[list[str]] = mapped_column(JSON, default=list)  # plan slugs; []: any
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    def may_join(self, plan_slug: str | None) -> bool:
+        return not self.plans or plan_slug in self.plans

@@ -126,11 +126,13 @@ class SubscriptionItem(Base):
 
 
 CHANGE_STATUSES = ("scheduled", "sending", "done", "withdrawn", "failed")
+CHANGE_KINDS = ("plan", "remove_addon")
 _CHANGE_OPEN = text("status IN ('scheduled', 'sending')")
 
 
 class SubscriptionChange(Base):
-    """A change of plan or seats the customer asked for at the end of the period: Paddle
+    """A change of plan or seats, or an add-on's removal, that the customer asked for at the
+    end of the period: Paddle
     cannot hold one (API-NOTES 7.4), so it waits here until it is sent (`scheduled_changes`).
 
     `scheduled` until due; `sending` while it is being sent (a crash leaves it so, and the
@@ -141,10 +143,12 @@ class SubscriptionChange(Base):
     __tablename__ = "subscription_changes"
     __table_args__ = (
         one_of("status", CHANGE_STATUSES, "status"),
+        one_of("kind", CHANGE_KINDS, "kind"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         Index(
             "uq_subscription_changes_open",
             "subscription_id",
+            "price_id",
             unique=True,
             postgresql_where=_CHANGE_OPEN,
             sqlite_where=_CHANGE_OPEN,
@@ -157,7 +161,9 @@ class SubscriptionChange(Base):
         ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
     )
     account_id: Mapped[str | None] = mapped_column(String(128))
-    # What the subscription's main item becomes: a plan's price, and seats.
+    # `plan`: the main item becomes `price_id` x `quantity` (a plan, seats);
+    # `remove_addon`: the add-on of `price_id` goes.
+    kind: Mapped[str] = mapped_column(String(16), default="plan")
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     price_id: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)

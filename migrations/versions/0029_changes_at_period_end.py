@@ -32,6 +32,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("subscription_id", sa.Uuid(), nullable=False),
         sa.Column("account_id", sa.String(length=128), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("plan_id", sa.Integer(), nullable=True),
         sa.Column("price_id", sa.String(length=64), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
@@ -49,6 +50,9 @@ def upgrade():
         sa.CheckConstraint(
             "status IN ('scheduled', 'sending', 'done', 'withdrawn', 'failed')",
             name=op.f("ck_subscription_changes_status"),
+        ),
+        sa.CheckConstraint(
+            "kind IN ('plan', 'remove_addon')", name=op.f("ck_subscription_changes_kind")
         ),
         sa.CheckConstraint("quantity >= 1", name=op.f("ck_subscription_changes_quantity_positive")),
         sa.ForeignKeyConstraint(
@@ -71,7 +75,7 @@ def upgrade():
         )
         batch_op.create_index(
             "uq_subscription_changes_open",
-            ["subscription_id"],
+            ["subscription_id", "price_id"],
             unique=True,
             postgresql_where=OPEN,
             sqlite_where=OPEN,

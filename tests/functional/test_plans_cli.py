@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from billing_app.models import Plan
+from billing_app.models import Addon, Plan
 from tests.helpers.samples import FIXTURES
 
 PLANS = FIXTURES / "plans"
@@ -304,3 +304,40 @@ def test_the_free_plan_has_no_price_and_there_is_one_at_most(app, session, tmp_p
     other.write_text('[{"slug": "basic", "name": "Basic", "free": true}]')
     result = run_import(app, other)
     assert result.exit_code != 0 and "is the free plan already" in result.output, result.output
+
+
+def test_add_ons_import_with_their_grants_and_name_plans_that_exist(app, session, tmp_path):
+    run_import(app, PLANS / "plans.yaml")
+    addons = tmp_path / "addons.yaml"
+    addons.write_text(
+        "- {type: addon, slug: storage, name: Storage, price_id: pri_storage, amount: 500,"
+        " currency: USD, interval: month, limits: {projects: 10}, seats: 1, quantity: true,"
+        " plans: [team]}\n"
+    )
+    result = run_import(app, addons)
+    assert result.exit_code == 0, result.output
+    storage = session.query(Addon).filter_by(slug="storage").one()
+    assert (storage.limits, storage.seats, storage.has_quantity, storage.plans) == (
+        {"projects": 10},
+        1,
+        True,
+        ["team"],
+    )
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        "- {type: addon, slug: sso, name: SSO, price_id: pri_sso, features: [sso],"
+        " plans: [enterprise]}\n"
+        "- {type: addon, slug: nothing, name: Nothing, price_id: pri_nothing}\n"
+    )
+    refused = run_import(app, wrong)
+    assert refused.exit_code != 0
+    assert "add-on 'nothing' (entry 2): features" in refused.output
+    bad_plan = tmp_path / "bad_plan.yaml"
+    bad_plan.write_text(
+        "- {type: addon, slug: sso, name: SSO, price_id: pri_sso, features: [sso],"
+        " plans: [enterprise]}\n"
+    )
+    unknown = run_import(app, bad_plan)
+    assert unknown.exit_code != 0
+    assert "no plan 'enterprise'" in unknown.output
+    assert session.query(Addon).count() == 1

@@ -165,6 +165,9 @@ class Api:
             f"{self.base}{path}", json=body or {}, headers=self.headers, timeout=30
         )
 
+    def delete(self, path):
+        return requests.delete(f"{self.base}{path}", headers=self.headers, timeout=30)
+
     def act(self, path, body=None):
         """An action, as a frontend sends it right after checkout: between the payment (and
         access) and Paddle's subscription reaching the service it is asked to retry."""

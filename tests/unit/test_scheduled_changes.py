@@ -21,6 +21,7 @@ def claimed(**fields) -> Claimed:
         "id": 1,
         "subscription_id": uuid.uuid4(),
         "paddle_id": "sub_1",
+        "kind": "plan",
         "price_id": STARTER,
         "quantity": 1,
         "from_price_id": TEAM,

@@ -20,12 +20,19 @@ from sqlalchemy import Connection, bindparam, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from billing_app.db import utcnow
-from billing_app.models import Plan, Purchase, Subscription
+from billing_app.models import Addon, Plan, Purchase, Subscription, SubscriptionItem
 from billing_app.services.entitlements.access import (
     AccessPolicy,
     Entitlements,
     holds_what_was_paid_for,
     plan_entitlements,
+)
+from billing_app.services.entitlements.combine import (
+    AddonGrant,
+    added_seats,
+    combined_features,
+    combined_limits,
+    combined_meters,
 )
 from billing_app.services.usage.meters import Meter, plan_meters
 
@@ -82,17 +89,29 @@ class AccessFacts:
     plan: Grant | None
     purchases: tuple[PurchasedGrant, ...] = ()
     held: Held | None = None
+    addons: tuple[tuple[AddonGrant, int], ...] = ()  # each add-on on it, and its units
 
     def as_of(self, now: datetime) -> AccessFacts:
         """The facts the rule judges at `now`: a held plan and seats in place of Paddle's
-        new ones while the hold lasts."""
-        held, subscription = self.held, self.subscription
-        if held is None or subscription is None:
+        new ones while the hold lasts; the add-ons combined into the plan and its seats."""
+        subscription, plan, held = self.subscription, self.plan, self.held
+        if subscription is None:
             return self
-        if not holds_what_was_paid_for(held.until, subscription.current_period_start, now):
-            return self
-        kept = replace(subscription, quantity=held.quantity)
-        return AccessFacts(kept, held.plan, self.purchases)
+        if held is not None and holds_what_was_paid_for(
+            held.until, subscription.current_period_start, now
+        ):
+            subscription, plan = replace(subscription, quantity=held.quantity), held.plan
+        if self.addons and plan is not None:
+            plan = replace(
+                plan,
+                features=combined_features(plan.features, self.addons),
+                limits=combined_limits(plan.limits, self.addons),
+                meters=combined_meters(plan.meters, self.addons),
+            )
+            seats = added_seats(self.addons)
+            if seats and subscription.quantity is not None:
+                subscription = replace(subscription, quantity=subscription.quantity + seats)
+        return AccessFacts(subscription, plan, self.purchases)
 
 
 NOTHING_HELD = AccessFacts(None, None)
@@ -126,6 +145,7 @@ _COLUMNS = (
     Subscription.current_period_end,
     Subscription.quantity,
     Subscription.paddle_subscription_id,
+    Subscription.id.label("subscription_id"),
     *_PLAN_COLUMNS,
     *_HELD_COLUMNS,
 )
@@ -190,7 +210,7 @@ def grant_of(row, prefix: str = "") -> Grant:
     )
 
 
-def _facts(row) -> AccessFacts:
+def _facts(row, addons: tuple = ()) -> AccessFacts:
     subscription = CurrentSubscription(
         row.status,
         row.current_period_start,
@@ -204,7 +224,8 @@ def _facts(row) -> AccessFacts:
     if row.held_until is not None:
         plan = grant_of(row, "held_") if row.held_slug is not None else None
         held = Held(plan, row.held_quantity, row.held_until)
-    return AccessFacts(subscription, grant_of(row) if row.slug is not None else None, held=held)
+    plan = grant_of(row) if row.slug is not None else None
+    return AccessFacts(subscription, plan, held=held, addons=addons)
 
 
 def read_free_plan(connection: Connection) -> Grant | None:
@@ -239,6 +260,45 @@ def _read_purchases(connection: Connection, account_ids: list[str]) -> dict[str,
     return {account_id: tuple(grants) for account_id, grants in found.items()}
 
 
+@lru_cache(maxsize=1024)
+def _interned_addon(slug: str, features: tuple[str, ...], limits: str, meters: str, seats: int):
+    return AddonGrant(slug, features, json.loads(limits), json.loads(meters), seats)
+
+
+_ADDON_ITEMS = (
+    select(
+        SubscriptionItem.subscription_id,
+        SubscriptionItem.quantity,
+        Addon.slug,
+        Addon.features,
+        Addon.limits,
+        Addon.meters,
+        Addon.seats,
+    )
+    .join(Addon, Addon.price_id == SubscriptionItem.price_id)
+    .where(SubscriptionItem.subscription_id.in_(bindparam("ids", expanding=True)))
+    .order_by(SubscriptionItem.subscription_id, Addon.id)
+)
+
+
+def _read_addons(connection: Connection, subscription_ids: list) -> dict[Any, tuple]:
+    """The add-ons on each subscription (any item whose price is an add-on's, ours or
+    made in Paddle's dashboard), with their units."""
+    found: dict[Any, list[tuple[AddonGrant, int]]] = {}
+    if not subscription_ids:
+        return {}
+    for row in connection.execute(_ADDON_ITEMS, {"ids": subscription_ids}):
+        grant = _interned_addon(
+            row.slug,
+            tuple(row.features or ()),
+            json.dumps(row.limits or {}, sort_keys=True),
+            json.dumps(row.meters or {}, sort_keys=True),
+            row.seats or 0,
+        )
+        found.setdefault(row.subscription_id, []).append((grant, max(1, row.quantity)))
+    return {key: tuple(value) for key, value in found.items()}
+
+
 def read_many_access_facts(
     connection: Connection, account_ids: Iterable[str]
 ) -> dict[str, AccessFacts]:
@@ -247,9 +307,14 @@ def read_many_access_facts(
     wanted = list(dict.fromkeys(account_ids))
     if len(wanted) == 1:
         row = connection.execute(_CURRENT, {"account_id": wanted[0]}).first()
-        found = {wanted[0]: _facts(row)} if row is not None else {}
+        rows = {wanted[0]: row} if row is not None else {}
     else:
-        found = {row.account_id: _facts(row) for row in connection.execute(_ranked(wanted))}
+        rows = {row.account_id: row for row in connection.execute(_ranked(wanted))}
+    addons = _read_addons(connection, [row.subscription_id for row in rows.values()])
+    found = {
+        account_id: _facts(row, addons.get(row.subscription_id, ()))
+        for account_id, row in rows.items()
+    }
     purchased = _read_purchases(connection, wanted)
     facts = {}
     for account_id in wanted:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_app.errors import ValidationFailed
-from billing_app.models import Plan, Product
+from billing_app.errors import AddonNotFound, ValidationFailed
+from billing_app.models import Addon, Plan, Product
 from billing_app.services.plans.plans_file import (
     PRICE_FACTS,
     facts_needed,
@@ -52,14 +52,20 @@ def import_plans(
     validated = validate_plan_entries(entries)
     plans = [_plan_values(entry) for entry in validated if entry["type"] == "subscription"]
     products = [_product_values(entry) for entry in validated if entry["type"] == "one_time"]
+    addons = [_addon_values(entry) for entry in validated if entry["type"] == "addon"]
     existing_plans = {plan.slug: plan for plan in session.scalars(select(Plan))}
     existing_products = {product.slug: product for product in session.scalars(select(Product))}
-    _refuse_shared_prices(existing_plans, existing_products, plans, products)
+    existing_addons = {addon.slug: addon for addon in session.scalars(select(Addon))}
+    _refuse_shared_prices(
+        existing_plans, existing_products, plans, products, existing_addons, addons
+    )
+    _refuse_unknown_plans(addons, {*existing_plans, *(plan["slug"] for plan in plans)})
     prices = prices or {}
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
     for model, existing, rows, facts in (
         (Plan, existing_plans, plans, PRICE_FACTS),
         (Product, existing_products, products, ("amount", "currency")),
+        (Addon, existing_addons, addons, PRICE_FACTS),
     ):
         for values in rows:
             kind, slug = _upsert(session, model, existing, values, prices, facts)
@@ -70,6 +76,22 @@ def import_plans(
 
 def _plan_values(entry: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in entry.items() if key != "type"}
+
+
+def _addon_values(entry: dict[str, Any]) -> dict[str, Any]:
+    values = {key: value for key, value in entry.items() if key not in ("type", "quantity")}
+    return {**values, "has_quantity": entry["quantity"]}
+
+
+def _refuse_unknown_plans(addons: list[dict[str, Any]], plan_slugs: set[str]) -> None:
+    lines = [
+        f"add-on {addon['slug']!r}: plans: no plan {slug!r}"
+        for addon in addons
+        for slug in addon["plans"]
+        if slug not in plan_slugs
+    ]
+    if lines:
+        raise ValidationFailed("Invalid plans file:\n" + "\n".join(lines))
 
 
 def _product_values(entry: dict[str, Any]) -> dict[str, Any]:
@@ -104,10 +126,10 @@ def _upsert(session, model, existing, values, prices, facts) -> tuple[str, str]:
 def _without_price_facts(session: Session, validated: list[dict[str, Any]]) -> list[str]:
     slugs = {entry["slug"]: entry for entry in validated}
     incomplete = []
-    for model in (Plan, Product):
+    kinds = {Plan: "subscription", Product: "one_time", Addon: "addon"}
+    for model, wanted_type in kinds.items():
         for row in session.scalars(select(model).where(model.slug.in_(list(slugs)))):
             entry = slugs[row.slug]
-            wanted_type = "one_time" if model is Product else "subscription"
             if entry["type"] != wanted_type:
                 continue
             if any(getattr(row, key) is None for key in facts_needed(entry)):
@@ -120,9 +142,11 @@ def _refuse_shared_prices(
     existing_products: dict[str, Product],
     plans: list[dict[str, Any]],
     products: list[dict[str, Any]],
+    existing_addons: dict[str, Addon],
+    addons: list[dict[str, Any]],
 ) -> None:
-    """After the import, each price may still belong to one plan or product only, and one
-    plan at most may be the free plan."""
+    """After the import, each price may still belong to one plan, product or add-on only,
+    and one plan at most may be the free plan."""
     final = {("plan", slug): (plan.price_id, plan.free) for slug, plan in existing_plans.items()}
     final.update({("plan", plan["slug"]): (plan.get("price_id"), plan["free"]) for plan in plans})
     final.update(
@@ -132,6 +156,10 @@ def _refuse_shared_prices(
         }
     )
     final.update({("product", entry["slug"]): (entry["price_id"], False) for entry in products})
+    final.update(
+        {("add-on", slug): (addon.price_id, False) for slug, addon in existing_addons.items()}
+    )
+    final.update({("add-on", entry["slug"]): (entry["price_id"], False) for entry in addons})
     owners: dict[str, list[tuple[str, str]]] = {}
     for owner, (price_id, _free) in final.items():
         if price_id is not None:
@@ -180,6 +208,7 @@ def sync_from_paddle(session: Session, prices: list[dict[str, Any]]) -> SyncResu
         plan.price_id: plan for plan in session.scalars(select(Plan)) if not plan.free
     }
     rows.update({product.price_id: product for product in session.scalars(select(Product))})
+    rows.update({addon.price_id: addon for addon in session.scalars(select(Addon))})
     updated, seen, not_imported = [], set(), []
     for price in prices:
         row = rows.get(price["id"])
@@ -202,6 +231,26 @@ def sync_from_paddle(session: Session, prices: list[dict[str, Any]]) -> SyncResu
             deactivated.append(row.slug)
     session.flush()
     return SyncResult(updated=updated, deactivated=deactivated, not_imported=not_imported)
+
+
+def active_addons(session: Session) -> Iterable[Addon]:
+    return session.scalars(select(Addon).where(Addon.active.is_(True)).order_by(Addon.id))
+
+
+def find_addon(session: Session, slug: str) -> Addon:
+    query = select(Addon).where(Addon.slug == slug, Addon.active.is_(True))
+    addon = session.scalars(query).first()
+    if addon is None:
+        raise AddonNotFound(f"No active add-on {slug!r}.")
+    return addon
+
+
+def addons_by_price(session: Session, price_ids: Iterable[str]) -> dict[str, Addon]:
+    wanted = list(price_ids)
+    if not wanted:
+        return {}
+    query = select(Addon).where(Addon.price_id.in_(wanted))
+    return {addon.price_id: addon for addon in session.scalars(query)}
 
 
 def active_products(session: Session) -> Iterable[Product]:

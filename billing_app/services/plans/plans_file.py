@@ -1,4 +1,5 @@
-"""The plans file: its entries (plans, and one-time products with `type: one_time`), how
+"""The plans file: its entries (plans, one-time products with `type: one_time`, add-ons
+with `type: addon`), how
 each is validated, and the identifiers the API checks the same way."""
 
 from __future__ import annotations
@@ -148,23 +149,70 @@ class ProductFileEntrySchema(ma.Schema):
     active = ma.fields.Boolean(load_default=True)
 
 
+class AddonFileEntrySchema(ma.Schema):
+    """An add-on: `type: addon`, a recurring Paddle price, and what each unit adds to the
+    plan it joins: `features`, `limits` (numbers add up, see `entitlements.combine`),
+    `meters` (units added to a meter's allowance per period), `seats`. `quantity: true`
+    when it is bought in a quantity (else one at most); `plans`: the plan slugs it may
+    join (default: any)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    type = ma.fields.String(required=True, validate=ma.validate.Equal("addon"))
+    slug = ma.fields.String(required=True, validate=SLUG)
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(load_default=None, allow_none=True)
+    price_id = ma.fields.String(required=True, validate=PRICE_ID)
+    amount = MinorUnits()
+    currency = ma.fields.String(validate=CURRENCY)
+    interval = ma.fields.String(validate=ma.validate.OneOf(BILLING_INTERVALS))
+    interval_count = ma.fields.Integer(validate=ma.validate.Range(min=1))
+    features = ma.fields.List(ma.fields.String(), load_default=list)
+    limits = ma.fields.Dict(keys=ma.fields.String(), load_default=dict, validate=limit_values)
+    meters = ma.fields.Dict(
+        keys=ma.fields.String(validate=METER_NAME),
+        values=ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 10**12)),
+        load_default=dict,
+    )
+    seats = ma.fields.Integer(strict=True, load_default=0, validate=ma.validate.Range(0, 10_000))
+    quantity = ma.fields.Boolean(load_default=False, data_key="quantity")
+    plans = ma.fields.List(ma.fields.String(validate=SLUG), load_default=list)
+    active = ma.fields.Boolean(load_default=True)
+
+    @ma.validates_schema
+    def adds_something(self, data, **kwargs):
+        if not any(data.get(key) for key in ("features", "limits", "meters", "seats")):
+            raise ma.ValidationError(
+                "an add-on adds features, limits, meters' allowances or seats", "features"
+            )
+
+
+ENTRY_KINDS = {"one_time": "product", "addon": "add-on"}
+
+
 def is_product(entry: Any) -> bool:
     return isinstance(entry, Mapping) and entry.get("type") == "one_time"
 
 
+def is_addon(entry: Any) -> bool:
+    return isinstance(entry, Mapping) and entry.get("type") == "addon"
+
+
 def _describe(index: int, entry: Any) -> str:
     slug = entry.get("slug") if isinstance(entry, Mapping) else None
-    kind = "product" if is_product(entry) else "plan"
+    kind = ENTRY_KINDS.get(entry.get("type") if isinstance(entry, Mapping) else None, "plan")
     return f"{kind} {slug!r} (entry {index + 1})" if slug else f"{kind} at entry {index + 1}"
 
 
 def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
-    """Check every entry (a plan, or a product with `type: one_time`); raise one
-    ValidationFailed naming each bad entry and field. Slugs and prices are unique across
-    the file."""
+    """Check every entry (a plan; a product with `type: one_time`; an add-on with `type:
+    addon`); raise one ValidationFailed naming each bad entry and field. Slugs and prices
+    are unique across the file."""
     if not isinstance(entries, list):
-        raise ValidationFailed("A plans file holds a list of plans (and products).")
-    plan_schema, product_schema = PlanFileEntrySchema(), ProductFileEntrySchema()
+        raise ValidationFailed("A plans file holds a list of plans (and products, add-ons).")
+    schemas = {"one_time": ProductFileEntrySchema(), "addon": AddonFileEntrySchema()}
+    plan_schema = PlanFileEntrySchema()
     problems: dict[str, Any] = {}
     plans: list[dict[str, Any]] = []
     seen_slugs: dict[str, int] = {}
@@ -175,7 +223,7 @@ def validate_plan_entries(entries: Any) -> list[dict[str, Any]]:
         if not isinstance(entry, Mapping):
             problems[where] = {"_schema": ["must be an object"]}
             continue
-        schema = product_schema if is_product(entry) else plan_schema
+        schema = schemas.get(entry.get("type"), plan_schema)
         try:
             plan = schema.load(entry)
         except ma.ValidationError as error:
@@ -237,6 +285,8 @@ def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
 def facts_needed(entry: dict[str, Any]) -> tuple[str, ...]:
     if entry["type"] == "one_time":
         return ("amount", "currency")
+    if entry["type"] == "addon":
+        return ("amount", "currency", "interval")
     return () if entry["free"] else ("amount", "currency", "interval")
 
 

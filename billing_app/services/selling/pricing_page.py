@@ -1,5 +1,5 @@
-"""The pricing page: every plan and one-time product on sale, priced for one visitor by
-Paddle's `POST /pricing-preview` (their currency, their tax, their discount).
+"""The pricing page: every plan, add-on and one-time product on sale, priced for one
+visitor by Paddle's `POST /pricing-preview` (their currency, their tax, their discount).
 
 A visitor is located by `country` (and `postal_code`), else by their address, which Paddle
 geolocates. Answers are remembered per key (location, currency, code) for the cache's time:
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_app.errors import PaddleBusy, PaddleUnavailable
-from billing_app.models import Plan, Product
+from billing_app.models import Addon, Plan, Product
 from billing_app.services.selling.discount_codes import DiscountCodes, summary
 from paddle_client import Client, Unavailable
 
@@ -71,13 +71,14 @@ class Visitor:
 class Offer:
     """Something on sale, as the pricing page names it."""
 
-    type: str  # "subscription" | "one_time"
+    type: str  # "subscription" | "one_time" | "addon"
     slug: str
     name: str
     description: str | None
     price_id: str
     interval: str | None
     interval_count: int | None
+    plans: tuple[str, ...] | None = None  # an add-on's: the plans it may join (): any
 
 
 def offers_on_sale(session: Session) -> list[Offer]:
@@ -90,10 +91,15 @@ def offers_on_sale(session: Session) -> list[Offer]:
     on_sale = [
         Offer("subscription", *_named(plan), plan.interval, plan.interval_count) for plan in plans
     ]
-    return on_sale + [Offer("one_time", *_named(product), None, None) for product in products]
+    on_sale += [Offer("one_time", *_named(product), None, None) for product in products]
+    addons = session.scalars(select(Addon).where(Addon.active.is_(True)).order_by(Addon.id))
+    return on_sale + [
+        Offer("addon", *_named(addon), addon.interval, addon.interval_count, tuple(addon.plans))
+        for addon in addons
+    ]
 
 
-def _named(row: Plan | Product) -> tuple[str, str, str | None, str]:
+def _named(row: Plan | Product | Addon) -> tuple[str, str, str | None, str]:
     return row.slug, row.name, row.description, row.price_id
 
 
@@ -149,6 +155,7 @@ def _entry(offer: Offer, line: dict[str, Any], country: str | None, currency: st
         "price_id": offer.price_id,
         "interval": offer.interval,
         "interval_count": offer.interval_count,
+        "plans": list(offer.plans) if offer.plans is not None else None,
         "unit_totals": {key: str(unit[key]) for key in TOTALS},
         "formatted_unit_totals": {key: line["formatted_unit_totals"][key] for key in TOTALS},
         "tax_rate": line.get("tax_rate"),

@@ -18,13 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_app.errors import (
+    AddonNotAllowed,
     CheckoutInProgress,
     InvalidState,
     NoSubscription,
     SubscriptionCanceled,
     ValidationFailed,
 )
-from billing_app.models import LIVE_STATUSES, Account, Plan, Subscription
+from billing_app.models import LIVE_STATUSES, Account, Addon, Plan, Subscription
+from billing_app.services.plans.catalogue import addons_by_price
 from billing_app.services.selling.discount_codes import refusal_of
 from billing_app.services.subscriptions import scheduled_changes
 from billing_app.services.subscriptions.ownership import refuse_shared_customer
@@ -70,6 +72,7 @@ class Held:
     quantity: int
     items: tuple[tuple[str, int, bool], ...]  # (price_id, quantity, recurring)
     change_waiting: bool = False  # a change of ours waits for the period's end
+    plan_slug: str | None = None
 
     def describe(self) -> str:
         if self.scheduled_action:
@@ -98,7 +101,8 @@ def read_and_release(session: Session, account_id: str) -> Held:
         price_id=current.price_id,
         quantity=current.quantity,
         items=tuple((item.price_id, item.quantity, item.recurring) for item in current.items),
-        change_waiting=scheduled_changes.open_change(session, current.id) is not None,
+        change_waiting=bool(scheduled_changes.open_changes(session, current.id)),
+        plan_slug=current.plan.slug if current.plan is not None else None,
     )
     session.rollback()
     return held
@@ -274,6 +278,8 @@ def _prepare_change(session: Session, account_id: str, change: PlanChange):
     price_id = price_id or held.price_id
     if price_id == held.price_id and change.quantity in (None, held.quantity):
         raise InvalidState("That is the current plan and quantity.")
+    if change.plan is not None:
+        _refuse_stranded_addons(session, held, change.plan)
     paddle_id = held.in_paddle("change")
     at_period_end = change.effective_from == "next_billing_period"
     request = {
@@ -285,6 +291,20 @@ def _prepare_change(session: Session, account_id: str, change: PlanChange):
     if change.discount_id:
         request["discount"] = _discount_request(held, change.discount_id, "immediately")
     return held, paddle_id, request
+
+
+def _refuse_stranded_addons(session: Session, held: Held, plan: Plan) -> None:
+    """A plan change keeps the add-ons: each must be one that may join the new plan."""
+    slug = plan.slug
+    addons = addons_by_price(session, [price for price, _, _ in held.items])
+    stranded = sorted(addon.slug for addon in addons.values() if not addon.may_join(slug))
+    session.rollback()  # nothing held while Paddle answers
+    if stranded:
+        raise AddonNotAllowed(
+            f"The add-on {', '.join(stranded)} cannot join the {slug} plan; remove it"
+            " first, or choose another plan.",
+            extra={"addons": stranded},
+        )
 
 
 def _discount_request(held: Held, discount_id: str, effective_from: str) -> dict[str, str]:
@@ -384,6 +404,95 @@ def preview_plan_change(
 ) -> dict[str, Any]:
     """What the change would bill, now and next time. Changes nothing."""
     _, paddle_id, request = _prepare_change(session, account_id, change)
+    return _preview(paddle, paddle_id, request)
+
+
+@dataclass(frozen=True)
+class AddonChange:
+    """An add-on's units on the subscription: added, changed, or (0) removed."""
+
+    addon: Addon
+    quantity: int
+    proration_billing_mode: str = DEFAULT_PRORATION
+    effective_from: str = "immediately"  # a removal may wait for the period's end
+
+
+def _prepare_addon(session: Session, account_id: str, change: AddonChange):
+    addon = change.addon  # read before the session lets go (nothing may reload it after)
+    slug, price_id, has_quantity = addon.slug, addon.price_id, addon.has_quantity
+    joins = set(addon.plans or ())
+    held = read_and_release(session, account_id)
+    if held.status not in {"active", "trialing"}:
+        raise InvalidState(
+            f"Only an active or trialing subscription takes add-ons; this one is {held.describe()}."
+        )
+    if held.scheduled_action in {"pause", "cancel"}:
+        raise InvalidState(
+            f"The subscription has a scheduled {held.scheduled_action}; resume it first."
+        )
+    current = {price: quantity for price, quantity, recurring in held.items if recurring}
+    if change.quantity == 0 and price_id not in current:
+        raise InvalidState(f"The subscription has no add-on {slug!r}.")
+    if change.quantity > 0 and joins and held.plan_slug not in joins:
+        raise AddonNotAllowed(f"The add-on {slug!r} cannot join the {held.plan_slug} plan.")
+    if change.quantity > 1 and not has_quantity:
+        raise ValidationFailed(errors={"quantity": [f"{slug} is not sold in a quantity"]})
+    if change.quantity and current.get(price_id) == change.quantity:
+        raise InvalidState(f"The subscription has {change.quantity} of {slug!r} already.")
+    items = [
+        {"price_id": price, "quantity": quantity}
+        for price, quantity in current.items()
+        if price != price_id
+    ]
+    if change.quantity:
+        items.append({"price_id": price_id, "quantity": change.quantity})
+    request = {"items": items, "proration_billing_mode": change.proration_billing_mode}
+    return held, held.in_paddle("change"), request
+
+
+def change_addon(
+    session: Session, paddle: Client, account_id: str, change: AddonChange
+) -> Subscription:
+    """Add an add-on, change its units or remove it: at once (billed by the change's
+    proration mode, Paddle's `PATCH` with the complete item list), or a removal at the end
+    of the period (`scheduled_changes`, sent just before the renewal)."""
+    price_id = change.addon.price_id  # read now: `_prepare_addon` ends the transaction
+    held, paddle_id, request = _prepare_addon(session, account_id, change)
+    if change.quantity == 0 and change.effective_from == "next_billing_period":
+        subscription = lock_by_id(session, held.id)
+        effective_at = subscription.next_billed_at or subscription.current_period_end
+        if effective_at is None:
+            raise InvalidState("This subscription has no period end to change at.")
+        scheduled_changes.schedule_removal(session, subscription, price_id, effective_at)
+        return subscription
+    wanted = {(item["price_id"], item["quantity"]) for item in request["items"]}
+
+    def landed(entity: dict[str, Any]) -> bool:
+        have = {
+            ((item.get("price") or {}).get("id"), item.get("quantity"))
+            for item in entity.get("items") or []
+        }
+        return have == wanted
+
+    entity = _write(
+        paddle, paddle_id, lambda: paddle.subscriptions.update(paddle_id, **request), landed
+    )
+    subscription = store_answer(session, held.id, entity)
+    scheduled_changes.withdraw(session, held.id, "the add-on changed since", price_id=price_id)
+    return subscription
+
+
+def preview_addon_change(
+    session: Session, paddle: Client, account_id: str, change: AddonChange
+) -> dict[str, Any]:
+    """What adding, changing or removing the add-on would bill. Changes nothing."""
+    _, paddle_id, request = _prepare_addon(session, account_id, change)
+    if change.quantity == 0 and change.effective_from == "next_billing_period":
+        request["proration_billing_mode"] = "do_not_bill"  # as it will be sent
+    return _preview(paddle, paddle_id, request)
+
+
+def _preview(paddle: Client, paddle_id: str, request: dict[str, Any]) -> dict[str, Any]:
     preview = paddle.subscriptions.preview_update(paddle_id, **request)
     return {
         "immediate_transaction": _totals(preview.get("immediate_transaction")),

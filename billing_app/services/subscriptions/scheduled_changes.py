@@ -50,26 +50,48 @@ TRY_AGAIN = {
 }
 
 
+def open_changes(session: Session, subscription_id: uuid.UUID) -> list[SubscriptionChange]:
+    """The changes waiting for the subscription's period end: its plan's (one at most)
+    first, then add-ons' removals."""
+    return list(
+        session.scalars(
+            select(SubscriptionChange)
+            .where(
+                SubscriptionChange.subscription_id == subscription_id,
+                SubscriptionChange.status.in_(OPEN),
+            )
+            .order_by(SubscriptionChange.kind, SubscriptionChange.id)
+        )
+    )
+
+
 def open_change(session: Session, subscription_id: uuid.UUID) -> SubscriptionChange | None:
-    """The change waiting for the subscription's period end, if any."""
-    return session.scalars(
-        select(SubscriptionChange).where(
-            SubscriptionChange.subscription_id == subscription_id,
-            SubscriptionChange.status.in_(OPEN),
-        )
-    ).first()
+    """The plan change waiting for the subscription's period end, if any."""
+    changes = open_changes(session, subscription_id)
+    return next((change for change in changes if change.kind == "plan"), None)
 
 
-def withdraw(session: Session, subscription_id: uuid.UUID, why: str) -> bool:
-    """Withdraw the subscription's waiting change (a cancellation, a pause, `/resume`,
-    another change); whether there was one."""
+def withdraw(
+    session: Session,
+    subscription_id: uuid.UUID,
+    why: str,
+    *,
+    kind: str | None = None,
+    price_id: str | None = None,
+) -> bool:
+    """Withdraw the subscription's waiting changes (all of them: a cancellation, a pause,
+    `/resume`; of one `kind` or `price_id`: another change of the same); whether there
+    was one."""
+    criteria = [
+        SubscriptionChange.subscription_id == subscription_id,
+        SubscriptionChange.status.in_(OPEN),
+    ]
+    if kind is not None:
+        criteria.append(SubscriptionChange.kind == kind)
+    if price_id is not None:
+        criteria.append(SubscriptionChange.price_id == price_id)
     withdrawn = session.execute(
-        update(SubscriptionChange)
-        .where(
-            SubscriptionChange.subscription_id == subscription_id,
-            SubscriptionChange.status.in_(OPEN),
-        )
-        .values(status="withdrawn", last_error=why[:500])
+        update(SubscriptionChange).where(*criteria).values(status="withdrawn", last_error=why[:500])
     )
     return bool(withdrawn.rowcount)
 
@@ -84,18 +106,41 @@ def schedule(
     effective_at: datetime,
 ) -> SubscriptionChange:
     """Hold a change of the subscription's main item until `effective_at` (its period
-    end), in place of any change waiting already. The caller holds the row's lock."""
-    withdraw(session, subscription.id, "replaced by another change")
+    end), in place of any plan change waiting already. The caller holds the row's lock."""
+    withdraw(session, subscription.id, "replaced by another change", kind="plan")
     session.flush()
     change = SubscriptionChange(
         subscription_id=subscription.id,
         account_id=subscription.account_id,
+        kind="plan",
         plan_id=plan.id if plan is not None else subscription.plan_id,
         price_id=price_id,
         quantity=quantity,
         from_price_id=subscription.price_id,
         from_plan_id=subscription.plan_id,
         from_quantity=subscription.quantity,
+        effective_at=effective_at,
+        status="scheduled",
+        attempts=0,
+    )
+    session.add(change)
+    session.flush()
+    return change
+
+
+def schedule_removal(
+    session: Session, subscription: Subscription, price_id: str, effective_at: datetime
+) -> SubscriptionChange:
+    """Hold an add-on's removal until `effective_at`. The caller holds the row's lock."""
+    withdraw(session, subscription.id, "asked again", price_id=price_id)
+    session.flush()
+    change = SubscriptionChange(
+        subscription_id=subscription.id,
+        account_id=subscription.account_id,
+        kind="remove_addon",
+        price_id=price_id,
+        quantity=1,
+        from_price_id=price_id,
         effective_at=effective_at,
         status="scheduled",
         attempts=0,
@@ -126,6 +171,7 @@ class Claimed:
     id: int
     subscription_id: uuid.UUID
     paddle_id: str
+    kind: str
     price_id: str
     quantity: int
     from_price_id: str | None
@@ -144,7 +190,9 @@ def carry_out(session: Session, paddle: Client, change_id: int, now: datetime) -
     try:
         entity = paddle.subscriptions.get(claimed.paddle_id)  # what Paddle holds now
         if not _holds(entity, claimed):
-            if not any(_price_of(item) == claimed.from_price_id for item in _items(entity)):
+            if claimed.kind == "plan" and not any(
+                _price_of(item) == claimed.from_price_id for item in _items(entity)
+            ):
                 return _settle(session, claimed, "withdrawn", "the plan changed at Paddle since")
             moment = _moment(entity, claimed, now)
             if moment == "early":
@@ -182,6 +230,7 @@ def _claim(session: Session, change_id: int) -> Claimed | str:
         id=change.id,
         subscription_id=subscription.id,
         paddle_id=subscription.paddle_subscription_id,
+        kind=change.kind,
         price_id=change.price_id,
         quantity=change.quantity,
         from_price_id=change.from_price_id,
@@ -209,6 +258,8 @@ def _price_of(item: dict[str, Any]) -> str | None:
 def _holds(entity: dict[str, Any], claimed: Claimed) -> bool:
     """Whether Paddle's subscription already has the change."""
     items = {_price_of(item): int(item.get("quantity") or 0) for item in _items(entity)}
+    if claimed.kind == "remove_addon":
+        return claimed.price_id not in items
     moved_off = claimed.from_price_id == claimed.price_id or claimed.from_price_id not in items
     return items.get(claimed.price_id) == claimed.quantity and moved_off
 
@@ -230,8 +281,11 @@ def _moment(entity: dict[str, Any], claimed: Claimed, now: datetime) -> str:
 
 
 def _late_mode(entity: dict[str, Any], claimed: Claimed) -> str:
-    """A change that missed the renewal: a cheaper one credits the unused part of the
-    period paid at the old price; a dearer one (or one we cannot price) bills nothing."""
+    """A change that missed the renewal: a cheaper one (an add-on's removal is) credits
+    the unused part of the period paid at the old price; a dearer one (or one we cannot
+    price) bills nothing."""
+    if claimed.kind == "remove_addon":
+        return "prorated_immediately"
     old = next((item for item in _items(entity) if _price_of(item) == claimed.from_price_id), None)
     if old is None or claimed.new_amount is None:
         return "do_not_bill"
@@ -241,7 +295,14 @@ def _late_mode(entity: dict[str, Any], claimed: Claimed) -> str:
 
 
 def _items_after(entity: dict[str, Any], claimed: Claimed) -> list[dict[str, Any]]:
-    """Paddle's complete item list with the main item changed (add-ons as they are)."""
+    """Paddle's complete item list with the main item changed (add-ons as they are), or
+    without the add-on removed."""
+    if claimed.kind == "remove_addon":
+        return [
+            {"price_id": _price_of(item), "quantity": int(item.get("quantity") or 1)}
+            for item in _items(entity)
+            if _price_of(item) != claimed.price_id
+        ]
     kept = [
         {"price_id": _price_of(item), "quantity": int(item.get("quantity") or 1)}
         for item in _items(entity)
@@ -293,7 +354,8 @@ def _finish(session: Session, claimed: Claimed, entity: dict[str, Any], now: dat
     and the change done: one transaction."""
     subscription = store_answer(session, claimed.subscription_id, entity)
     renewal = _renewal(entity)
-    if renewal is not None and now < renewal and renewal <= claimed.effective_at + SEND_AHEAD:
+    on_time = renewal is not None and now < renewal <= claimed.effective_at + SEND_AHEAD
+    if claimed.kind == "plan" and on_time:
         subscription.held_plan_id = claimed.held_plan_id
         subscription.held_quantity = claimed.held_quantity
         subscription.held_until = renewal

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, selectinload
 
 from billing_app.db import utcnow
 from billing_app.errors import NoSubscription
@@ -239,7 +239,11 @@ def activate_from_checkout(
 
 _LOCK_BY_PADDLE_ID = (
     select(Subscription)
-    .options(joinedload(Subscription.items))  # one round trip, row and items together
+    # The items in a second statement, once the row's lock is held: joined to the locking
+    # statement, PostgreSQL would give the items as they were before a concurrent writer
+    # (an action storing Paddle's answer) committed, and the item that writer added would
+    # be added again (a duplicate key).
+    .options(selectinload(Subscription.items))
     .where(Subscription.paddle_subscription_id == bindparam("paddle_subscription_id"))
     .with_for_update(of=Subscription)
     .execution_options(populate_existing=True)

@@ -107,6 +107,7 @@ def metering_of(
 ) -> Metering | None:
     """The account's metering, from the facts its entitlements are read from: the paid
     plan's while the subscription gives access, else the free plan's (if any)."""
+    facts = facts.as_of(now)  # a held plan; the add-ons' allowances
     subscription, plan = facts.subscription, facts.plan
     if subscription is not None and plan is not None and has_access(subscription, now, policy):
         return Metering(

@@ -341,3 +341,15 @@ def test_add_ons_import_with_their_grants_and_name_plans_that_exist(app, session
     assert unknown.exit_code != 0
     assert "no plan 'enterprise'" in unknown.output
     assert session.query(Addon).count() == 1
+
+
+def test_a_meters_alerts_are_percents_or_the_cap(app, session, tmp_path):
+    bad = tmp_path / "alerts.yaml"
+    bad.write_text(
+        "- {slug: pro, name: Pro, price_id: pri_pro, amount: 100, currency: USD,"
+        " interval: month, meters: {api: {included: 10, alerts: [80, soon, 0]}}}\n"
+    )
+    refused = run_import(app, bad)
+    assert refused.exit_code != 0
+    assert "meters.api.alerts" in refused.output and "'soon'" in refused.output
+    assert session.query(Plan).count() == 0

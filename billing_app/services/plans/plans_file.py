@@ -23,6 +23,15 @@ def minor_units_text(value: Any) -> str:
     return str(int(text))
 
 
+def alert_values(alerts: list) -> None:
+    for alert in alerts:
+        is_percent = isinstance(alert, int) and not isinstance(alert, bool) and alert >= 1
+        if not (is_percent and alert <= 1000) and alert != "hard_limit":
+            raise ma.ValidationError(
+                f"an alert is a percent of `included` (1 to 1000) or \"hard_limit\"; got {alert!r}"
+            )
+
+
 def limit_values(limits: dict) -> None:
     for name, value in limits.items():
         if value is not None and not isinstance(value, (bool, int, float)):
@@ -57,6 +66,7 @@ class MeterSchema(ma.Schema):
     )
     overage_price_id = ma.fields.String(load_default=None, allow_none=True, validate=PRICE_ID)
     overage_unit = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(min=1))
+    alerts = ma.fields.List(ma.fields.Raw(), validate=alert_values)
 
     @ma.validates_schema
     def cap_covers_included(self, data, **kwargs):

@@ -6,6 +6,6 @@
 - `overage`: billing a closed period's overage through Paddle, once.
 
 May import: models, `billing_history.purchases` (bought credits), `entitlements` (the
-access rule decides which plan's meters count), `webhooks.ledger`'s retry schedule,
-`paddle_client`.
+access rule decides which plan's meters count), `events.outbox` (thresholds reached),
+`webhooks.ledger`'s retry schedule, `paddle_client`.
 """

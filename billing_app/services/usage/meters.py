@@ -15,6 +15,9 @@ class Meter:
     hard_limit: int | None = None  # None: no cap
     overage_price_id: str | None = None  # a one-time Paddle price; None: overage not billed
     overage_unit: int = 1  # units one charged quantity of that price covers
+    # Percents of `included` (and "hard_limit") whose first crossing in a period is told
+    # as `usage.threshold_reached`.
+    alerts: tuple[int | str, ...] = ()
 
     @classmethod
     def of(cls, name: str, values: dict[str, Any]) -> Meter:
@@ -24,6 +27,7 @@ class Meter:
             values.get("hard_limit"),
             values.get("overage_price_id"),
             int(values.get("overage_unit") or 1),
+            tuple(values.get("alerts") or ()),
         )
 
     def values(self) -> dict[str, Any]:
@@ -33,6 +37,7 @@ class Meter:
             "hard_limit": self.hard_limit,
             "overage_price_id": self.overage_price_id,
             "overage_unit": self.overage_unit,
+            "alerts": list(self.alerts),
         }
 
     def with_credits(self, credits: int) -> Meter:
@@ -51,6 +56,20 @@ class Meter:
 
     def overage(self, used: int) -> int:
         return max(0, used - self.included)
+
+    def thresholds_crossed(self, before: int, after: int) -> list[tuple[int | str, int]]:
+        """The alerts a rise of usage from `before` to `after` reaches for the first time:
+        (the alert, the usage it stands at). A percent of nothing included is never
+        reached."""
+        crossed = []
+        for alert in self.alerts:
+            if alert == "hard_limit":
+                level = self.hard_limit
+            else:
+                level = -(-self.included * int(alert) // 100) if self.included else None
+            if level is not None and before < level <= after:
+                crossed.append((alert, level))
+        return crossed
 
     def charge_quantity(self, used: int) -> int:
         """How many of the overage price a period with `used` is billed: whole units,

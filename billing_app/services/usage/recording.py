@@ -41,6 +41,8 @@ from billing_app.models import UsageCounter, UsageEvent
 from billing_app.services.billing_history.purchases import credits_in
 from billing_app.services.entitlements.access import AccessPolicy, has_access
 from billing_app.services.entitlements.facts import AccessFacts, Grant
+from billing_app.services.events import outbox
+from billing_app.services.events.changes import Emission, iso
 from billing_app.services.usage.meters import Meter
 from billing_app.services.usage.periods import Period, billing_period, calendar_month, checked
 
@@ -190,7 +192,37 @@ def _record(
     if kept is None:
         session.rollback()
         return _answer_for_key(session, report)
+    announce_thresholds(session, report.account_id, meter, period, used - report.quantity, used)
     return MeterUsage(meter, period, used, credits)
+
+
+def announce_thresholds(
+    session: Session, account_id: str, meter: Meter, period: Period, before: int, after: int
+) -> None:
+    """One `usage.threshold_reached` per alert the rise from `before` to `after` reaches
+    first, written with the count. Rises of one counter are serialised by its row's lock,
+    so however many processes report at once, one rise alone passes each level; the
+    event's once-key makes it once per period whatever is replayed."""
+    for alert, level in meter.thresholds_crossed(before, after):
+        outbox.emit(
+            session,
+            Emission(
+                account_id,
+                "usage.threshold_reached",
+                {
+                    "meter": meter.name,
+                    "threshold": alert,
+                    "level": level,
+                    "used": after,
+                    "included": meter.included,
+                    "hard_limit": meter.hard_limit,
+                    "period": {"starts_at": iso(period.start), "ends_at": iso(period.end)},
+                },
+                subject=meter.name,
+                once_key=f"usage.threshold_reached:{account_id}:{meter.name}:"
+                f"{iso(period.start)}:{alert}",
+            ),
+        )
 
 
 # The report's statements take every value as a parameter, so each is built once (per

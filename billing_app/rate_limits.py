@@ -50,7 +50,7 @@ def _is_service_call() -> bool:
     return "account_id" in (request.view_args or {}) or request.endpoint in SERVICE_ENDPOINTS
 
 
-SERVICE_ENDPOINTS = ("entitlements.BatchEntitlements",)
+SERVICE_ENDPOINTS = ("entitlements.BatchEntitlements", "usage.UsageBatch")
 # Limited by `count_cached_read` (or, for services, not at all), never by Flask-Limiter.
 CACHED_READS = (
     "entitlements.OwnEntitlements",

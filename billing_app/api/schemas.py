@@ -543,6 +543,23 @@ class UsageReportSchema(ma.Schema):
     )
 
 
+class BatchedUsageReportSchema(UsageReportSchema):
+    account_id = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=128), printable],
+        metadata={"description": "whose usage"},
+    )
+
+
+class UsageBatchRequestSchema(ma.Schema):
+    reports = fields.List(
+        fields.Nested(BatchedUsageReportSchema),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "1 to 1,000 reports, for any accounts and meters"},
+    )
+
+
 class MeterUsageSchema(ma.Schema):
     meter = fields.String(required=True)
     period_start = fields.AwareDateTime(required=True)
@@ -566,6 +583,41 @@ class MeterUsageSchema(ma.Schema):
 
 class UsageSchema(ma.Schema):
     meters = fields.List(fields.Nested(MeterUsageSchema), required=True)
+
+
+class UsageBatchResultSchema(ma.Schema):
+    status = fields.Integer(
+        required=True,
+        metadata={
+            "description": "what a single report would have been answered: 200, 402, 409, 422"
+        },
+    )
+    duplicate = fields.Boolean(
+        required=True, metadata={"description": "its key was recorded before: the first answer"}
+    )
+    usage = fields.Nested(MeterUsageSchema, required=True, allow_none=True)
+    error = fields.String(required=True, allow_none=True, metadata={"description": "its code"})
+    message = fields.String(required=True, allow_none=True)
+    errors = fields.Dict(required=True, allow_none=True)
+
+
+class UsageBatchCountsSchema(ma.Schema):
+    recorded = fields.Integer(required=True)
+    duplicate = fields.Integer(required=True)
+    refused = fields.Integer(required=True, metadata={"description": "402 quota_exceeded"})
+    conflict = fields.Integer(
+        required=True, metadata={"description": "409 idempotency_key_conflict, period_closed"}
+    )
+    invalid = fields.Integer(required=True, metadata={"description": "422"})
+
+
+class UsageBatchSchema(ma.Schema):
+    results = fields.List(
+        fields.Nested(UsageBatchResultSchema),
+        required=True,
+        metadata={"description": "one per report, in the order sent"},
+    )
+    counts = fields.Nested(UsageBatchCountsSchema, required=True)
 
 
 def money(description: str = 'integer minor units of `currency`, as a string: "1900"'):

@@ -1,6 +1,7 @@
 """Usage metering: backend services report usage; users and services read the period's
 figures. Past a meter's hard limit a report is refused whole (402 `quota_exceeded`)."""
 
+from collections import Counter
 from datetime import timedelta
 
 from flask import current_app, request
@@ -8,10 +9,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from billing_app.api.common import SERVICE, USER, USER_READ, error_codes, operation
-from billing_app.api.schemas import MeterUsageSchema, UsageReportSchema, UsageSchema
+from billing_app.api.schemas import (
+    MeterUsageSchema,
+    UsageBatchRequestSchema,
+    UsageBatchSchema,
+    UsageReportSchema,
+    UsageSchema,
+)
 from billing_app.auth import current_user, is_account_id, require_service_token
 from billing_app.db import utcnow
 from billing_app.errors import (
+    BillingError,
     IdempotencyKeyConflict,
     PeriodClosed,
     QuotaExceeded,
@@ -37,9 +45,12 @@ USAGE_OUTCOMES = {200: "recorded", 402: "refused", 409: "conflict", 422: "invali
 
 @blp.after_request
 def count_report(response):
-    if request.method == "POST":
+    if request.method == "POST" and request.endpoint != f"{blp.name}.UsageBatch":
         USAGE_REPORTS.labels(USAGE_OUTCOMES.get(response.status_code, "error")).inc()
     return response
+
+
+BATCH_MAX_BYTES = 1_048_576  # 1,000 reports with long keys
 
 
 @blp.before_request
@@ -47,6 +58,9 @@ def service_token_before_the_body() -> None:
     # Another account's usage is for backend services: a 401 whatever the body says.
     if request.view_args and "account_id" in request.view_args:
         require_service_token()
+    if request.endpoint == f"{blp.name}.{UsageBatch.__name__}":
+        require_service_token()
+        request.max_content_length = BATCH_MAX_BYTES
 
 
 def _account(account_id: str) -> str:
@@ -59,9 +73,17 @@ def _account(account_id: str) -> str:
 
 def metering_now(account_id: str, now) -> usage_service.Metering | None:
     """The account's plan and periods, from the facts its entitlements are read from."""
+    return meterings_now([account_id], now)[account_id]
+
+
+def meterings_now(account_ids, now) -> dict[str, usage_service.Metering | None]:
     source = current_app.extensions["billing_entitlements"]
-    facts = source.of([account_id])[account_id]
-    return usage_service.metering_of(facts, source.free_plan(), now, access_policy())
+    facts = source.of(list(account_ids))
+    free, policy = source.free_plan(), access_policy()
+    return {
+        account_id: usage_service.metering_of(held, free, now, policy)
+        for account_id, held in facts.items()
+    }
 
 
 def _figures(account_id: str) -> dict:
@@ -69,6 +91,71 @@ def _figures(account_id: str) -> dict:
     metering = metering_now(account_id, now)
     usage = usage_service.usage_figures(db.engine, account_id, metering, now)
     return {"meters": [meter.answer() for meter in usage]}
+
+
+@blp.route("/usage/batch")
+class UsageBatch(MethodView):
+    @blp.doc(security=SERVICE)
+    @blp.arguments(UsageBatchRequestSchema)
+    @blp.response(200, UsageBatchSchema)
+    @operation(blp, "recordUsageBatch", 400, 401, 413, 422, 503)
+    def post(self, body):
+        """Record up to 1,000 usage reports at once, for any accounts and meters (service
+        token). Each is judged on its own exactly as `POST /accounts/{id}/usage` would judge
+        it, and `results` gives, in the order sent, what that call would have answered:
+        its `usage` (200; `duplicate` when its key was recorded before: the first answer),
+        or its `error` with the status (402 `quota_exceeded`, 409
+        `idempotency_key_conflict` or `period_closed`, 422 with `errors`). Only a malformed
+        body is refused whole (422, nothing recorded)."""
+        now = utcnow()
+        reports = [
+            usage_service.Report(
+                account_id=_account(entry["account_id"]),
+                meter=entry["meter"],
+                quantity=entry["quantity"],
+                idempotency_key=entry["idempotency_key"],
+                occurred_at=entry.get("occurred_at", now),
+            )
+            for entry in body["reports"]
+        ]
+        late = timedelta(seconds=current_app.config["USAGE_LATE_SECONDS"])
+        meterings = meterings_now({report.account_id for report in reports}, now)
+        outcomes = usage_service.record_batch(db.session, reports, meterings, now, late)
+        db.session.commit()
+        results = [_result(outcome) for outcome in outcomes]
+        counts = Counter(_kind(result) for result in results)
+        for kind, count in counts.items():
+            USAGE_REPORTS.labels(USAGE_OUTCOMES.get(_STATUS_OF[kind], "error")).inc(count)
+        return {"results": results, "counts": {kind: counts.get(kind, 0) for kind in _STATUS_OF}}
+
+
+_STATUS_OF = {"recorded": 200, "duplicate": 200, "refused": 402, "conflict": 409, "invalid": 422}
+
+
+def _result(outcome) -> dict:
+    if isinstance(outcome, BillingError):
+        return {
+            "status": outcome.status,
+            "duplicate": False,
+            "usage": None,
+            "error": outcome.code,
+            "message": outcome.message,
+            "errors": outcome.errors,
+        }
+    return {
+        "status": 200,
+        "duplicate": outcome.duplicate,
+        "usage": outcome.answer(),
+        "error": None,
+        "message": None,
+        "errors": None,
+    }
+
+
+def _kind(result: dict) -> str:
+    if result["status"] == 200:
+        return "duplicate" if result["duplicate"] else "recorded"
+    return {402: "refused", 409: "conflict"}.get(result["status"], "invalid")
 
 
 @blp.route("/usage")

@@ -28,7 +28,7 @@ def alert_values(alerts: list) -> None:
         is_percent = isinstance(alert, int) and not isinstance(alert, bool) and alert >= 1
         if not (is_percent and alert <= 1000) and alert != "hard_limit":
             raise ma.ValidationError(
-                f"an alert is a percent of `included` (1 to 1000) or \"hard_limit\"; got {alert!r}"
+                f'an alert is a percent of `included` (1 to 1000) or "hard_limit"; got {alert!r}'
             )
 
 

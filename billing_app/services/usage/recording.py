@@ -12,8 +12,10 @@ account's entitlements are read from (`metering_of`)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -26,12 +28,14 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from billing_app.db import is_postgresql, single_statement, upsert_insert
 from billing_app.errors import (
+    BillingError,
     IdempotencyKeyConflict,
     PeriodClosed,
     QuotaExceeded,
@@ -58,6 +62,7 @@ class MeterUsage:
     period: Period
     used: int
     credits: int = 0  # units bought for this period (one-time products' credits)
+    duplicate: bool = False  # the answer a report with this key got before
 
     @property
     def remaining(self) -> int | None:
@@ -144,10 +149,79 @@ def record_usage(
 ) -> MeterUsage:
     """Count `report` in its period, or refuse it whole; the caller commits. A report whose
     key was recorded before gets that first answer, whatever has changed since."""
+    return _judge(session, report, metering, now, late, _Batch(session, undo=session.rollback))
+
+
+@dataclass
+class _Batch:
+    """What the reports of one transaction share: the credits bought for each account's
+    period (read once), and how a count that turns out to repeat a key is undone."""
+
+    session: Session
+    undo: Callable[[], None] | None = None  # None: take the count back with a statement
+    credits: dict[tuple[str, datetime], Any] = field(default_factory=dict)
+
+    def credits_in(self, account_id: str, period: Period):
+        key = (account_id, period.start)
+        if key not in self.credits:
+            self.credits[key] = credits_in(self.session, account_id, period)
+        return self.credits[key]
+
+
+def record_batch(
+    session: Session,
+    reports: list[Report],
+    meterings: dict[str, Metering | None],
+    now: datetime,
+    late: timedelta,
+) -> list[MeterUsage | BillingError]:
+    """Judge each report, in the order sent, as `record_usage` would, in one transaction
+    (the caller commits): its usage, or the error a single report would have had. A
+    refused report changes nothing; a repeated key's count is taken back.
+
+    On PostgreSQL the batch first locks the counters it may raise, in one order, so that
+    batches racing each other over the same counters queue instead of deadlocking (two
+    batches opening the same new period's counters in opposite orders still can: one is
+    then a 503 to send again, which the keys make harmless)."""
+    batch = _Batch(session)
+    if is_postgresql(session):
+        _lock_counters(session, reports, now - late)
+    results: list[MeterUsage | BillingError] = []
+    for report in reports:
+        try:
+            results.append(
+                _judge(session, report, meterings.get(report.account_id), now, late, batch)
+            )
+        except BillingError as refusal:
+            results.append(refusal)
+    return results
+
+
+def _lock_counters(session: Session, reports: list[Report], open_after: datetime) -> None:
+    counter = _COUNTERS.c
+    pairs = sorted({(report.account_id, report.meter) for report in reports})
+    session.execute(
+        select(counter.id)
+        .where(tuple_(counter.account_id, counter.meter).in_(pairs))
+        .where(counter.period_end > open_after)
+        .order_by(counter.account_id, counter.meter, counter.period_start)
+        .with_for_update()
+    )
+
+
+def _judge(
+    session: Session,
+    report: Report,
+    metering: Metering | None,
+    now: datetime,
+    late: timedelta,
+    batch: _Batch,
+) -> MeterUsage:
     try:
-        return _record(session, report, metering, now, late)
+        return _record(session, report, metering, now, late, batch)
     except (QuotaExceeded, PeriodClosed, ValidationFailed):
-        session.rollback()
+        if batch.undo is not None:
+            batch.undo()  # a refused report changed nothing; a single one ends its read
         earlier = _answer_for_key(session, report)
         if earlier is None:
             raise
@@ -155,7 +229,12 @@ def record_usage(
 
 
 def _record(
-    session: Session, report: Report, metering: Metering | None, now: datetime, late: timedelta
+    session: Session,
+    report: Report,
+    metering: Metering | None,
+    now: datetime,
+    late: timedelta,
+    batch: _Batch,
 ) -> MeterUsage:
     meter = metering.meters.get(report.meter) if metering else None
     if meter is None:
@@ -164,7 +243,7 @@ def _record(
             f"No meter {report.meter!r} on {on}.", errors={"meter": ["not a meter of the plan"]}
         )
     period = checked(metering.period_of(report.occurred_at), report.occurred_at, now, late)
-    credits = credits_in(session, report.account_id, period)[meter.name]
+    credits = batch.credits_in(report.account_id, period)[meter.name]
     meter = meter.with_credits(credits)
     if not meter.admits(0, report.quantity):
         raise QuotaExceeded(_refusal(meter, report))
@@ -189,8 +268,11 @@ def _record(
     used, kept = count(session, values)
     if used is None:
         raise QuotaExceeded(_refusal(meter, report))
-    if kept is None:
-        session.rollback()
+    if kept is None:  # the key was recorded before: undo this count, answer as then
+        if batch.undo is not None:
+            batch.undo()
+        else:
+            session.execute(_take_back(values))
         return _answer_for_key(session, report)
     announce_thresholds(session, report.account_id, meter, period, used - report.quantity, used)
     return MeterUsage(meter, period, used, credits)
@@ -334,6 +416,19 @@ def _counted_and_kept(limited: bool):
     return select(raised.c.used, kept.c.id).select_from(raised.outerjoin(kept, true()))
 
 
+def _take_back(values: dict):
+    counter = _COUNTERS.c
+    return (
+        _COUNTERS.update()
+        .where(
+            counter.account_id == values["account_id"],
+            counter.meter == values["meter"],
+            counter.period_start == values["period_start"],
+        )
+        .values(used=counter.used - values["quantity"])
+    )
+
+
 def _refusal(meter: Meter, report: Report) -> str:
     return (
         f"{report.quantity} more {meter.name} would pass the hard limit of {meter.hard_limit}"
@@ -360,7 +455,8 @@ def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
         )
     meter = Meter.of(event.meter, event.answer["meter"])
     period = Period(event.period_start, event.period_end)
-    return MeterUsage(meter, period, event.answer["used"], event.answer.get("credits", 0))
+    credits = event.answer.get("credits", 0)
+    return MeterUsage(meter, period, event.answer["used"], credits, duplicate=True)
 
 
 def usage_figures(

@@ -541,6 +541,13 @@ class UsageReportSchema(ma.Schema):
     occurred_at = fields.AwareDateTime(
         metadata={"description": "when the usage happened (default now): picks the period"}
     )
+    subject = fields.String(
+        validate=[validate.Length(min=1, max=200), printable],
+        metadata={
+            "description": "who or what used it (a user id): a unique_count meter counts "
+            "distinct subjects"
+        },
+    )
 
 
 class BatchedUsageReportSchema(UsageReportSchema):

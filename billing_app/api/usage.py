@@ -115,6 +115,7 @@ class UsageBatch(MethodView):
                 quantity=entry["quantity"],
                 idempotency_key=entry["idempotency_key"],
                 occurred_at=entry.get("occurred_at", now),
+                subject=entry.get("subject"),
             )
             for entry in body["reports"]
         ]
@@ -195,6 +196,7 @@ class AccountUsage(MethodView):
             quantity=body["quantity"],
             idempotency_key=body["idempotency_key"],
             occurred_at=body.get("occurred_at", now),
+            subject=body.get("subject"),
         )
         late = timedelta(seconds=current_app.config["USAGE_LATE_SECONDS"])
         metering = metering_now(report.account_id, now)

@@ -33,7 +33,13 @@ from billing_app.models.transaction import (
     Purchase,
     Transaction,
 )
-from billing_app.models.usage import CHARGE_STATUSES, UsageCharge, UsageCounter, UsageEvent
+from billing_app.models.usage import (
+    CHARGE_STATUSES,
+    UsageCharge,
+    UsageCounter,
+    UsageEvent,
+    UsageSubject,
+)
 from billing_app.models.webhook_event import WEBHOOK_EVENT_STATUSES, WebhookEvent
 
 __all__ = [
@@ -72,5 +78,6 @@ __all__ = [
     "UsageCharge",
     "UsageCounter",
     "UsageEvent",
+    "UsageSubject",
     "WebhookEvent",
 ]

@@ -24,12 +24,15 @@ class UsageEvent(Base):
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    subject: Mapped[str | None] = mapped_column(String(200))  # a unique_count meter's
     recorded_at: Mapped[datetime] = created_at_column()
 
 
 class UsageCounter(Base):
-    """What an account used of a meter in one billing period: the sum of the usage events
-    admitted into it, kept in the same transactions as they are."""
+    """What an account used of a meter in one billing period, by the meter's aggregation
+    (`billing_app.services.usage.meters`): the sum of the usage events admitted into it,
+    their number, their peak, the latest value (as of `latest_at`), or the number of
+    distinct subjects; kept in the same transactions as they are."""
 
     __tablename__ = "usage_counters"
     __table_args__ = (
@@ -45,7 +48,23 @@ class UsageCounter(Base):
     used: Mapped[int] = mapped_column(BigInteger, default=0)
     plan_id: Mapped[int | None] = mapped_column(Integer)
     paddle_subscription_id: Mapped[str | None] = mapped_column(String(64))
+    latest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a `latest` meter's
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class UsageSubject(Base):
+    """A subject (a user, a device) seen in an account's period of a `unique_count` meter:
+    each counts once, whatever it reports after."""
+
+    __tablename__ = "usage_subjects"
+    __table_args__ = (UniqueConstraint("account_id", "meter", "period_start", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(128))
+    meter: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    subject: Mapped[str] = mapped_column(String(200))
 
 
 CHARGE_STATUSES = ("pending", "submitting", "confirmed", "failed", "dead")

@@ -11,6 +11,7 @@ import marshmallow as ma
 
 from billing_app.errors import ValidationFailed
 from billing_app.models.plan import BILLING_INTERVALS
+from billing_app.services.usage.meters import AGGREGATIONS
 
 
 def minor_units_text(value: Any) -> str:
@@ -53,9 +54,9 @@ METER_NAME = ma.validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{0,63}$", error="not a met
 
 
 class MeterSchema(ma.Schema):
-    """A meter of a plan: `included` per billing period, a `hard_limit` (null: none), and
-    how overage is billed (`overage_price_id`, a one-time price; `overage_unit` units per
-    charged quantity)."""
+    """A meter of a plan: `included` per billing period, a `hard_limit` (null: none), how
+    overage is billed (`overage_price_id`, a one-time price; `overage_unit` units per
+    charged quantity), its `alerts`, and its `aggregation` (default `sum`)."""
 
     class Meta:
         unknown = ma.RAISE
@@ -67,6 +68,7 @@ class MeterSchema(ma.Schema):
     overage_price_id = ma.fields.String(load_default=None, allow_none=True, validate=PRICE_ID)
     overage_unit = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(min=1))
     alerts = ma.fields.List(ma.fields.Raw(), validate=alert_values)
+    aggregation = ma.fields.String(validate=ma.validate.OneOf(AGGREGATIONS))
 
     @ma.validates_schema
     def cap_covers_included(self, data, **kwargs):

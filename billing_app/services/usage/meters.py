@@ -1,11 +1,27 @@
 """Meters: what a plan includes per billing period, its hard cap, and how overage is
 billed; and the arithmetic of a period's usage against them (one implementation, used by
-recording, reading and billing)."""
+recording, reading and billing).
+
+A meter's `aggregation` says what a period's usage is, and so what `included`,
+`hard_limit` and overage mean:
+- `sum` (the default): the quantities added up (API calls). Past the cap a report is
+  refused whole.
+- `count`: the number of reports, whatever their quantity (jobs run). Past the cap the
+  report is refused.
+- `max`: the period's peak quantity (seats in use, concurrent jobs). A report above the
+  cap is refused; overage is the peak above `included`.
+- `latest`: the last value reported (by `occurred_at`: storage used now). A report above
+  the cap is refused; overage is the period's final value above `included`.
+- `unique_count`: the distinct `subject`s reported (monthly active users). A new subject
+  past the cap is refused; a subject already counted is always admitted.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+
+AGGREGATIONS = ("sum", "count", "max", "latest", "unique_count")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +34,7 @@ class Meter:
     # Percents of `included` (and "hard_limit") whose first crossing in a period is told
     # as `usage.threshold_reached`.
     alerts: tuple[int | str, ...] = ()
+    aggregation: str = "sum"
 
     @classmethod
     def of(cls, name: str, values: dict[str, Any]) -> Meter:
@@ -28,6 +45,7 @@ class Meter:
             values.get("overage_price_id"),
             int(values.get("overage_unit") or 1),
             tuple(values.get("alerts") or ()),
+            values.get("aggregation") or "sum",
         )
 
     def values(self) -> dict[str, Any]:
@@ -38,6 +56,7 @@ class Meter:
             "overage_price_id": self.overage_price_id,
             "overage_unit": self.overage_unit,
             "alerts": list(self.alerts),
+            "aggregation": self.aggregation,
         }
 
     def with_credits(self, credits: int) -> Meter:
@@ -46,6 +65,15 @@ class Meter:
             return self
         cap = None if self.hard_limit is None else self.hard_limit + credits
         return replace(self, included=self.included + credits, hard_limit=cap)
+
+    def increment(self, quantity: int) -> int:
+        """What one report adds to a counting meter (`sum`, `count`, `unique_count`)."""
+        return quantity if self.aggregation == "sum" else 1
+
+    @property
+    def sets_a_value(self) -> bool:
+        """A `max` or `latest` meter: a report sets the period's figure, adds nothing."""
+        return self.aggregation in ("max", "latest")
 
     def admits(self, used: int, quantity: int) -> bool:
         """May `quantity` more be recorded on top of `used`? All of it or none."""

@@ -47,6 +47,7 @@ from billing_app.services.entitlements.access import AccessPolicy, has_access
 from billing_app.services.entitlements.facts import AccessFacts, Grant
 from billing_app.services.events import outbox
 from billing_app.services.events.changes import Emission, iso
+from billing_app.services.usage import aggregations
 from billing_app.services.usage.meters import Meter
 from billing_app.services.usage.periods import Period, billing_period, calendar_month, checked
 
@@ -138,6 +139,7 @@ class Report:
     quantity: int
     idempotency_key: str
     occurred_at: datetime
+    subject: str | None = None  # who, for a `unique_count` meter
 
 
 def record_usage(
@@ -245,14 +247,20 @@ def _record(
     period = checked(metering.period_of(report.occurred_at), report.occurred_at, now, late)
     credits = batch.credits_in(report.account_id, period)[meter.name]
     meter = meter.with_credits(credits)
-    if not meter.admits(0, report.quantity):
+    if meter.aggregation == "unique_count" and not report.subject:
+        raise ValidationFailed(
+            f"Meter {meter.name!r} counts distinct subjects: give the report's `subject`.",
+            errors={"subject": ["required by a unique_count meter"]},
+        )
+    delta = report.quantity if meter.sets_a_value else meter.increment(report.quantity)
+    if not meter.admits(0, delta):
         raise QuotaExceeded(_refusal(meter, report))
     values = {
         "account_id": report.account_id,
         "meter": report.meter,
         "period_start": period.start,
         "period_end": period.end,
-        "used": report.quantity,
+        "used": delta,
         "plan_id": metering.plan_id,
         "paddle_subscription_id": metering.paddle_subscription_id,
         "updated_at": now,
@@ -263,7 +271,16 @@ def _record(
         "recorded_at": now,
         "meter_terms": meter.values(),
         "credits": credits,
+        "subject": report.subject,
     }
+    if meter.aggregation not in ("sum", "count"):
+        counted = aggregations.count_report(session, meter, values)
+        if counted.duplicate:
+            return _answer_for_key(session, report)
+        if counted.used is None:
+            raise QuotaExceeded(_refusal(meter, report))
+        announce_thresholds(session, report.account_id, meter, period, counted.before, counted.used)
+        return MeterUsage(meter, period, counted.used, credits)
     count = _count_in_one_statement if is_postgresql(session) else _count_in_two_statements
     used, kept = count(session, values)
     if used is None:
@@ -274,7 +291,7 @@ def _record(
         else:
             session.execute(_take_back(values))
         return _answer_for_key(session, report)
-    announce_thresholds(session, report.account_id, meter, period, used - report.quantity, used)
+    announce_thresholds(session, report.account_id, meter, period, used - delta, used)
     return MeterUsage(meter, period, used, credits)
 
 
@@ -328,6 +345,7 @@ EVENT_COLUMNS = (
     "period_start",
     "period_end",
     "recorded_at",
+    "subject",
 )
 _STATEMENTS: dict[tuple, object] = {}
 
@@ -425,15 +443,21 @@ def _take_back(values: dict):
             counter.meter == values["meter"],
             counter.period_start == values["period_start"],
         )
-        .values(used=counter.used - values["quantity"])
+        .values(used=counter.used - values["used"])
     )
 
 
 def _refusal(meter: Meter, report: Report) -> str:
-    return (
-        f"{report.quantity} more {meter.name} would pass the hard limit of {meter.hard_limit}"
-        " for this billing period; nothing was recorded."
-    )
+    if meter.sets_a_value:
+        what = f"A {meter.name} of {report.quantity} is above"
+    elif meter.aggregation == "unique_count":
+        what = f"A new subject of {meter.name} would pass"
+    elif meter.aggregation == "count":
+        what = f"One more {meter.name} would pass"
+    else:
+        what = f"{report.quantity} more {meter.name} would pass"
+    limit = meter.hard_limit
+    return f"{what} the hard limit of {limit} for this billing period; nothing was recorded."
 
 
 def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
@@ -444,10 +468,11 @@ def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
     ).first()
     if event is None:
         return None
-    same = (event.account_id, event.meter, event.quantity) == (
+    same = (event.account_id, event.meter, event.quantity, event.subject) == (
         report.account_id,
         report.meter,
         report.quantity,
+        report.subject,
     )
     if not same or event.answer is None:
         raise IdempotencyKeyConflict(

@@ -368,3 +368,24 @@ def service_setup() -> str:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
+
+
+SERVICE_TOKEN = "bench-service-token-long-enough-for-the-check"  # noqa: S105 (throwaway)
+
+
+def usage_counted(database_url: str, hard_limit: int | None = None) -> dict[str, int]:
+    """What the usage tables hold: events, their sum, the counters' sum, and how many
+    counters are not at `hard_limit` (when given)."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as connection:
+        one = lambda sql: connection.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "events": one("SELECT count(*) FROM usage_events"),
+            "sum_of_events": one("SELECT coalesce(sum(quantity), 0) FROM usage_events"),
+            "sum_of_counters": one("SELECT coalesce(sum(used), 0) FROM usage_counters"),
+            "counters_not_at_the_limit": one(
+                f"SELECT count(*) FROM usage_counters WHERE used <> {hard_limit}"  # noqa: S608
+            )
+            if hard_limit is not None
+            else 0,
+        }

@@ -58,19 +58,20 @@ def test_a_batch_mixing_every_outcome_answers_each_as_alone(client, session):
         entry("acct_2", quantity=5, key="b"),
         entry(quantity=100, key="a"),  # the same report again
         entry(quantity=60, key="c"),  # past the cap of 150
-        entry(quantity=7, key="b"),  # b's key, another account and quantity
+        entry(quantity=7, key="b"),  # acct_2's key b, for acct_1
         {**entry(key="d"), "occurred_at": old},  # a period long closed
         entry(meter="storage", key="e"),
-        entry(quantity=50, key="f"),  # exactly to the cap
+        entry(quantity=43, key="f"),  # exactly to the cap (100 + 7 + 43)
     )
     assert answer.status_code == 200, answer.json
     results = answer.json["results"]
+    # Applied by account: acct_1's reports first, so its use of key b is the first.
     assert [(r["status"], r["error"], r["duplicate"]) for r in results] == [
         (200, None, False),
-        (200, None, False),
+        (409, "idempotency_key_conflict", False),
         (200, None, True),
         (402, "quota_exceeded", False),
-        (409, "idempotency_key_conflict", False),
+        (200, None, False),
         (409, "period_closed", False),
         (422, "validation_error", False),
         (200, None, False),
@@ -85,10 +86,10 @@ def test_a_batch_mixing_every_outcome_answers_each_as_alone(client, session):
         "conflict": 2,
         "invalid": 1,
     }
-    assert counted(session) == {"acct_1": 150, "acct_2": 5}
-    again = batch(client, entry(quantity=100, key="a"), entry("acct_2", quantity=5, key="b"))
+    assert counted(session) == {"acct_1": 150, "acct_2": 0}  # acct_2's count taken back
+    again = batch(client, entry(quantity=100, key="a"), entry(quantity=7, key="b"))
     assert [r["duplicate"] for r in again.json["results"]] == [True, True]
-    assert counted(session) == {"acct_1": 150, "acct_2": 5}
+    assert counted(session) == {"acct_1": 150, "acct_2": 0}
 
 
 def test_a_malformed_batch_records_nothing(client, session):

@@ -28,7 +28,6 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
@@ -177,38 +176,25 @@ def record_batch(
     now: datetime,
     late: timedelta,
 ) -> list[MeterUsage | BillingError]:
-    """Judge each report, in the order sent, as `record_usage` would, in one transaction
-    (the caller commits): its usage, or the error a single report would have had. A
-    refused report changes nothing; a repeated key's count is taken back.
+    """Judge each report as `record_usage` would, in one transaction (the caller commits):
+    its usage, or the error a single report would have had, in the order sent. A refused
+    report changes nothing; a repeated key's count is taken back.
 
-    On PostgreSQL the batch first locks the counters it may raise, in one order, so that
-    batches racing each other over the same counters queue instead of deadlocking (two
-    batches opening the same new period's counters in opposite orders still can: one is
-    then a 503 to send again, which the keys make harmless)."""
+    The reports are applied by account and meter (in the order sent within each), so that
+    batches racing each other take their counters' locks, and create new counters, in one
+    order: they queue instead of deadlocking."""
     batch = _Batch(session)
-    if is_postgresql(session):
-        _lock_counters(session, reports, now - late)
-    results: list[MeterUsage | BillingError] = []
-    for report in reports:
+    results: list[MeterUsage | BillingError | None] = [None] * len(reports)
+    order = sorted(range(len(reports)), key=lambda i: (reports[i].account_id, reports[i].meter))
+    for index in order:
+        report = reports[index]
         try:
-            results.append(
-                _judge(session, report, meterings.get(report.account_id), now, late, batch)
+            results[index] = _judge(
+                session, report, meterings.get(report.account_id), now, late, batch
             )
         except BillingError as refusal:
-            results.append(refusal)
+            results[index] = refusal
     return results
-
-
-def _lock_counters(session: Session, reports: list[Report], open_after: datetime) -> None:
-    counter = _COUNTERS.c
-    pairs = sorted({(report.account_id, report.meter) for report in reports})
-    session.execute(
-        select(counter.id)
-        .where(tuple_(counter.account_id, counter.meter).in_(pairs))
-        .where(counter.period_end > open_after)
-        .order_by(counter.account_id, counter.meter, counter.period_start)
-        .with_for_update()
-    )
 
 
 def _judge(
@@ -230,14 +216,22 @@ def _judge(
         return earlier
 
 
-def _record(
-    session: Session,
-    report: Report,
-    metering: Metering | None,
-    now: datetime,
-    late: timedelta,
-    batch: _Batch,
-) -> MeterUsage:
+@dataclass(frozen=True)
+class _Prepared:
+    """A report judged countable, with what counting it takes."""
+
+    report: Report
+    meter: Meter  # with the period's credits
+    period: Period
+    credits: int
+    delta: int  # what it adds (a counting meter), or the value it sets (max, latest)
+    values: dict
+
+
+def _prepare(
+    report: Report, metering: Metering | None, now: datetime, late: timedelta, batch: _Batch
+) -> _Prepared:
+    """The report's meter, period and terms; or why it cannot count (422, 409, 402)."""
     meter = metering.meters.get(report.meter) if metering else None
     if meter is None:
         on = f"plan {metering.plan_slug!r}" if metering else "the account's plan (it has none)"
@@ -273,6 +267,24 @@ def _record(
         "credits": credits,
         "subject": report.subject,
     }
+    return _Prepared(report, meter, period, credits, delta, values)
+
+
+def _record(
+    session: Session,
+    report: Report,
+    metering: Metering | None,
+    now: datetime,
+    late: timedelta,
+    batch: _Batch,
+) -> MeterUsage:
+    prepared = _prepare(report, metering, now, late, batch)
+    meter, period, credits, values = (
+        prepared.meter,
+        prepared.period,
+        prepared.credits,
+        prepared.values,
+    )
     if meter.aggregation not in ("sum", "count"):
         counted = aggregations.count_report(session, meter, values)
         if counted.duplicate:
@@ -291,7 +303,7 @@ def _record(
         else:
             session.execute(_take_back(values))
         return _answer_for_key(session, report)
-    announce_thresholds(session, report.account_id, meter, period, used - delta, used)
+    announce_thresholds(session, report.account_id, meter, period, used - prepared.delta, used)
     return MeterUsage(meter, period, used, credits)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from billing_app.models import UsageCounter, UsageEvent
 from tests.helpers.config import SERVICE_TOKEN
+from tests.helpers.events import events_of
 from tests.helpers.rows import make_account, make_plan, make_subscription
 
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
@@ -43,10 +44,14 @@ def batch(client, *reports):
 
 
 def counted(session) -> dict[str, int]:
+    """Each account's counters, added up."""
     session.expire_all()
     rows = session.execute(select(UsageCounter.account_id, UsageCounter.used)).all()
     session.commit()
-    return dict(rows)
+    totals: dict[str, int] = {}
+    for account, used in rows:
+        totals[account] = totals.get(account, 0) + used
+    return totals
 
 
 def test_a_batch_mixing_every_outcome_answers_each_as_alone(client, session):
@@ -134,3 +139,55 @@ def test_batches_racing_single_reports_admit_exactly_what_fits(session, served):
     assert counted(session) == {"acct_1": 150}
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(UsageEvent)) == 150
+
+
+def test_uncapped_reports_are_counted_together_and_answered_as_if_alone(app, client, session):
+    plan = make_plan(
+        session,
+        slug="flow",
+        price_id="pri_01flow",
+        meters={
+            "events": {"included": 10, "alerts": [100]},
+            "runs": {"aggregation": "count", "included": 5},
+        },
+    )
+    now = datetime.now(UTC)
+    make_account(session, "acct_1")
+    make_subscription(
+        session,
+        account_id="acct_1",
+        status="active",
+        plan_id=plan.id,
+        price_id=plan.price_id,
+        paddle_subscription_id="sub_flow",
+        current_period_start=now - timedelta(days=3),
+        current_period_end=now + timedelta(days=27),
+    )
+    assert batch(client, entry(meter="events", quantity=4, key="x0")).status_code == 200
+    answer = batch(
+        client,
+        entry(meter="events", quantity=3, key="x1"),
+        entry(meter="runs", quantity=50, key="x2"),
+        entry(meter="events", quantity=5, key="x3"),
+        entry(meter="events", quantity=4, key="x0"),  # recorded before
+        entry(meter="events", quantity=3, key="x1"),  # twice in this batch
+        entry(meter="nothing", key="x4"),
+    )
+    results = answer.json["results"]
+    assert [(r["status"], r["duplicate"], (r["usage"] or {}).get("used")) for r in results] == [
+        (200, False, 7),
+        (200, False, 1),
+        (200, False, 12),
+        (200, True, 4),
+        (200, True, 7),
+        (422, False, None),
+    ]
+    assert counted(session) == {"acct_1": 13}  # events 12 + runs 1, summed by account here
+    reached = [
+        event["data"]
+        for event in events_of(app, "acct_1")
+        if event["type"] == "usage.threshold_reached"
+    ]
+    assert [(data["meter"], data["used"]) for data in reached] == [("events", 12)]
+    again = batch(client, entry(meter="events", quantity=5, key="x3"))
+    assert again.json["results"][0]["usage"]["used"] == 12

@@ -112,6 +112,37 @@ def credits_in(connection, account_id: str, period: Period) -> Counter[str]:
     return total
 
 
+def credits_in_many(
+    connection, periods: dict[str, set[Period]]
+) -> dict[tuple[str, datetime], Counter[str]]:
+    """`credits_in` for many accounts' periods (by account) in one read: by (account,
+    period start)."""
+    found: dict[tuple[str, datetime], Counter[str]] = {
+        (account_id, period.start): Counter()
+        for account_id, wanted in periods.items()
+        for period in wanted
+    }
+    every = [period for wanted in periods.values() for period in wanted]
+    if not every:
+        return found
+    bought = connection.execute(
+        select(Purchase.account_id, Purchase.completed_at, Purchase.credits).where(
+            Purchase.account_id.in_(list(periods)),
+            Purchase.completed_at >= min(period.start for period in every),
+            Purchase.completed_at < max(period.end for period in every),
+            Purchase.revoked_at.is_(None),
+            Purchase.credits.is_not(None),
+        )
+    )
+    for account_id, completed_at, credits in bought:
+        for period in periods[account_id]:
+            if period.start <= completed_at < period.end:
+                found[(account_id, period.start)].update(
+                    {meter: int(units) for meter, units in (credits or {}).items()}
+                )
+    return found
+
+
 def revocation(
     adjustments: list[Adjustment], transaction_total: int | None, purchase: Purchase
 ) -> tuple[str | None, datetime | None]:

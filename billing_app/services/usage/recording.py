@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -35,13 +35,14 @@ from sqlalchemy.orm import Session
 from billing_app.db import is_postgresql, single_statement, upsert_insert
 from billing_app.errors import (
     BillingError,
+    DatabaseUnavailable,
     IdempotencyKeyConflict,
     PeriodClosed,
     QuotaExceeded,
     ValidationFailed,
 )
 from billing_app.models import UsageCounter, UsageEvent
-from billing_app.services.billing_history.purchases import credits_in
+from billing_app.services.billing_history.purchases import credits_in, credits_in_many
 from billing_app.services.entitlements.access import AccessPolicy, has_access
 from billing_app.services.entitlements.facts import AccessFacts, Grant
 from billing_app.services.events import outbox
@@ -168,6 +169,22 @@ class _Batch:
             self.credits[key] = credits_in(self.session, account_id, period)
         return self.credits[key]
 
+    def read_credits_ahead(self, reports: list[Report], meterings, now, late) -> None:
+        """The credits of every account's period the reports fall in, in one read."""
+        periods: dict[str, set[Period]] = {}
+        for report in reports:
+            metering = meterings.get(report.account_id)
+            if metering is None:
+                continue
+            try:
+                period = checked(
+                    metering.period_of(report.occurred_at), report.occurred_at, now, late
+                )
+            except BillingError:
+                continue  # refused when its turn comes
+            periods.setdefault(report.account_id, set()).add(period)
+        self.credits.update(credits_in_many(self.session, periods))
+
 
 def record_batch(
     session: Session,
@@ -184,8 +201,10 @@ def record_batch(
     batches racing each other take their counters' locks, and create new counters, in one
     order: they queue instead of deadlocking."""
     batch = _Batch(session)
+    batch.read_credits_ahead(reports, meterings, now, late)
     results: list[MeterUsage | BillingError | None] = [None] * len(reports)
-    order = sorted(range(len(reports)), key=lambda i: (reports[i].account_id, reports[i].meter))
+    rest = _count_uncapped_together(session, reports, meterings, now, late, batch, results)
+    order = sorted(rest, key=lambda i: (reports[i].account_id, reports[i].meter))
     for index in order:
         report = reports[index]
         try:
@@ -195,6 +214,138 @@ def record_batch(
         except BillingError as refusal:
             results[index] = refusal
     return results
+
+
+def _count_uncapped_together(
+    session: Session,
+    reports: list[Report],
+    meterings: dict[str, Metering | None],
+    now: datetime,
+    late: timedelta,
+    batch: _Batch,
+    results: list,
+) -> list[int]:
+    """Count at once the reports a cap cannot refuse (new keys of `sum` and `count` meters
+    without a hard limit), in three statements for the whole batch; the indexes of the
+    others, for one by one.
+
+    Each counter is raised once by its reports' total (the counters in key order, as
+    everywhere), and each report is answered with the figure it would have got alone: the
+    counter before the batch plus the reports of the batch up to it. A key recorded before
+    is answered from its event (the first answer, or a conflict); a key twice in the batch
+    goes one by one, after the first is counted."""
+    together: list[tuple[int, _Prepared]] = []
+    rest: list[int] = []
+    seen: set[str] = set()
+    for index, report in enumerate(reports):
+        prepared = None
+        if report.idempotency_key not in seen:
+            try:
+                prepared = _prepare(report, meterings.get(report.account_id), now, late, batch)
+            except BillingError:
+                prepared = None  # one by one: a key recorded before answers as then
+        seen.add(report.idempotency_key)
+        uncapped = prepared is not None and prepared.meter.hard_limit is None
+        if uncapped and prepared.meter.aggregation in ("sum", "count"):
+            together.append((index, prepared))
+        else:
+            rest.append(index)
+    if not together:
+        return rest
+    keys = [prepared.report.idempotency_key for _, prepared in together]
+    known = {
+        event.idempotency_key: event
+        for event in session.scalars(select(UsageEvent).where(UsageEvent.idempotency_key.in_(keys)))
+    }
+    for index, prepared in together:  # recorded before: the first answer, or a conflict
+        event = known.get(prepared.report.idempotency_key)
+        if event is not None:
+            try:
+                results[index] = _answer_from(event, prepared.report)
+            except BillingError as refusal:
+                results[index] = refusal
+    together = [(index, p) for index, p in together if p.report.idempotency_key not in known]
+    if together:
+        _raise_and_keep(session, together, results)
+    return rest
+
+
+def _counter_key(prepared: _Prepared) -> tuple:
+    values = prepared.values
+    return (values["account_id"], values["meter"], values["period_start"])
+
+
+def _raise_and_keep(session: Session, together: list[tuple[int, _Prepared]], results) -> None:
+    totals: dict[tuple, int] = {}
+    first: dict[tuple, _Prepared] = {}
+    for _, prepared in together:
+        key = _counter_key(prepared)
+        totals[key] = totals.get(key, 0) + prepared.delta
+        first.setdefault(key, prepared)
+    insert = upsert_insert(session)
+    rows = [
+        {**{name: first[key].values[name] for name in COUNTER_COLUMNS}, "used": totals[key]}
+        for key in sorted(totals)
+    ]
+    # Many rows to one statement (compiled once, sent as multi-row inserts), in key order.
+    raise_many = _built((insert, "raise many"), lambda: _raise_many(insert))
+    after = {
+        (row.account_id, row.meter, _utc(row.period_start)): row.used
+        for row in session.execute(raise_many, rows)
+    }
+    running = {key: after[_utc_key(key)] - totals[key] for key in totals}
+    for key in sorted(totals):
+        meter, period = first[key].meter, first[key].period
+        before = running[key]
+        announce_thresholds(session, key[0], meter, period, before, before + totals[key])
+    events = []
+    for index, prepared in together:
+        key = _counter_key(prepared)
+        running[key] += prepared.delta
+        usage = MeterUsage(prepared.meter, prepared.period, running[key], prepared.credits)
+        results[index] = usage
+        answer = {
+            "used": usage.used,
+            "meter": prepared.values["meter_terms"],
+            "credits": prepared.credits,
+        }
+        events.append({**{name: prepared.values[name] for name in EVENT_COLUMNS}, "answer": answer})
+    keep_many = _built(
+        (insert, "keep many"),
+        lambda: (
+            insert(_EVENTS)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(_EVENTS.c.idempotency_key)
+        ),
+    )
+    kept = session.scalars(keep_many, events).all()
+    if len(kept) != len(events):
+        # A key another process recorded in the moment since it was looked for: the
+        # batch's transaction is answered 503 (nothing of it kept) and may be sent again.
+        raise DatabaseUnavailable(
+            "A report's key was recorded by another request at the same moment; nothing of"
+            " this batch was kept: send it again.",
+            headers={"Retry-After": "1"},
+        )
+
+
+def _raise_many(insert):
+    statement = insert(_COUNTERS)
+    return statement.on_conflict_do_update(
+        index_elements=["account_id", "meter", "period_start"],
+        set_={
+            "used": _COUNTERS.c.used + statement.excluded.used,
+            "updated_at": statement.excluded.updated_at,
+        },
+    ).returning(*(_COUNTERS.c[name] for name in ("account_id", "meter", "period_start", "used")))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _utc_key(key: tuple) -> tuple:
+    return (key[0], key[1], _utc(key[2]))
 
 
 def _judge(
@@ -480,6 +631,10 @@ def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
     ).first()
     if event is None:
         return None
+    return _answer_from(event, report)
+
+
+def _answer_from(event: UsageEvent, report: Report) -> MeterUsage:
     same = (event.account_id, event.meter, event.quantity, event.subject) == (
         report.account_id,
         report.meter,

@@ -25,6 +25,8 @@ _COUNTERS = UsageCounter.__table__
 _EVENTS = UsageEvent.__table__
 _SUBJECTS = UsageSubject.__table__
 _KEY = ("account_id", "meter", "period_start")
+# The columns a report writes, here and in `recording` (a `latest` meter's counter also
+# keeps `latest_at`).
 COUNTER_COLUMNS = (
     "account_id",
     "meter",
@@ -34,7 +36,6 @@ COUNTER_COLUMNS = (
     "plan_id",
     "paddle_subscription_id",
     "updated_at",
-    "latest_at",
 )
 EVENT_COLUMNS = (
     "idempotency_key",
@@ -84,7 +85,7 @@ def count_report(session: Session, meter: Meter, values: dict) -> Counted:
 def _counter(values: dict) -> dict:
     """The counter's columns (a `latest` meter's value is as of the report's moment)."""
     return {
-        **{name: values[name] for name in COUNTER_COLUMNS[:-1]},
+        **{name: values[name] for name in COUNTER_COLUMNS},
         "latest_at": values["occurred_at"],
     }
 
@@ -119,8 +120,9 @@ def _count_subject(session: Session, insert, values: dict, before: int) -> int |
 def _set_value(insert, aggregation: str):
     """The counter set to the report's value: the higher of the two (`max`), or the
     report's when it is the latest reported (`latest`)."""
+    columns = (*COUNTER_COLUMNS, "latest_at")
     statement = insert(_COUNTERS).values(
-        {name: bindparam(name, type_=_COUNTERS.c[name].type) for name in COUNTER_COLUMNS}
+        {name: bindparam(name, type_=_COUNTERS.c[name].type) for name in columns}
     )
     new, current = statement.excluded, _COUNTERS.c
     if aggregation == "max":

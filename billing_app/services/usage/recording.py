@@ -48,6 +48,7 @@ from billing_app.services.entitlements.facts import AccessFacts, Grant
 from billing_app.services.events import outbox
 from billing_app.services.events.changes import Emission, iso
 from billing_app.services.usage import aggregations
+from billing_app.services.usage.aggregations import COUNTER_COLUMNS, EVENT_COLUMNS
 from billing_app.services.usage.meters import Meter
 from billing_app.services.usage.periods import Period, billing_period, calendar_month, checked
 
@@ -489,27 +490,6 @@ def announce_thresholds(
 
 # The report's statements take every value as a parameter, so each is built once (per
 # dialect, and with or without a hard limit): building them cost more than running them.
-COUNTER_COLUMNS = (
-    "account_id",
-    "meter",
-    "period_start",
-    "period_end",
-    "used",
-    "plan_id",
-    "paddle_subscription_id",
-    "updated_at",
-)
-EVENT_COLUMNS = (
-    "idempotency_key",
-    "account_id",
-    "meter",
-    "quantity",
-    "occurred_at",
-    "period_start",
-    "period_end",
-    "recorded_at",
-    "subject",
-)
 _STATEMENTS: dict[tuple, object] = {}
 
 

@@ -209,11 +209,14 @@ def prune_webhook_ledger(app: Flask) -> int | None:
     return _prune(app, "webhook-prune", statement)
 
 
-def _prune(app: Flask, job: str, statement) -> int | None:
-    """Run one DELETE under the job's lease; the rows deleted, None if another holds it."""
+def _prune(app: Flask, job: str, statement, *also) -> int | None:
+    """Run a DELETE (and `also` others, in the same transaction) under the job's lease; the
+    rows the first deleted, None if another holds it."""
 
     def delete_rows(_lease: Lease) -> int:
         result = db.session.execute(statement)
+        for other in also:
+            db.session.execute(other)
         db.session.commit()
         return result.rowcount
 
@@ -278,10 +281,11 @@ def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
 
 def prune_usage_events(app: Flask) -> int | None:
     """Delete usage events older than USAGE_RETENTION_DAYS (by their period's end) whose
-    period is billed: no charge of theirs is still open. Counters and charges are kept."""
+    period is billed: no charge of theirs is still open; and the subjects a unique_count
+    meter saw in periods that old. Counters and charges are kept."""
     from sqlalchemy import and_, exists
 
-    from billing_app.models import UsageCharge, UsageEvent
+    from billing_app.models import UsageCharge, UsageEvent, UsageSubject
     from billing_app.models.usage import OPEN_CHARGE_STATUSES
 
     cutoff = utcnow() - timedelta(days=app.config["USAGE_RETENTION_DAYS"])
@@ -294,7 +298,8 @@ def prune_usage_events(app: Flask) -> int | None:
         )
     )
     statement = delete(UsageEvent).where(UsageEvent.period_end < cutoff, ~open_charge)
-    return _prune(app, "usage-prune", statement)
+    subjects = delete(UsageSubject).where(UsageSubject.period_end < cutoff)
+    return _prune(app, "usage-prune", statement, subjects)
 
 
 def carry_out_scheduled_changes(app: Flask, *, now: datetime | None = None) -> dict | None:

@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import select
 
 from billing_app import jobs
-from billing_app.models import UsageCharge, UsageCounter
+from billing_app.models import UsageCharge, UsageCounter, UsageSubject
 from tests.helpers.config import PADDLE_BASE
 from tests.helpers.payloads import paddle_error_body, paddle_subscription
 from tests.helpers.rows import SAMPLE_SUBSCRIPTION, closed_period_counter, make_plan
@@ -182,8 +182,20 @@ def test_old_usage_events_go_once_their_period_is_billed(app, session):
             status="failed",
         )
     )
+    for subject, ends in (("old-user", unbilled_end), ("new-user", datetime.now(UTC))):
+        session.add(
+            UsageSubject(
+                account_id="acct_1",
+                meter="active_users",
+                period_start=ends - timedelta(days=30),
+                period_end=ends,
+                subject=subject,
+            )
+        )
     session.commit()
     assert jobs.prune_usage_events(app) == 1
     session.expire_all()
     kept = {row.idempotency_key for row in session.scalars(select(UsageEvent))}
     assert kept == {"recent", "unbilled"}  # the unbilled period's events wait for its charge
+    subjects = {row.subject for row in session.scalars(select(UsageSubject))}
+    assert subjects == {"new-user"}

@@ -10,6 +10,7 @@ from billing_app.auth import current_user
 from billing_app.errors import DiscountInvalid, PlanNotFound, ProductNotFound
 from billing_app.extensions import db
 from billing_app.paddle import discount_codes, paddle
+from billing_app.services.selling.discount_codes import GivenCode
 from billing_app.services.subscriptions import checkout as checkout_service
 
 blp = Blueprint("checkout", __name__, url_prefix="/api/v1/checkout", description="Checkout")
@@ -50,7 +51,7 @@ class Checkout(MethodView):
         options = {
             "quantity": body.get("quantity", 1),
             "checkout_url": current_app.config["CHECKOUT_URL"],
-            "discount": checkout_service.Discount(code, discount_codes()) if code else None,
+            "discount": GivenCode(code, discount_codes()) if code else None,
         }
         if "product" in body:
             product = checkout_service.find_product(db.session, body["product"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -43,6 +41,7 @@ from billing_app.paddle import discount_codes, paddle
 from billing_app.services.entitlements.access import has_access, holds_what_was_paid_for
 from billing_app.services.entitlements.reads import access_policy
 from billing_app.services.plans.catalogue import addons_by_price, find_addon, free_plan
+from billing_app.services.selling.discount_codes import GivenCode
 from billing_app.services.subscriptions import actions as subscription_service
 from billing_app.services.subscriptions import scheduled_changes
 from billing_app.services.subscriptions.checkout import find_plan
@@ -87,7 +86,7 @@ def customer_of(account: Account | None) -> dict | None:
     return {"id": account.paddle_customer_id, "email": account.email, "name": account.name}
 
 
-def scheduled_change_of(subscription: Subscription, holding: bool) -> dict | None:
+def scheduled_change_of(subscription: Subscription, waiting: list, holding: bool) -> dict | None:
     """Paddle's scheduled pause, cancel or resume; else our change at period end, waiting
     or (sent just before the renewal) held until the new period."""
     if subscription.scheduled_action:
@@ -98,9 +97,9 @@ def scheduled_change_of(subscription: Subscription, holding: bool) -> dict | Non
             "plan": None,
             "quantity": None,
         }
-    waiting = scheduled_changes.open_change(db.session, subscription.id)
-    if waiting is not None:
-        plan, quantity, effective_at = waiting.plan, waiting.quantity, waiting.effective_at
+    change = next((change for change in waiting if change.kind == "plan"), None)
+    if change is not None:
+        plan, quantity, effective_at = change.plan, change.quantity, change.effective_at
     elif holding:
         plan, quantity = subscription.plan, subscription.quantity
         effective_at = subscription.held_until
@@ -122,6 +121,7 @@ def present(subscription: Subscription | None) -> dict:
         subscription.held_until, subscription.current_period_start, utcnow()
     )
     plan = subscription.held_plan if holding else subscription.plan
+    waiting = scheduled_changes.open_changes(db.session, subscription.id)
     return {
         "id": str(subscription.id),
         "status": subscription.status,
@@ -132,27 +132,23 @@ def present(subscription: Subscription | None) -> dict:
         "current_period_start": subscription.current_period_start,
         "current_period_end": subscription.current_period_end,
         "next_billed_at": subscription.next_billed_at,
-        "scheduled_change": scheduled_change_of(subscription, holding),
+        "scheduled_change": scheduled_change_of(subscription, waiting, holding),
         "paused_at": subscription.paused_at,
         "canceled_at": subscription.canceled_at,
         "trial_ends_at": subscription.trial_ends_at,
         "discount": discount_of(subscription),
-        "addons": addons_of(subscription),
+        "addons": addons_of(subscription, waiting),
         "access": has_access(subscription, utcnow(), access_policy()),
         "customer": customer_of(subscription.account),
         "updated_at": subscription.updated_at,
     }
 
 
-def addons_of(subscription: Subscription) -> list[dict]:
+def addons_of(subscription: Subscription, waiting: list) -> list[dict]:
     quantities = {item.price_id: item.quantity for item in subscription.items}
     addons = addons_by_price(db.session, quantities)
-    if not addons:
-        return []
     removals = {
-        change.price_id: change.effective_at
-        for change in scheduled_changes.open_changes(db.session, subscription.id)
-        if change.kind == "remove_addon"
+        change.price_id: change.effective_at for change in waiting if change.kind == "remove_addon"
     }
     return [
         {
@@ -276,21 +272,17 @@ def _plan_change(body) -> subscription_service.PlanChange:
     plan = None  # a quantity alone changes the seats of the current plan
     if body.get("plan") or body.get("price_id"):
         plan = find_plan(db.session, slug=body.get("plan"), price_id=body.get("price_id"))
-    change = subscription_service.PlanChange(
+    return subscription_service.PlanChange(
         plan=plan,
         quantity=body.get("quantity"),
         proration_billing_mode=body["proration_billing_mode"],
         effective_from=body["effective_from"],
+        discount=_given(body.get("discount_code")),
     )
-    if body.get("discount_code"):
-        current = subscription_service.current_subscription(db.session, current_user().account_id)
-        price_id = change.price_or(current.price_id if current else None)
-        db.session.rollback()  # nothing held while Paddle answers
-        discount = discount_codes().for_subscription(
-            paddle(), body["discount_code"], [price_id] if price_id else [], utcnow()
-        )
-        change = replace(change, discount_id=discount["id"])
-    return change
+
+
+def _given(code: str | None) -> GivenCode | None:
+    return GivenCode(code, discount_codes()) if code else None
 
 
 @blp.route("/discount")
@@ -304,12 +296,8 @@ class Discount(MethodView):
         billing period (a trial: from its next period only). 422 `discount_invalid` for a
         code that is unknown, expired, used up, withdrawn, one-off or not for this plan."""
         caller = current_user()
-        current = subscription_service.current_subscription(db.session, caller.account_id)
-        price_ids = [current.price_id] if current is not None and current.price_id else []
-        db.session.rollback()  # nothing held while Paddle answers
-        discount = discount_codes().for_subscription(paddle(), body["code"], price_ids, utcnow())
         subscription = subscription_service.apply_discount(
-            db.session, paddle(), caller.account_id, discount["id"], body["effective_from"]
+            db.session, paddle(), caller.account_id, _given(body["code"]), body["effective_from"]
         )
         return _commit_and_present(subscription)
 
@@ -318,10 +306,7 @@ def _addon_change(slug: str, quantity: int, **options) -> subscription_service.A
     return subscription_service.AddonChange(find_addon(db.session, slug), quantity, **options)
 
 
-ADDON_ERRORS = {
-    **error_codes(NoSubscription, AddonNotFound),
-    409: (*ERROR_CODES[409], AddonNotAllowed.code),
-}
+ADDON_ERRORS = {**error_codes(NoSubscription, AddonNotFound), 409: CHANGE_ERRORS[409]}
 
 
 @blp.route("/addons")

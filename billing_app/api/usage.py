@@ -108,29 +108,31 @@ class UsageBatch(MethodView):
         `idempotency_key_conflict` or `period_closed`, 422 with `errors`). Only a malformed
         body is refused whole (422, nothing recorded)."""
         now = utcnow()
-        reports = [
-            usage_service.Report(
-                account_id=_account(entry["account_id"]),
-                meter=entry["meter"],
-                quantity=entry["quantity"],
-                idempotency_key=entry["idempotency_key"],
-                occurred_at=entry.get("occurred_at", now),
-                subject=entry.get("subject"),
-            )
-            for entry in body["reports"]
-        ]
+        reports = [_report(entry["account_id"], entry, now) for entry in body["reports"]]
         late = timedelta(seconds=current_app.config["USAGE_LATE_SECONDS"])
         meterings = meterings_now({report.account_id for report in reports}, now)
         outcomes = usage_service.record_batch(db.session, reports, meterings, now, late)
         db.session.commit()
         results = [_result(outcome) for outcome in outcomes]
+        for status, count in Counter(result["status"] for result in results).items():
+            USAGE_REPORTS.labels(USAGE_OUTCOMES.get(status, "error")).inc(count)
         counts = Counter(_kind(result) for result in results)
-        for kind, count in counts.items():
-            USAGE_REPORTS.labels(USAGE_OUTCOMES.get(_STATUS_OF[kind], "error")).inc(count)
-        return {"results": results, "counts": {kind: counts.get(kind, 0) for kind in _STATUS_OF}}
+        return {"results": results, "counts": {kind: counts[kind] for kind in BATCH_COUNTS}}
 
 
-_STATUS_OF = {"recorded": 200, "duplicate": 200, "refused": 402, "conflict": 409, "invalid": 422}
+BATCH_COUNTS = ("recorded", "duplicate", "refused", "conflict", "invalid")
+
+
+def _report(account_id: str, body: dict, now) -> usage_service.Report:
+    """A report as the single call and the batch take it (`occurred_at` default: now)."""
+    return usage_service.Report(
+        account_id=_account(account_id),
+        meter=body["meter"],
+        quantity=body["quantity"],
+        idempotency_key=body["idempotency_key"],
+        occurred_at=body.get("occurred_at", now),
+        subject=body.get("subject"),
+    )
 
 
 def _result(outcome) -> dict:
@@ -154,9 +156,8 @@ def _result(outcome) -> dict:
 
 
 def _kind(result: dict) -> str:
-    if result["status"] == 200:
-        return "duplicate" if result["duplicate"] else "recorded"
-    return {402: "refused", 409: "conflict"}.get(result["status"], "invalid")
+    """How the batch's `counts` tell it: the metrics' outcome, or `duplicate`."""
+    return "duplicate" if result["duplicate"] else USAGE_OUTCOMES.get(result["status"], "invalid")
 
 
 @blp.route("/usage")
@@ -190,14 +191,7 @@ class AccountUsage(MethodView):
         another account, meter or quantity it is a 409. A period takes late reports for
         USAGE_LATE_SECONDS after it ends, then answers 409 `period_closed`."""
         now = utcnow()
-        report = usage_service.Report(
-            account_id=_account(account_id),
-            meter=body["meter"],
-            quantity=body["quantity"],
-            idempotency_key=body["idempotency_key"],
-            occurred_at=body.get("occurred_at", now),
-            subject=body.get("subject"),
-        )
+        report = _report(account_id, body, now)
         late = timedelta(seconds=current_app.config["USAGE_LATE_SECONDS"])
         metering = metering_now(report.account_id, now)
         usage = usage_service.record_usage(db.session, report, metering, now, late)

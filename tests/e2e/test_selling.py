@@ -96,7 +96,7 @@ def test_a_recurring_code_applied_to_a_subscription_discounts_its_renewals(e2e, 
     started = api.post("/checkout", {"plan": "team"})
     sim.post(f"/transactions/{started.json()['transaction_id']}/complete")
     assert status_becomes(api, "active")
-    one_off = discount(sim, code="ONCE")
+    discount(sim, code="ONCE")
     refused = api.act("/subscription/discount", {"code": "once"})
     assert (refused.status_code, refused.json()["error"]) == (422, "discount_invalid")
     assert "one payment only" in refused.json()["message"]
@@ -105,7 +105,6 @@ def test_a_recurring_code_applied_to_a_subscription_discounts_its_renewals(e2e, 
     applied = api.act("/subscription/discount", {"code": "loyal"})
     assert applied.status_code == 200, applied.text
     assert applied.json()["discount"]["id"] == loyal["id"]
-    assert one_off["id"] != loyal["id"]
     sim.post("/clock/advance", {"seconds": 31 * DAY})
     sim.settle()
     (renewal,) = read(

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from responses import matchers
 from sqlalchemy import select
 
 from billing_app.models import Subscription
@@ -435,15 +436,13 @@ def test_a_change_at_period_end_is_refused_while_past_due_or_with_a_code(
     make_plan(session, slug="team", price_id="pri_team", amount="9000")
     active.next_billed_at = datetime(2027, 3, 1, tzinfo=UTC)
     session.commit()
-    recurring = {"id": "dsc_1", "code": "X1", "status": "active", "recur": True}
-    listed = {"data": [recurring], "meta": {"request_id": "r", "pagination": {"has_more": False}}}
-    paddle.get(f"{PADDLE_BASE}/discounts", json=listed)
     coded = client.post(
         "/api/v1/subscription/change",
         json={"plan": "team", "effective_from": "next_billing_period", "discount_code": "X1"},
         headers=auth("acct_1"),
     )
     assert (coded.status_code, list(coded.json["errors"])) == (422, ["discount_code"])
+    assert len(paddle.calls) == 0  # refused before the code is looked up
     active.status = "past_due"
     session.commit()
     refused = client.post(
@@ -452,3 +451,43 @@ def test_a_change_at_period_end_is_refused_while_past_due_or_with_a_code(
         headers=auth("acct_1"),
     )
     assert (refused.status_code, refused.json["error"]) == (409, "invalid_state")
+
+
+def test_a_change_made_at_once_carries_a_recurring_code_judged_for_the_new_plan(
+    client, session, active, paddle
+):
+    make_plan(session, slug="team", price_id="pri_team", amount="9000")
+
+    def listed(code: str, **fields):
+        discount = {"id": f"dsc_{code.lower()}", "code": code, "status": "active", "recur": True}
+        paddle.get(
+            f"{PADDLE_BASE}/discounts",
+            json={
+                "data": [{**discount, **fields}],
+                "meta": {"request_id": "r", "pagination": {"has_more": False}},
+            },
+            match=[matchers.query_param_matcher({"code": code}, strict_match=False)],
+        )
+
+    listed("STARTERONLY", restrict_to=["pri_01gsz8x8sawmvhz1pv30nge1ke"])
+    listed("LOYAL")
+    refused = client.post(
+        "/api/v1/subscription/change",
+        json={"plan": "team", "discount_code": "starteronly"},
+        headers=auth("acct_1"),
+    )
+    assert (refused.status_code, refused.json["error"]) == (422, "discount_invalid")
+    assert [call.request.method for call in paddle.calls] == ["GET"]  # nothing sent
+
+    answer = paddle_subscription(updated_at="2024-02-12T00:00:00Z")
+    answer["data"]["items"][0]["price"]["id"] = "pri_team"
+    answer["data"]["items"][0]["quantity"] = 10
+    paddle.patch(f"{PADDLE_BASE}/subscriptions/{SUB}", json=answer)
+    changed = client.post(
+        "/api/v1/subscription/change",
+        json={"plan": "team", "discount_code": "loyal"},
+        headers=auth("acct_1"),
+    )
+    assert changed.status_code == 200, changed.json
+    sent = json.loads(paddle.calls[-1].request.body)
+    assert sent["discount"] == {"id": "dsc_loyal", "effective_from": "immediately"}

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +114,21 @@ class DiscountCodes:
                 " a subscription takes a recurring one.",
             )
         return discount
+
+
+@dataclass(frozen=True)
+class GivenCode:
+    """A discount code a buyer gave with a request, and where codes are looked up: what a
+    view hands a service, which judges it once it knows what is bought."""
+
+    code: str
+    codes: DiscountCodes
+
+    def for_prices(self, paddle: Client, price_ids: Iterable[str], now: datetime) -> dict:
+        return self.codes.for_prices(paddle, self.code, price_ids, now)
+
+    def for_subscription(self, paddle: Client, price_ids: Iterable[str], now: datetime) -> dict:
+        return self.codes.for_subscription(paddle, self.code, price_ids, now)
 
 
 def why_unusable(discount: dict[str, Any], now: datetime) -> str | None:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing_app.db import utcnow
 from billing_app.errors import (
     AddonNotAllowed,
     CheckoutInProgress,
@@ -27,7 +28,7 @@ from billing_app.errors import (
 )
 from billing_app.models import LIVE_STATUSES, Account, Addon, Plan, Subscription
 from billing_app.services.plans.catalogue import addons_by_price
-from billing_app.services.selling.discount_codes import refusal_of
+from billing_app.services.selling.discount_codes import GivenCode, refusal_of
 from billing_app.services.subscriptions import scheduled_changes
 from billing_app.services.subscriptions.ownership import refuse_shared_customer
 from billing_app.services.subscriptions.sync import lock_by_id, store_answer
@@ -257,14 +258,11 @@ class PlanChange:
     plan: Plan | None = None
     quantity: int | None = None
     proration_billing_mode: str = DEFAULT_PRORATION
-    discount_id: str | None = None  # a recurring discount to apply with the change
+    discount: GivenCode | None = None  # a recurring discount to apply with the change
     effective_from: str = "immediately"  # or "next_billing_period": ours to carry out
 
-    def price_or(self, current: str | None) -> str | None:
-        return self.plan.price_id if self.plan is not None else current
 
-
-def _prepare_change(session: Session, account_id: str, change: PlanChange):
+def _prepare_change(session: Session, paddle: Client, account_id: str, change: PlanChange):
     price_id = change.plan.price_id if change.plan is not None else None
     held = read_and_release(session, account_id)
     if held.status not in {"active", "trialing", "past_due"}:
@@ -282,14 +280,19 @@ def _prepare_change(session: Session, account_id: str, change: PlanChange):
         _refuse_stranded_addons(session, held, change.plan)
     paddle_id = held.in_paddle("change")
     at_period_end = change.effective_from == "next_billing_period"
+    if change.discount is not None and at_period_end:
+        raise ValidationFailed(
+            errors={"discount_code": ["a code goes with a change made at once, or on its own"]}
+        )
     request = {
         "items": _changed_items(held, price_id, change.quantity),
         # At period end it is sent just before the renewal with `do_not_bill` (and so
         # previewed): the renewal bills the new items in full.
         "proration_billing_mode": "do_not_bill" if at_period_end else change.proration_billing_mode,
     }
-    if change.discount_id:
-        request["discount"] = _discount_request(held, change.discount_id, "immediately")
+    if change.discount is not None:
+        discount = change.discount.for_subscription(paddle, [price_id], utcnow())
+        request["discount"] = _discount_request(held, discount["id"], "immediately")
     return held, paddle_id, request
 
 
@@ -316,9 +319,10 @@ def _discount_request(held: Held, discount_id: str, effective_from: str) -> dict
 
 
 def apply_discount(
-    session: Session, paddle: Client, account_id: str, discount_id: str, effective_from: str
+    session: Session, paddle: Client, account_id: str, code: GivenCode, effective_from: str
 ) -> Subscription:
-    """Put a recurring discount on the subscription, now or from its next billing period."""
+    """Put a recurring discount code on the subscription, now or from its next billing
+    period (422 `discount_invalid` for a code that cannot go on it)."""
     held = read_and_release(session, account_id)
     if held.status not in {"active", "trialing"}:
         raise InvalidState(
@@ -328,6 +332,8 @@ def apply_discount(
     if held.status == "trialing" and effective_from == "immediately":
         raise InvalidState("A subscription on trial takes a discount from its next billing period.")
     paddle_id = held.in_paddle("discount")
+    price_ids = [held.price_id] if held.price_id else []
+    discount_id = code.for_subscription(paddle, price_ids, utcnow())["id"]
     entity = _write(
         paddle,
         paddle_id,
@@ -339,13 +345,16 @@ def apply_discount(
     return store_answer(session, held.id, entity)
 
 
-def _has_items(wanted: list[dict]):
+def _has_items(wanted: list[dict], *, without: str | None = None):
+    """Whether Paddle's entity has the `wanted` items (and no longer the price `without`)."""
+
     def landed(entity: dict[str, Any]) -> bool:
         have = {
             ((item.get("price") or {}).get("id") or item.get("price_id"), item.get("quantity"))
             for item in entity.get("items") or []
         }
-        return {(item["price_id"], item["quantity"]) for item in wanted} <= have
+        gone = without is None or all(price != without for price, _ in have)
+        return {(item["price_id"], item["quantity"]) for item in wanted} <= have and gone
 
     return landed
 
@@ -355,7 +364,7 @@ def change_plan(
 ) -> Subscription:
     """Change now (billed by the change's proration mode), or at the end of the period:
     then nothing reaches Paddle until shortly before the renewal (`scheduled_changes`)."""
-    held, paddle_id, request = _prepare_change(session, account_id, change)
+    held, paddle_id, request = _prepare_change(session, paddle, account_id, change)
     if change.effective_from == "next_billing_period":
         return _change_at_period_end(session, held, change, request["items"][0])
     entity = _write(
@@ -378,24 +387,21 @@ def _change_at_period_end(
             f"Only an active or trialing subscription can change at the end of its period;"
             f" this one is {held.describe()}."
         )
-    if change.discount_id:
-        raise ValidationFailed(
-            errors={"discount_code": ["a code goes with a change made at once, or on its own"]}
-        )
-    subscription = lock_by_id(session, held.id)
-    if subscription is None:
-        raise NoSubscription()
-    effective_at = subscription.next_billed_at or subscription.current_period_end
-    if effective_at is None:
-        raise InvalidState("This subscription has no period end to change at.")
+    subscription = _locked(session, held)
     scheduled_changes.schedule(
         session,
         subscription,
         plan=change.plan,
         price_id=main_item["price_id"],
         quantity=main_item["quantity"],
-        effective_at=effective_at,
     )
+    return subscription
+
+
+def _locked(session: Session, held: Held) -> Subscription:
+    subscription = lock_by_id(session, held.id)
+    if subscription is None:
+        raise NoSubscription()
     return subscription
 
 
@@ -403,7 +409,7 @@ def preview_plan_change(
     session: Session, paddle: Client, account_id: str, change: PlanChange
 ) -> dict[str, Any]:
     """What the change would bill, now and next time. Changes nothing."""
-    _, paddle_id, request = _prepare_change(session, account_id, change)
+    _, paddle_id, request = _prepare_change(session, paddle, account_id, change)
     return _preview(paddle, paddle_id, request)
 
 
@@ -459,23 +465,14 @@ def change_addon(
     price_id = change.addon.price_id  # read now: `_prepare_addon` ends the transaction
     held, paddle_id, request = _prepare_addon(session, account_id, change)
     if change.quantity == 0 and change.effective_from == "next_billing_period":
-        subscription = lock_by_id(session, held.id)
-        effective_at = subscription.next_billed_at or subscription.current_period_end
-        if effective_at is None:
-            raise InvalidState("This subscription has no period end to change at.")
-        scheduled_changes.schedule_removal(session, subscription, price_id, effective_at)
+        subscription = _locked(session, held)
+        scheduled_changes.schedule_removal(session, subscription, price_id)
         return subscription
-    wanted = {(item["price_id"], item["quantity"]) for item in request["items"]}
-
-    def landed(entity: dict[str, Any]) -> bool:
-        have = {
-            ((item.get("price") or {}).get("id"), item.get("quantity"))
-            for item in entity.get("items") or []
-        }
-        return have == wanted
-
     entity = _write(
-        paddle, paddle_id, lambda: paddle.subscriptions.update(paddle_id, **request), landed
+        paddle,
+        paddle_id,
+        lambda: paddle.subscriptions.update(paddle_id, **request),
+        _has_items(request["items"], without=price_id if change.quantity == 0 else None),
     )
     subscription = store_answer(session, held.id, entity)
     scheduled_changes.withdraw(session, held.id, "the add-on changed since", price_id=price_id)

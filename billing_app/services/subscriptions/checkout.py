@@ -30,7 +30,7 @@ from billing_app.db import utcnow
 from billing_app.errors import PlanNotFound, ProductNotFound, SubscriptionExists
 from billing_app.models import Account, Plan, Product, Subscription, Transaction
 from billing_app.services.billing_history.transactions import record_transaction
-from billing_app.services.selling.discount_codes import DiscountCodes, refusal_of
+from billing_app.services.selling.discount_codes import GivenCode, refusal_of
 from billing_app.services.subscriptions.accounts import (
     account_for_customer,
     attach_customer,
@@ -126,20 +126,12 @@ def _read_order(session: Session, caller: Caller, plan: Plan, quantity: int) -> 
     return order
 
 
-@dataclass(frozen=True)
-class Discount:
-    """A discount code the buyer gave, and where codes are looked up."""
-
-    code: str
-    codes: DiscountCodes
-
-
-def _with_discount(paddle: Client, order: Order, discount: Discount | None) -> Order:
+def _with_discount(paddle: Client, order: Order, discount: GivenCode | None) -> Order:
     """The order with the discount its code names, judged usable for what it buys (422
     `discount_invalid` otherwise), before anything is made at Paddle."""
     if discount is None:
         return order
-    found = discount.codes.for_prices(paddle, discount.code, [order.price_id], utcnow())
+    found = discount.for_prices(paddle, [order.price_id], utcnow())
     return replace(order, discount_id=found["id"])
 
 
@@ -277,7 +269,7 @@ def start_checkout(
     *,
     quantity: int = 1,
     checkout_url: str | None = None,
-    discount: Discount | None = None,
+    discount: GivenCode | None = None,
 ) -> CheckoutStarted:
     order = _with_discount(paddle, _read_order(session, caller, plan, quantity), discount)
 
@@ -358,7 +350,7 @@ def start_purchase(
     *,
     quantity: int = 1,
     checkout_url: str | None = None,
-    discount: Discount | None = None,
+    discount: GivenCode | None = None,
 ) -> CheckoutStarted:
     """A Paddle transaction for one-time `product`, with our custom_data; an open one for
     the same product, quantity and discount is reused. The purchase is recorded when

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from billing_app.errors import describe_failure
+from billing_app.errors import InvalidState, describe_failure
 from billing_app.models import Plan, Subscription, SubscriptionChange
 from billing_app.services.subscriptions.sync import store_answer
 from paddle_client import ApiError, Client, Unavailable
@@ -63,12 +63,6 @@ def open_changes(session: Session, subscription_id: uuid.UUID) -> list[Subscript
             .order_by(SubscriptionChange.kind, SubscriptionChange.id)
         )
     )
-
-
-def open_change(session: Session, subscription_id: uuid.UUID) -> SubscriptionChange | None:
-    """The plan change waiting for the subscription's period end, if any."""
-    changes = open_changes(session, subscription_id)
-    return next((change for change in changes if change.kind == "plan"), None)
 
 
 def withdraw(
@@ -103,15 +97,14 @@ def schedule(
     plan: Plan | None,
     price_id: str,
     quantity: int,
-    effective_at: datetime,
 ) -> SubscriptionChange:
-    """Hold a change of the subscription's main item until `effective_at` (its period
-    end), in place of any plan change waiting already. The caller holds the row's lock."""
-    withdraw(session, subscription.id, "replaced by another change", kind="plan")
-    session.flush()
-    change = SubscriptionChange(
-        subscription_id=subscription.id,
-        account_id=subscription.account_id,
+    """Hold a change of the subscription's main item until its period ends, in place of
+    any plan change waiting already. The caller holds the row's lock."""
+    return _hold(
+        session,
+        subscription,
+        "replaced by another change",
+        {"kind": "plan"},
         kind="plan",
         plan_id=plan.id if plan is not None else subscription.plan_id,
         price_id=price_id,
@@ -119,31 +112,41 @@ def schedule(
         from_price_id=subscription.price_id,
         from_plan_id=subscription.plan_id,
         from_quantity=subscription.quantity,
-        effective_at=effective_at,
-        status="scheduled",
-        attempts=0,
     )
-    session.add(change)
-    session.flush()
-    return change
 
 
 def schedule_removal(
-    session: Session, subscription: Subscription, price_id: str, effective_at: datetime
+    session: Session, subscription: Subscription, price_id: str
 ) -> SubscriptionChange:
-    """Hold an add-on's removal until `effective_at`. The caller holds the row's lock."""
-    withdraw(session, subscription.id, "asked again", price_id=price_id)
-    session.flush()
-    change = SubscriptionChange(
-        subscription_id=subscription.id,
-        account_id=subscription.account_id,
+    """Hold an add-on's removal until the period ends. The caller holds the row's lock."""
+    return _hold(
+        session,
+        subscription,
+        "asked again",
+        {"price_id": price_id},
         kind="remove_addon",
         price_id=price_id,
         quantity=1,
         from_price_id=price_id,
+    )
+
+
+def _hold(
+    session: Session, subscription: Subscription, why: str, replacing: dict, **fields
+) -> SubscriptionChange:
+    """A new change waiting for the period's end, in place of the ones `replacing` names."""
+    effective_at = subscription.next_billed_at or subscription.current_period_end
+    if effective_at is None:
+        raise InvalidState("This subscription has no period end to change at.")
+    withdraw(session, subscription.id, why, **replacing)
+    session.flush()
+    change = SubscriptionChange(
+        subscription_id=subscription.id,
+        account_id=subscription.account_id,
         effective_at=effective_at,
         status="scheduled",
         attempts=0,
+        **fields,
     )
     session.add(change)
     session.flush()

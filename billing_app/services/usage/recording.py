@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -291,10 +291,10 @@ def _raise_and_keep(session: Session, together: list[tuple[int, _Prepared]], res
     # Many rows to one statement (compiled once, sent as multi-row inserts), in key order.
     raise_many = _built((insert, "raise many"), lambda: _raise_many(insert))
     after = {
-        (row.account_id, row.meter, _utc(row.period_start)): row.used
+        (row.account_id, row.meter, row.period_start): row.used
         for row in session.execute(raise_many, rows)
     }
-    running = {key: after[_utc_key(key)] - totals[key] for key in totals}
+    running = {key: after[key] - totals[key] for key in totals}
     for key in sorted(totals):
         meter, period = first[key].meter, first[key].period
         before = running[key]
@@ -339,14 +339,6 @@ def _raise_many(insert):
             "updated_at": statement.excluded.updated_at,
         },
     ).returning(*(_COUNTERS.c[name] for name in ("account_id", "meter", "period_start", "used")))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _utc_key(key: tuple) -> tuple:
-    return (key[0], key[1], _utc(key[2]))
 
 
 def _judge(

@@ -282,13 +282,18 @@ def bill_overage(app: Flask, *, dry_run: bool = False) -> dict[str, int] | None:
 def prune_usage_events(app: Flask) -> int | None:
     """Delete usage events older than USAGE_RETENTION_DAYS (by their period's end) whose
     period is billed: no charge of theirs is still open; and the subjects a unique_count
-    meter saw in periods that old. Counters and charges are kept."""
+    meter saw in periods that old. Counters and charges are kept.
+
+    On PostgreSQL the events go a month at a time: a partition is dropped once every event
+    in it may go (`usage.partitions`); the count is of the months dropped."""
     from sqlalchemy import and_, exists
 
     from billing_app.models import UsageCharge, UsageEvent, UsageSubject
     from billing_app.models.usage import OPEN_CHARGE_STATUSES
+    from billing_app.services.usage import partitions
 
     cutoff = utcnow() - timedelta(days=app.config["USAGE_RETENTION_DAYS"])
+    subjects = delete(UsageSubject).where(UsageSubject.period_end < cutoff)
     open_charge = exists().where(
         and_(
             UsageCharge.account_id == UsageEvent.account_id,
@@ -297,9 +302,34 @@ def prune_usage_events(app: Flask) -> int | None:
             UsageCharge.status.in_(OPEN_CHARGE_STATUSES),
         )
     )
-    statement = delete(UsageEvent).where(UsageEvent.period_end < cutoff, ~open_charge)
-    subjects = delete(UsageSubject).where(UsageSubject.period_end < cutoff)
-    return _prune(app, "usage-prune", statement, subjects)
+    events = delete(UsageEvent).where(UsageEvent.period_end < cutoff, ~open_charge)
+
+    def prune(_lease: Lease) -> int:
+        if partitions.is_partitioned(db.session):
+            partitions.make_months(db.session, utcnow())  # rows the default one caught
+            removed = len(partitions.drop_months_past(db.session, cutoff))
+        else:
+            removed = db.session.execute(events).rowcount
+        db.session.execute(subjects)
+        db.session.commit()
+        return removed
+
+    return alone(app, "usage-prune", "usage-prune", prune)
+
+
+def make_usage_partitions(app: Flask) -> list[str] | None:
+    """On PostgreSQL, the months usage events will be written to, made ahead (and any the
+    default partition caught, with their rows); the names made. Once across processes."""
+    from billing_app.services.usage import partitions
+
+    def make(_lease: Lease) -> list[str]:
+        if not partitions.is_partitioned(db.session):
+            return []  # SQLite: one table
+        made = partitions.make_months(db.session, utcnow())
+        db.session.commit()
+        return [month.name for month in made]
+
+    return alone(app, "usage-partitions", "making usage partitions", make)
 
 
 def carry_out_scheduled_changes(app: Flask, *, now: datetime | None = None) -> dict | None:

@@ -213,6 +213,13 @@ def recurring_jobs(app: Flask) -> list[tuple[str, object, object, dict]]:
             {},
         ),
         (
+            "usage-partitions",
+            logged(jobs.make_usage_partitions),
+            # At start and every few hours: a month is made weeks before its first report.
+            IntervalTrigger(hours=6, timezone=UTC),
+            {"next_run_time": utcnow()},
+        ),
+        (
             "webhook-prune",
             logged(jobs.prune_webhook_ledger),
             CronTrigger(timezone=UTC, **PRUNE_AT),

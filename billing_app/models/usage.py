@@ -13,10 +13,15 @@ class UsageEvent(Base):
     repeat of its idempotency key gets that answer again)."""
 
     __tablename__ = "usage_events"
-    __table_args__ = (CheckConstraint("quantity >= 1", name="quantity_positive"),)
+    __table_args__ = (
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+        # Unique within a period (on PostgreSQL, the partition key must be in it); the
+        # recording rule looks for a key in the other open periods itself.
+        UniqueConstraint("idempotency_key", "period_start"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
     account_id: Mapped[str] = mapped_column(String(128), index=True)
     meter: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(BigInteger)

@@ -50,6 +50,7 @@ def test_the_schedule_has_every_job(app):
         "webhook-prune",
         "usage-billing",
         "usage-prune",
+        "usage-partitions",
         "reconcile-catch-up",
     } <= set(jobs_by_id)
     reconcile = jobs_by_id["reconcile"]

@@ -193,7 +193,8 @@ def test_old_usage_events_go_once_their_period_is_billed(app, session):
             )
         )
     session.commit()
-    assert jobs.prune_usage_events(app) == 1
+    # One row on SQLite; on PostgreSQL whole months (with any empty ones earlier tests left)
+    assert jobs.prune_usage_events(app) >= 1
     session.expire_all()
     kept = {row.idempotency_key for row in session.scalars(select(UsageEvent))}
     assert kept == {"recent", "unbilled"}  # the unbilled period's events wait for its charge

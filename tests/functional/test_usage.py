@@ -102,6 +102,47 @@ def test_a_repeated_key_gets_the_first_answer_and_counts_once(client, session):
     assert elsewhere.status_code == 409
 
 
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_a_key_repeated_after_its_period_ended_answers_as_the_first_time(client, session, path):
+    """A report sent just before its period's end and retried after it, with `occurred_at`
+    left to default to now, falls in the next period: its key is found there too."""
+    pro = metered_plans(session)
+    now = datetime.now(UTC)
+    make_active_subscription(
+        session,
+        "acct_1",
+        plan_id=pro.id,
+        price_id=pro.price_id,
+        current_period_start=now - timedelta(minutes=30),  # the last one ended 30 min ago
+        current_period_end=now + timedelta(days=30),
+    )
+    sent = {"meter": "api_calls", "quantity": 5, "idempotency_key": "edge"}
+    before_the_end = (now - timedelta(minutes=40)).isoformat()
+
+    def send(**extra):
+        if path == "single":
+            answer = client.post(
+                "/api/v1/accounts/acct_1/usage", json={**sent, **extra}, headers=SERVICE
+            )
+            return answer.status_code, answer.json
+        body = {"reports": [{"account_id": "acct_1", **sent, **extra}]}
+        answer = client.post("/api/v1/usage/batch", json=body, headers=SERVICE)
+        result = answer.json["results"][0]
+        return result["status"], {**result["usage"], "duplicate": result["duplicate"]}
+
+    first = send(occurred_at=before_the_end)
+    again = send()  # now: the next period
+    assert first[0] == again[0] == 200, (first, again)
+    if path == "batch":  # a batch's results say which were repeats
+        assert (first[1].pop("duplicate"), again[1].pop("duplicate")) == (False, True)
+    assert again[1] == first[1]
+    assert first[1]["period_end"] == (now - timedelta(minutes=30)).isoformat()
+    counters = dict(session.execute(select(UsageCounter.period_start, UsageCounter.used)).all())
+    assert counters.pop(datetime.fromisoformat(first[1]["period_start"])) == 5
+    assert set(counters.values()) <= {0}  # counted once, in the first one's period
+    assert session.scalar(select(func.count(UsageEvent.id))) == 1
+
+
 def test_an_unknown_meter_a_closed_period_and_the_future_are_refused(client, session):
     subscribe(session, metered_plans(session))
     assert report(client, meter="storage_gb").status_code == 422

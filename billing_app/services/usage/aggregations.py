@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, bindparam, case, select
+from sqlalchemy import BigInteger, bindparam, case, exists, select
 from sqlalchemy.orm import Session
 
 from billing_app.db import upsert_insert
@@ -50,6 +50,23 @@ EVENT_COLUMNS = (
 )
 
 
+# A key is unique within its period (the table's unique index; on PostgreSQL each month is
+# a partition, and such an index must hold the partition key). A repeat that falls in
+# another period (a report sent at a period's end, retried with `occurred_at` now after it)
+# is found by `KEY_ELSEWHERE` in every period still open to reports.
+KEY_INDEX = ["idempotency_key", "period_start"]
+KEY_ELSEWHERE = exists().where(
+    _EVENTS.c.idempotency_key == bindparam("idempotency_key"),
+    _EVENTS.c.period_start != bindparam("period_start"),
+    _EVENTS.c.period_end > bindparam("open_since"),
+)
+
+
+def recorded_elsewhere(session: Session, values: dict) -> bool:
+    """Whether the report's key counted in another period still open to reports."""
+    return bool(session.scalar(select(KEY_ELSEWHERE), values))
+
+
 @dataclass(frozen=True)
 class Counted:
     used: int | None  # None: refused (a new subject past the cap)
@@ -59,11 +76,13 @@ class Counted:
 
 def count_report(session: Session, meter: Meter, values: dict) -> Counted:
     """Count one report of a `max`, `latest` or `unique_count` meter (see the module)."""
+    if recorded_elsewhere(session, values):
+        return Counted(None, 0, duplicate=True)
     insert = upsert_insert(session)
     event_id = session.execute(
         insert(_EVENTS)
         .values({name: values[name] for name in EVENT_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .on_conflict_do_nothing(index_elements=KEY_INDEX)
         .returning(_EVENTS.c.id)
     ).scalar()
     if event_id is None:

@@ -48,7 +48,13 @@ from billing_app.services.entitlements.facts import AccessFacts, Grant
 from billing_app.services.events import outbox
 from billing_app.services.events.changes import Emission, iso
 from billing_app.services.usage import aggregations
-from billing_app.services.usage.aggregations import COUNTER_COLUMNS, EVENT_COLUMNS
+from billing_app.services.usage.aggregations import (
+    COUNTER_COLUMNS,
+    EVENT_COLUMNS,
+    KEY_ELSEWHERE,
+    KEY_INDEX,
+    recorded_elsewhere,
+)
 from billing_app.services.usage.meters import Meter
 from billing_app.services.usage.periods import Period, billing_period, calendar_month, checked
 
@@ -315,7 +321,7 @@ def _raise_and_keep(session: Session, together: list[tuple[int, _Prepared]], res
         (insert, "keep many"),
         lambda: (
             insert(_EVENTS)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .on_conflict_do_nothing(index_elements=KEY_INDEX)
             .returning(_EVENTS.c.idempotency_key)
         ),
     )
@@ -407,6 +413,7 @@ def _prepare(
         "quantity": report.quantity,
         "occurred_at": report.occurred_at,
         "recorded_at": now,
+        "open_since": now - late,  # a period ending after it still takes reports
         "meter_terms": meter.values(),
         "credits": credits,
         "subject": report.subject,
@@ -437,8 +444,12 @@ def _record(
             raise QuotaExceeded(_refusal(meter, report))
         announce_thresholds(session, report.account_id, meter, period, counted.before, counted.used)
         return MeterUsage(meter, period, counted.used, credits)
-    count = _count_in_one_statement if is_postgresql(session) else _count_in_two_statements
-    used, kept = count(session, values)
+    if is_postgresql(session):
+        used, kept = _count_in_one_statement(session, values)
+    elif recorded_elsewhere(session, values):
+        return _answer_for_key(session, report)
+    else:
+        used, kept = _count_in_two_statements(session, values)
     if used is None:
         raise QuotaExceeded(_refusal(meter, report))
     if kept is None:  # the key was recorded before: undo this count, answer as then
@@ -515,7 +526,7 @@ def _keep_event(insert):
                 "answer": bindparam("answer", type_=_EVENTS.c.answer.type),
             }
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .on_conflict_do_nothing(index_elements=KEY_INDEX)
         .returning(_EVENTS.c.id)
     )
 
@@ -561,8 +572,11 @@ def _counted_and_kept(limited: bool):
     columns = [bindparam(name, type_=_EVENTS.c[name].type).label(name) for name in EVENT_COLUMNS]
     kept = (
         postgresql.insert(_EVENTS)
-        .from_select([*EVENT_COLUMNS, "answer"], select(*columns, answer).select_from(raised))
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .from_select(
+            [*EVENT_COLUMNS, "answer"],
+            select(*columns, answer).select_from(raised).where(~KEY_ELSEWHERE),
+        )
+        .on_conflict_do_nothing(index_elements=KEY_INDEX)
         .returning(_EVENTS.c.id)
         .cte("kept")
     )
@@ -599,7 +613,9 @@ def _answer_for_key(session: Session, report: Report) -> MeterUsage | None:
     """The answer the first report with this key got; a different report under the same
     key is a conflict."""
     event = session.scalars(
-        select(UsageEvent).where(UsageEvent.idempotency_key == report.idempotency_key)
+        select(UsageEvent)
+        .where(UsageEvent.idempotency_key == report.idempotency_key)
+        .order_by(UsageEvent.id)
     ).first()
     if event is None:
         return None

@@ -205,9 +205,11 @@ def register_webhook_worker(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from billing_app.accounts_cli import accounts_cli
     from billing_app.cli import admin_cli, billing_cli
     from billing_app.events_cli import events_cli
 
     billing_cli.add_command(events_cli)
+    billing_cli.add_command(accounts_cli)
     app.cli.add_command(billing_cli)
     app.cli.add_command(admin_cli)

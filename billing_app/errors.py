@@ -166,6 +166,21 @@ class CustomerShared(BillingError):
     )
 
 
+class AccountNotFound(BillingError):
+    code = "account_not_found"
+    status = 404
+    default_message = "The service holds nothing about that account."
+
+
+class AccountInUse(BillingError):
+    code = "account_in_use"
+    status = 409
+    default_message = (
+        "The account has a subscription that still gives access: cancel it (and let it end)"
+        " before erasing the account."
+    )
+
+
 class SubscriptionCanceled(BillingError):
     code = "subscription_canceled"
     status = 409

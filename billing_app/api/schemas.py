@@ -515,6 +515,56 @@ class AccountSchema(ma.Schema):
     paddle_customer_id = fields.String(required=True, allow_none=True)
 
 
+def _rows(description: str):
+    return fields.List(fields.Dict(), required=True, metadata={"description": description})
+
+
+class AccountExportSchema(ma.Schema):
+    """Everything held about an account (docs/operations.md, Data requests): each row is its
+    table's columns, times in ISO 8601 UTC."""
+
+    format = fields.String(required=True, metadata={"example": "billing-account-export"})
+    version = fields.Integer(required=True, metadata={"example": 1})
+    exported_at = fields.AwareDateTime(required=True)
+    account_id = fields.String(required=True)
+    account = fields.Dict(required=True, allow_none=True)
+    subscriptions = _rows("the account's subscriptions")
+    subscription_items = _rows("their Paddle items")
+    subscription_changes = _rows("changes asked for at a period's end")
+    transactions = _rows("its transactions (amounts in minor units)")
+    adjustments = _rows("refunds, credits and chargebacks of those transactions")
+    purchases = _rows("one-time purchases and what they grant")
+    usage_counters = _rows("usage per meter and billing period")
+    usage_charges = _rows("overage charges")
+    usage_subjects = _rows("the subjects unique_count meters saw")
+    usage_events = _rows("every usage report kept")
+    webhook_events = _rows("Paddle's webhooks about the account, payloads as JSON")
+    events = _rows("the outbound events told about the account, bodies as JSON")
+    event_account = fields.Dict(required=True, allow_none=True)
+    audit = _rows("console actions about the account")
+
+
+class ErasureRequestSchema(ma.Schema):
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "count, change nothing"})
+    requested_by = fields.String(
+        load_default="service",
+        validate=[validate.Length(min=1, max=128), printable],
+        metadata={"description": "who asked for it (audited)"},
+    )
+
+
+class ErasureSchema(ma.Schema):
+    account_id = fields.String(required=True)
+    dry_run = fields.Boolean(required=True)
+    changed = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "rows changed (or that would change), by kind"},
+    )
+    total = fields.Integer(required=True)
+
+
 class EntitlementsBatchRequestSchema(ma.Schema):
     account_ids = fields.List(
         fields.String(validate=[validate.Length(min=1, max=128), printable]),

@@ -3,6 +3,7 @@
 from billing_app.models.account import Account
 from billing_app.models.audit import AuditEntry
 from billing_app.models.console_session import ConsoleSession
+from billing_app.models.erasure import ErasedCustomer, Erasure
 from billing_app.models.event import (
     DELIVERY_STATUSES,
     EventAccount,
@@ -56,6 +57,8 @@ __all__ = [
     "Adjustment",
     "AuditEntry",
     "ConsoleSession",
+    "ErasedCustomer",
+    "Erasure",
     "EventAccount",
     "EventClock",
     "EventDelivery",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from billing_app.services.billing_history import adjustments, transactions
 from billing_app.services.customer_links import customer_now_known
+from billing_app.services.data_requests import erasure
 from billing_app.services.events import payments
 from billing_app.services.stale_guard import is_newer
 from billing_app.services.subscriptions.accounts import (
@@ -147,6 +148,8 @@ def link_customer(session: Session, notification: Notification) -> str:
     """`customer.*`: a customer our checkout created names its account in `custom_data`;
     any customer an account owns keeps that account's email and name current."""
     data = notification.data
+    if erasure.is_erased(session, data.get("id")):
+        return "ignored"  # erased on request: its email and name are never kept again
     account_id, _ = app_ids(data.get("custom_data"))
     serialise_on_customer(session, data.get("id"))
     if account_id:

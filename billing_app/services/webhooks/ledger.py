@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from billing_app.db import is_conflict, upsert_insert, utcnow
 from billing_app.errors import describe_failure
 from billing_app.models import WebhookEvent
+from billing_app.services.data_requests import erasure
 from billing_app.services.events import outbox
 from billing_app.services.webhooks.handlers import HANDLERS
 from paddle_client.webhooks import Notification, parse_notification
@@ -215,6 +216,7 @@ def apply_event(
     outbox.caused_by(session, "paddle_webhook")
     try:
         outcome = handler(session, notification) if handler else "ignored"
+        erasure.keep_erased_out(session, entry.id, entry.payload, notification.data)
         if entry.settled:
             _count_replay(session, entry, outcome)
         else:

@@ -33,10 +33,9 @@ def export_command(account_id: str, output: Path | None) -> None:
     requests)."""
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
-        for piece in export(db.session, account_id):
+        for piece in export(db.engine, account_id):
             out.write(piece)
     finally:
-        db.session.rollback()
         if output:
             out.close()
     if output:

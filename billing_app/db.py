@@ -118,6 +118,22 @@ def single_statement(engine: Engine) -> Iterator[Connection]:
         yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
+@contextmanager
+def one_snapshot(engine: Engine) -> Iterator[Session]:
+    """A session for a long read that blocks no writer: on PostgreSQL one repeatable-read,
+    read-only transaction (every statement sees the same moment); on SQLite statements
+    that take no write lock (a transaction there would hold it for the whole read)."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        else:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        with Session(bind=connection) as session:
+            yield session
+
+
 def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
     """Before a connection that sat idle in the pool for `idle_seconds` is used, ask the
     database whether it is still there; a dead one is replaced (the pool tries another),

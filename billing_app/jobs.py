@@ -201,12 +201,22 @@ def retry_failed_webhooks(app: Flask, *, limit: int = 100) -> int:
 
 
 def prune_webhook_ledger(app: Flask) -> int | None:
-    """Delete settled ledger rows older than WEBHOOK_RETENTION_DAYS; failed ones are kept."""
+    """Delete settled ledger rows older than WEBHOOK_RETENTION_DAYS; failed ones are kept,
+    without the personal fields of their payloads. The rows deleted."""
+    from billing_app.services.data_requests.erasure import scrub_ledger_before
+
     cutoff = utcnow() - timedelta(days=app.config["WEBHOOK_RETENTION_DAYS"])
     statement = delete(WebhookEvent).where(
         WebhookEvent.status.in_(PRUNABLE), WebhookEvent.received_at < cutoff
     )
-    return _prune(app, "webhook-prune", statement)
+
+    def prune(_lease: Lease) -> int:
+        deleted = db.session.execute(statement).rowcount
+        scrub_ledger_before(db.session, cutoff)
+        db.session.commit()
+        return deleted
+
+    return alone(app, "webhook-prune", "webhook-prune", prune)
 
 
 def _prune(app: Flask, job: str, statement, *also) -> int | None:

@@ -14,6 +14,7 @@ def register_admin(app: Flask) -> None:
     from billing_app.admin import (  # noqa: F401  (each module adds its pages to the blueprint)
         accounts,
         audit_log,
+        data_requests,
         events,
         inbox,
         overview,

@@ -801,3 +801,31 @@ def test_an_operator_adds_an_endpoint_sees_deliveries_and_redelivers(make_app, p
         assert b"is not an http(s) URL" in refused.data
         actions = [entry[1] for entry in audit_entries()]
     assert actions[1:] == ["add_event_endpoint", "redeliver_event", "disable_event_endpoint"]
+
+
+def test_an_operator_exports_an_account_and_erases_it_after_typing_its_id(browser, session):
+    make_account(session, "acct_1", email="jo@example.com", name="Jo")
+    token = sign_in(browser)
+    page = browser.get("/admin/accounts/acct_1").get_data(as_text=True)
+    assert "/admin/accounts/acct_1/export" in page and "/admin/accounts/acct_1/erase" in page
+
+    exported = browser.get("/admin/accounts/acct_1/export")
+    assert exported.status_code == 200 and exported.mimetype == "application/json"
+    assert exported.json["account"]["email"] == "jo@example.com"
+
+    confirm = browser.get("/admin/accounts/acct_1/erase").get_data(as_text=True)
+    assert "Type the account id to confirm" in confirm and "account" in confirm
+    mistyped = browser.post(
+        "/admin/accounts/acct_1/erase", data={"csrf_token": token, "confirm": "acct_"}
+    )
+    assert mistyped.status_code == 303
+    assert stored(select(Account.email)) == ["jo@example.com"]  # nothing erased
+
+    done = browser.post(
+        "/admin/accounts/acct_1/erase", data={"csrf_token": token, "confirm": "acct_1"}
+    )
+    assert done.status_code == 303 and done.headers["Location"] == "/admin/accounts/acct_1"
+    assert stored(select(Account.email)) == [None]
+    assert ("Ada", "erase_account", "ok", "acct_1") in audit_entries()
+    again = browser.get("/admin/accounts/acct_1/erase").get_data(as_text=True)
+    assert "already erased" in again

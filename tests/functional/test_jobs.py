@@ -1,5 +1,6 @@
 """The scheduled jobs and their schedule, with a clock the test controls."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -165,6 +166,31 @@ def test_prune_deletes_old_settled_events_and_keeps_failures(app, session):
     session.commit()
     assert jobs.prune_webhook_ledger(app) == 2
     assert sorted(session.scalars(select(WebhookEvent.event_id))) == ["evt_1", "evt_new"]
+
+
+def test_a_failed_event_kept_past_retention_keeps_no_personal_field(app, session):
+    old = datetime.now(UTC) - timedelta(days=91)
+    customer = {"id": "ctm_01", "email": "jo@example.com", "name": "Jo", "status": "active"}
+    for event_id, received in (("evt_old", old), ("evt_recent", datetime.now(UTC))):
+        session.add(
+            WebhookEvent(
+                event_id=event_id,
+                event_type="customer.updated",
+                occurred_at=old,
+                payload=json.dumps({"event_id": event_id, "data": customer}),
+                status="dead",
+                error="customer ctm_01 could not be applied",
+                received_at=received,
+            )
+        )
+    session.commit()
+    jobs.prune_webhook_ledger(app)
+    session.expire_all()
+    kept = {row.event_id: row for row in session.scalars(select(WebhookEvent))}
+    scrubbed = json.loads(kept["evt_old"].payload)["data"]
+    assert scrubbed == {**customer, "email": None, "name": None}
+    assert kept["evt_old"].error == "customer ctm_01 could not be applied"  # for operators
+    assert json.loads(kept["evt_recent"].payload)["data"] == customer  # within retention
 
 
 def test_the_reconcile_command_prints_a_summary_and_fails_non_zero(unpaced, paddle):

@@ -142,11 +142,7 @@ def _scrub_ledger(session: Session, scope: Scope, known: list[str]) -> int:
     for row_id, payload, error in rows:
         clean, clean_error = _scrubbed_text(payload), without(error, known)
         if (clean, clean_error) != (payload, error):
-            session.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id == row_id)
-                .values(payload=clean, error=clean_error)
-            )
+            _rewrite(session, row_id, payload=clean, error=clean_error)
             changed += 1
     return changed
 
@@ -222,6 +218,22 @@ def _record(session: Session, report: ErasureReport, erased_by: str, now: dateti
     )
 
 
+def scrub_ledger_before(session: Session, cutoff: datetime) -> int:
+    """Past the ledger's retention the rows kept (failed and dead ones, for operators) keep
+    their ids, type, status and error, not the personal fields of their payload; the caller
+    commits. The rows changed."""
+    changed = 0
+    rows = session.execute(
+        select(WebhookEvent.id, WebhookEvent.payload).where(WebhookEvent.received_at < cutoff)
+    ).all()
+    for row_id, payload in rows:
+        clean = _scrubbed_text(payload)
+        if clean != payload:
+            _rewrite(session, row_id, payload=clean)
+            changed += 1
+    return changed
+
+
 def keep_erased_out(session: Session, entry_id: int, payload: str, data: dict[str, Any]) -> bool:
     """After a webhook is applied: if it is about an erased customer, store its payload
     without the personal fields. Whether it was."""
@@ -230,12 +242,12 @@ def keep_erased_out(session: Session, entry_id: int, payload: str, data: dict[st
         customer_id = data["id"]
     if not customer_id or not is_erased(session, customer_id):
         return False
-    session.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.id == entry_id)
-        .values(payload=_scrubbed_text(payload))
-    )
+    _rewrite(session, entry_id, payload=_scrubbed_text(payload))
     return True
+
+
+def _rewrite(session: Session, row_id: int, **values: str | None) -> None:
+    session.execute(update(WebhookEvent).where(WebhookEvent.id == row_id).values(**values))
 
 
 def is_erased(session: Session, customer_id: str | None) -> bool:

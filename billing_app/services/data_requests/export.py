@@ -25,9 +25,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from billing_app.db import utcnow
+from billing_app.db import one_snapshot, utcnow
 from billing_app.services.data_requests.scope import Scope
 
 FORMAT = "billing-account-export"
@@ -38,8 +39,14 @@ _JSON_TEXT = {"webhook_events": "payload", "events": "body"}
 _ONE_ROW = ("account", "event_account")
 
 
-def export(session: Session, account_id: str) -> Iterator[str]:
-    """The document, in pieces of text (join them, or write them as they come)."""
+def export(engine: Engine, account_id: str) -> Iterator[str]:
+    """The document, in pieces of text (join them, or write them as they come), read from
+    one snapshot that blocks no writer however long the reader takes."""
+    with one_snapshot(engine) as session:
+        yield from _document(session, account_id)
+
+
+def _document(session: Session, account_id: str) -> Iterator[str]:
     scope = Scope.of(session, account_id)
     head = {
         "format": FORMAT,

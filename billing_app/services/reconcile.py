@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
-from billing_app.db import utcnow
+from billing_app.db import is_postgresql, utcnow
 from billing_app.errors import describe_failure
 from billing_app.metrics import RECONCILE_PAGES
 from billing_app.models import (
@@ -422,6 +422,12 @@ class Reconciler:
         self.session.execute(
             update(ReconcileRun).where(ReconcileRun.id == self.run_id).values(**asdict(self.counts))
         )
+        if is_postgresql(self.session):
+            # A page's commit need not wait for the disk: a crash that loses the last pages'
+            # repairs loses their events and drift rows with them (one transaction), and the
+            # next run repairs them again. 5,000 pages at 1,000,000 subscriptions wait 5,000
+            # flushes otherwise.
+            self.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         self.session.commit()
         RECONCILE_PAGES.inc()
         self.committed = Counts(**asdict(self.counts))

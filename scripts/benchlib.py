@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -389,3 +390,35 @@ def usage_counted(database_url: str, hard_limit: int | None = None) -> dict[str,
             if hard_limit is not None
             else 0,
         }
+
+
+def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command as its own process: wall seconds, peak RSS in MB, what it printed.
+
+    The peak is the process's own high-water mark (VmHWM), read while it runs: the
+    `ru_maxrss` that wait4 reports keeps the forking parent's size across exec, and this
+    script holds the seeded rows."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as printed:
+        child = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=printed, stderr=subprocess.STDOUT
+        )
+        peak_kb = 0
+        while child.poll() is None:
+            peak_kb = max(peak_kb, high_water_kb(child.pid))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        printed.seek(0)
+        output = printed.read()
+    if child.returncode != 0:
+        raise RuntimeError(f"{command} failed:\n{output}")
+    return seconds, peak_kb / 1024, output
+
+
+def high_water_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0  # it has just ended
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) if found else 0

@@ -203,3 +203,20 @@ def test_an_account_with_access_or_unknown_is_refused(client, session):
     assert (unknown.status_code, unknown.json["error"]) == (404, "account_not_found")
     assert client.post("/api/v1/accounts/acct_1/erase", json={}).status_code == 401
     assert client.get("/api/v1/accounts/acct_1/export").status_code == 401
+
+
+def test_the_command_line_exports_to_a_file_and_erases_after_a_dry_run(app, held, tmp_path):
+    runner = app.test_cli_runner()
+    output = tmp_path / "acct_1.json"
+    exported = runner.invoke(args=["billing", "accounts", "export", "acct_1", "--output", output])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(output.read_text())["account"]["email"] == EMAIL
+
+    dry = runner.invoke(args=["billing", "accounts", "erase", "acct_1", "--dry-run"])
+    assert dry.exit_code == 0 and "erasure would change" in dry.output
+    done = runner.invoke(args=["billing", "accounts", "erase", "acct_1", "--by", "dpo"])
+    assert done.exit_code == 0 and "erasure changed" in done.output
+    again = runner.invoke(args=["billing", "accounts", "erase", "acct_1"])
+    assert "nothing to erase" in again.output
+    refused = runner.invoke(args=["billing", "accounts", "erase", "nobody"])
+    assert refused.exit_code == 1 and "Error: The service holds nothing" in refused.output

@@ -352,7 +352,7 @@ def list_webhooks_command(statuses, event_types, since, limit) -> None:
 
 @billing_cli.group("usage")
 def usage_cli() -> None:
-    """Usage metering: overage charges."""
+    """Usage metering: overage charges, usage events' partitions."""
 
 
 @usage_cli.command("charges")
@@ -397,6 +397,19 @@ def bill_usage_command(dry_run: bool) -> None:
         f"Overage billing: {outcomes['opened']} charge(s) opened; "
         + (f"sent to Paddle: {sent}." if sent else "none due to send.")
     )
+
+
+@usage_cli.command("partitions")
+@with_appcontext
+def usage_partitions_command() -> None:
+    """Make usage events' monthly partitions now (PostgreSQL; the scheduler does it every
+    few hours): this month, the next two, and any month the default partition caught.
+    Exit status 75 when another process is making them."""
+    made = jobs.make_usage_partitions(current_app._get_current_object())
+    if made is None:
+        click.echo("Another process is making the partitions; skipped.")
+        sys.exit(75)
+    click.echo(f"Made {', '.join(made)}." if made else "No partition to make.")
 
 
 @billing_cli.command("worker")

@@ -125,3 +125,11 @@ def test_retention_drops_a_billed_month_whole_and_keeps_one_with_a_charge_open(a
     kept = set(session.scalars(select(UsageEvent.idempotency_key)))
     assert kept == {"unbilled", "recent"}
     assert session.scalar(select(func.count(UsageCounter.id))) == 3  # the figures stay
+
+
+def test_the_command_makes_the_months_once(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["billing", "usage", "partitions"])
+    assert first.exit_code == 0 and Month.of(datetime.now(UTC)).name in first.output
+    again = runner.invoke(args=["billing", "usage", "partitions"])
+    assert again.output.strip() == "No partition to make."

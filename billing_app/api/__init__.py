@@ -50,3 +50,4 @@ def register_blueprints(app: Flask) -> None:
     events.register_feed(app)
     pricing.register_pricing(app)
     entitlements.serve_without_the_wrappers(app)
+    usage.serve_the_batch_without_the_wrappers(app)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from copy import deepcopy
+from datetime import datetime
 
 from billing_app import errors
 from billing_app.api.openapi import HTTP_ERROR_CODES, ErrorSchema
@@ -103,3 +105,15 @@ def etag_documented(view):
     view._apidoc = deepcopy(getattr(view, "_apidoc", {}))
     view._apidoc["etag"] = True
     return view
+
+
+def _iso(value):
+    if isinstance(value, datetime):
+        return value.isoformat()  # as marshmallow's AwareDateTime writes it
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def as_json(answer) -> bytes:
+    """An answer written as its schema would write it, without the schema's per-field cost
+    (the hot paths; a test holds each equal to the schema's dump)."""
+    return json.dumps(answer, default=_iso, sort_keys=True, separators=(",", ":")).encode()

@@ -12,14 +12,19 @@ count against an in-process token bucket, not Flask-Limiter (see `billing_app.ra
 import functools
 import hashlib
 import inspect
-import json
-from datetime import datetime
 
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, USER, USER_READ, etag_documented, operation
+from billing_app.api.common import (
+    SERVICE,
+    USER,
+    USER_READ,
+    as_json,
+    etag_documented,
+    operation,
+)
 from billing_app.api.schemas import (
     EntitlementsBatchRequestSchema,
     EntitlementsBatchSchema,
@@ -43,16 +48,6 @@ def service_token_before_the_body() -> None:
     # An anonymous batch request is a 401, whatever body it sends.
     if request.endpoint == f"{blp.name}.{BatchEntitlements.__name__}":
         require_service_token()
-
-
-def _iso(value):
-    if isinstance(value, datetime):
-        return value.isoformat()  # as marshmallow's AwareDateTime writes it
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def as_json(answer) -> bytes:
-    return json.dumps(answer, default=_iso, sort_keys=True, separators=(",", ":")).encode()
 
 
 def answer_of(account_id: str, headers: dict[str, str] | None = None):

@@ -191,3 +191,24 @@ def test_uncapped_reports_are_counted_together_and_answered_as_if_alone(app, cli
     assert [(data["meter"], data["used"]) for data in reached] == [("events", 12)]
     again = batch(client, entry(meter="events", quantity=5, key="x3"))
     assert again.json["results"][0]["usage"]["used"] == 12
+
+
+def test_the_answer_is_written_as_the_documented_schema_writes_it(client, session):
+    from billing_app.api.schemas import UsageBatchSchema
+
+    metered(session, "acct_1")
+    moment = datetime.now(UTC).isoformat()
+    answer = batch(
+        client,
+        {**entry(quantity=3, key="a"), "occurred_at": moment, "subject": "user-1"},
+        entry(quantity=4, key="a"),
+        entry(meter="storage", key="e"),
+        entry(quantity=500, key="f"),
+    )
+    assert answer.status_code == 200
+    schema = UsageBatchSchema()
+    assert schema.dump(schema.load(answer.json)) == answer.json
+    assert [r["status"] for r in answer.json["results"]] == [200, 409, 422, 402]
+    refused = batch(client, {**entry(key="g"), "quantity": True})  # the schema judges it
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {"reports": {"0": {"quantity": ["Not a valid integer."]}}}

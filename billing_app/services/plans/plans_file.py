@@ -4,6 +4,7 @@ each is validated, and the identifiers the API checks the same way."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,7 +51,8 @@ class MinorUnits(ma.fields.Field):
 
 
 PRICE_ID = ma.validate.Regexp(r"^pri_[a-z0-9]{1,60}$", error="not a Paddle price id (pri_...)")
-METER_NAME = ma.validate.Regexp(r"^[a-z0-9][a-z0-9_.-]{0,63}$", error="not a meter name")
+METER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+METER_NAME = ma.validate.Regexp(METER_NAME_PATTERN, error="not a meter name")
 
 
 class MeterSchema(ma.Schema):

@@ -46,7 +46,6 @@ from billing_app.services.data_requests.scope import Scope
 
 GIVES_ACCESS = ("trialing", "active", "past_due", "paused")
 PSEUDONYM = "erased-"
-PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,7 @@ def _personal_values(session: Session, account: Account | None, scope: Scope) ->
 def _scrub_ledger(session: Session, scope: Scope, known: list[str]) -> int:
     changed = 0
     rows = session.execute(
-        select(WebhookEvent.id, WebhookEvent.payload, WebhookEvent.error)
-        .where(scope.ledger_rows())
-        .execution_options(yield_per=PAGE)
+        select(WebhookEvent.id, WebhookEvent.payload, WebhookEvent.error).where(scope.ledger_rows())
     ).all()
     for row_id, payload, error in rows:
         clean, clean_error = _scrubbed_text(payload), without(error, known)

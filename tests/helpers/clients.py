@@ -10,6 +10,7 @@ from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 OPENAPI_TYPESCRIPT = REPOSITORY / "node_modules" / ".bin" / "openapi-typescript"
+TSC = REPOSITORY / "node_modules" / ".bin" / "tsc"
 
 
 def write_spec(app, directory: Path) -> Path:
@@ -21,6 +22,12 @@ def write_spec(app, directory: Path) -> Path:
 def _run(command: list[str]) -> None:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def compile_typescript(project: Path) -> subprocess.CompletedProcess:
+    """`tsc -p project` (its tsconfig.json): what it printed, and whether it compiled."""
+    assert TSC.exists(), "typescript is missing: run `npm ci`"
+    return subprocess.run([str(TSC), "-p", str(project)], capture_output=True, text=True)
 
 
 def generate_python_client(spec: Path, package: Path) -> Path:

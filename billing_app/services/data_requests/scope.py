@@ -140,7 +140,7 @@ class Scope:
                     WebhookEvent.event_type.like("address.%"),
                     WebhookEvent.event_type.like("business.%"),
                 ),
-                WebhookEvent.payload.contains(f'"{customer_id}"'),
+                WebhookEvent.payload.contains(f'"{customer_id}"', autoescape=True),
             )
             for customer_id in self.customer_ids
         ]

@@ -146,40 +146,36 @@ class GrantsSchema(ma.Schema):
             raise ma.ValidationError("a product grants features, credits or both", "features")
 
 
-class ProductFileEntrySchema(ma.Schema):
-    """A one-time product: `type: one_time`, a one-time Paddle price, and its grants."""
+class _SoldSeparately(ma.Schema):
+    """What every entry sold beside the plans has: its slug, name and Paddle price."""
 
     class Meta:
         unknown = ma.RAISE
 
-    type = ma.fields.String(required=True, validate=ma.validate.Equal("one_time"))
     slug = ma.fields.String(required=True, validate=SLUG)
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(load_default=None, allow_none=True)
     price_id = ma.fields.String(required=True, validate=PRICE_ID)
     amount = MinorUnits()
     currency = ma.fields.String(validate=CURRENCY)
+
+
+class ProductFileEntrySchema(_SoldSeparately):
+    """A one-time product: `type: one_time`, a one-time Paddle price, and its grants."""
+
+    type = ma.fields.String(required=True, validate=ma.validate.Equal("one_time"))
     grants = ma.fields.Nested(GrantsSchema, required=True)
     active = ma.fields.Boolean(load_default=True)
 
 
-class AddonFileEntrySchema(ma.Schema):
+class AddonFileEntrySchema(_SoldSeparately):
     """An add-on: `type: addon`, a recurring Paddle price, and what each unit adds to the
     plan it joins: `features`, `limits` (numbers add up, see `entitlements.combine`),
     `meters` (units added to a meter's allowance per period), `seats`. `quantity: true`
     when it is bought in a quantity (else one at most); `plans`: the plan slugs it may
     join (default: any)."""
 
-    class Meta:
-        unknown = ma.RAISE
-
     type = ma.fields.String(required=True, validate=ma.validate.Equal("addon"))
-    slug = ma.fields.String(required=True, validate=SLUG)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(load_default=None, allow_none=True)
-    price_id = ma.fields.String(required=True, validate=PRICE_ID)
-    amount = MinorUnits()
-    currency = ma.fields.String(validate=CURRENCY)
     interval = ma.fields.String(validate=ma.validate.OneOf(BILLING_INTERVALS))
     interval_count = ma.fields.Integer(validate=ma.validate.Range(min=1))
     features = ma.fields.List(ma.fields.String(), load_default=list)

@@ -7,7 +7,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, error_codes, operation
+from billing_app.api.common import SERVICE, checked_account_id, error_codes, operation
 from billing_app.api.schemas import (
     AccountExportSchema,
     AccountRequestSchema,
@@ -15,9 +15,9 @@ from billing_app.api.schemas import (
     ErasureRequestSchema,
     ErasureSchema,
 )
-from billing_app.auth import is_account_id, require_service_token
+from billing_app.auth import require_service_token
 from billing_app.db import utcnow
-from billing_app.errors import AccountInUse, AccountNotFound, CustomerConflict, ValidationFailed
+from billing_app.errors import AccountInUse, AccountNotFound, CustomerConflict
 from billing_app.extensions import db
 from billing_app.services.customer_links import declare_with_customer
 from billing_app.services.data_requests import erasure
@@ -45,7 +45,7 @@ class Account(MethodView):
         another: moving a customer is an operator's decision."""
         account = declare_with_customer(
             db.session,
-            _checked(account_id),
+            checked_account_id(account_id),
             email=body.get("email"),
             name=body.get("name"),
             paddle_customer_id=body.get("paddle_customer_id"),
@@ -64,7 +64,7 @@ class AccountExport(MethodView):
         request): its details, subscriptions, transactions, purchases, usage, Paddle's
         webhooks about it, the events told about it and the console's actions. Written as
         it is read: a large account streams."""
-        _checked(account_id)
+        checked_account_id(account_id)
         # Read from its own snapshot: the pieces need no request context as they stream.
         pieces = export(db.engine, account_id)
         headers = {"Content-Disposition": f'attachment; filename="{account_id}-export.json"'}
@@ -95,7 +95,7 @@ class AccountErasure(MethodView):
         held about it."""
         report = erasure.erase(
             db.session,
-            _checked(account_id),
+            checked_account_id(account_id),
             erased_by=body["requested_by"],
             now=utcnow(),
             dry_run=body["dry_run"],
@@ -110,11 +110,3 @@ class AccountErasure(MethodView):
             "changed": report.changed,
             "total": report.total,
         }
-
-
-def _checked(account_id: str) -> str:
-    if not is_account_id(account_id):
-        raise ValidationFailed(
-            "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
-        )
-    return account_id

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from billing_app import errors
 from billing_app.api.openapi import HTTP_ERROR_CODES, ErrorSchema
-from billing_app.auth import current_user
+from billing_app.auth import current_user, is_account_id
 
 USER = [{"userToken": []}]
 SERVICE = [{"serviceToken": []}]
@@ -117,3 +117,12 @@ def as_json(answer) -> bytes:
     """An answer written as its schema would write it, without the schema's per-field cost
     (the hot paths; a test holds each equal to the schema's dump)."""
     return json.dumps(answer, default=_iso, sort_keys=True, separators=(",", ":")).encode()
+
+
+def checked_account_id(account_id: str) -> str:
+    """An account id from a path, or 422: printable, at most 128 characters."""
+    if not is_account_id(account_id):
+        raise errors.ValidationFailed(
+            "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
+        )
+    return account_id

@@ -22,6 +22,7 @@ from billing_app.api.common import (
     USER,
     USER_READ,
     as_json,
+    checked_account_id,
     etag_documented,
     operation,
 )
@@ -30,8 +31,7 @@ from billing_app.api.schemas import (
     EntitlementsBatchSchema,
     EntitlementsSchema,
 )
-from billing_app.auth import current_user, is_account_id, require_service_token
-from billing_app.errors import ValidationFailed
+from billing_app.auth import current_user, require_service_token
 from billing_app.rate_limits import count_cached_read
 from billing_app.services.entitlements.reads import entitlement_answers
 
@@ -82,11 +82,7 @@ class AccountEntitlements(MethodView):
     def get(self, account_id):
         """Any account's access, for backend services holding BILLING_SERVICE_TOKEN."""
         require_service_token()
-        if not is_account_id(account_id):
-            raise ValidationFailed(
-                "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
-            )
-        return answer_of(account_id)
+        return answer_of(checked_account_id(account_id))
 
 
 @blp.route("/entitlements/batch")

@@ -6,14 +6,21 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from billing_app.api.common import SERVICE, USER, USER_READ, error_codes, operation
+from billing_app.api.common import (
+    SERVICE,
+    USER,
+    USER_READ,
+    checked_account_id,
+    error_codes,
+    operation,
+)
 from billing_app.api.schemas import (
     InvoiceQuerySchema,
     InvoiceSchema,
     TransactionPageSchema,
     TransactionQuerySchema,
 )
-from billing_app.auth import current_user, is_account_id, require_service_token
+from billing_app.auth import current_user, require_service_token
 from billing_app.errors import (
     InvoiceUnavailable,
     TransactionNotFound,
@@ -41,14 +48,6 @@ def authenticate_first() -> None:
         require_service_token()
     else:
         current_user()
-
-
-def _account(account_id: str) -> str:
-    if not is_account_id(account_id):
-        raise ValidationFailed(
-            "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
-        )
-    return account_id
 
 
 def _history(account_id: str, query: dict) -> dict:
@@ -129,7 +128,7 @@ class AccountTransactions(MethodView):
     @operation(blp, "listAccountTransactions", 401, 422, 503, codes=HISTORY_CODES)
     def get(self, query, account_id):
         """Any account's billing history (service token)."""
-        return _history(_account(account_id), query)
+        return _history(checked_account_id(account_id), query)
 
 
 @blp.route("/accounts/<string:account_id>/transactions/<string:transaction_id>/invoice")
@@ -140,4 +139,4 @@ class AccountInvoice(MethodView):
     @operation(blp, "getAccountTransactionInvoice", *INVOICE_ERRORS, codes=INVOICE_CODES)
     def get(self, query, account_id, transaction_id):
         """A link to the invoice PDF of any account's transaction (service token)."""
-        return _invoice(_account(account_id), transaction_id, query)
+        return _invoice(checked_account_id(account_id), transaction_id, query)

@@ -9,7 +9,15 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from flask_smorest.arguments import ArgumentsMixin
 
-from billing_app.api.common import SERVICE, USER, USER_READ, as_json, error_codes, operation
+from billing_app.api.common import (
+    SERVICE,
+    USER,
+    USER_READ,
+    as_json,
+    checked_account_id,
+    error_codes,
+    operation,
+)
 from billing_app.api.schemas import (
     MeterUsageSchema,
     UsageBatchRequestSchema,
@@ -17,14 +25,13 @@ from billing_app.api.schemas import (
     UsageReportSchema,
     UsageSchema,
 )
-from billing_app.auth import current_user, is_account_id, require_service_token
+from billing_app.auth import current_user, require_service_token
 from billing_app.db import utcnow
 from billing_app.errors import (
     BillingError,
     IdempotencyKeyConflict,
     PeriodClosed,
     QuotaExceeded,
-    ValidationFailed,
 )
 from billing_app.extensions import db
 from billing_app.metrics import USAGE_REPORTS
@@ -63,14 +70,6 @@ def service_token_before_the_body() -> None:
     if request.endpoint == f"{blp.name}.{UsageBatch.__name__}":
         require_service_token()
         request.max_content_length = BATCH_MAX_BYTES
-
-
-def _account(account_id: str) -> str:
-    if not is_account_id(account_id):
-        raise ValidationFailed(
-            "Not an account id.", errors={"account_id": ["must be printable, at most 128"]}
-        )
-    return account_id
 
 
 def metering_now(account_id: str, now) -> usage_service.Metering | None:
@@ -206,7 +205,7 @@ BATCH_COUNTS = ("recorded", "duplicate", "refused", "conflict", "invalid")
 def _report(account_id: str, body: dict, now) -> usage_service.Report:
     """A report as the single call and the batch take it (`occurred_at` default: now)."""
     return usage_service.Report(
-        account_id=_account(account_id),
+        account_id=checked_account_id(account_id),
         meter=body["meter"],
         quantity=body["quantity"],
         idempotency_key=body["idempotency_key"],
@@ -257,7 +256,7 @@ class AccountUsage(MethodView):
     @operation(blp, "getAccountUsage", 401, 422, 503)
     def get(self, account_id):
         """Any account's usage in the current billing period (service token)."""
-        return _figures(_account(account_id))
+        return _figures(checked_account_id(account_id))
 
     @blp.doc(security=SERVICE)
     @blp.arguments(UsageReportSchema)

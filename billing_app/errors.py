@@ -59,6 +59,16 @@ class ValidationFailed(BillingError):
     default_message = "The request is not valid."
 
 
+class CursorExpired(BillingError):
+    code = "cursor_expired"
+    status = 410
+    default_message = (
+        "Events after this cursor may have been deleted (they are kept"
+        " EVENTS_RETENTION_DAYS): start again from GET /api/v1/events/cursor, and read"
+        " afresh whatever you derived from the events."
+    )
+
+
 class PlanNotFound(BillingError):
     code = "plan_not_found"
     status = 404

@@ -93,9 +93,12 @@ class BatchEntitlements(MethodView):
     @operation(blp, "getEntitlementsBatch", 400, 401, 413, 422, 503)
     def post(self, wanted):
         """Several accounts' access in one call (at most 500), for backend services holding
-        BILLING_SERVICE_TOKEN; each account once, in the order asked."""
+        BILLING_SERVICE_TOKEN; each account once, in the order asked. With
+        `Cache-Control: no-cache` they are read from the database, not from the serving
+        process's cache: a client that has just read of a change in the events feed gets
+        the state after it, even before that process has heard of it."""
         account_ids = list(dict.fromkeys(wanted["account_ids"]))
-        answers = entitlement_answers(account_ids)
+        answers = entitlement_answers(account_ids, fresh=bool(request.cache_control.no_cache))
         batch = {
             "entitlements": [
                 {"account_id": account_id, **answers[account_id]} for account_id in account_ids

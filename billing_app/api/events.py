@@ -6,7 +6,6 @@ answers within a moment of a new event. And the event catalogue in the OpenAPI d
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import marshmallow as ma
@@ -18,19 +17,15 @@ from marshmallow import fields, validate
 from billing_app.api.common import SERVICE, error_codes, operation
 from billing_app.auth import require_service_token
 from billing_app.db import single_statement
-from billing_app.errors import ValidationFailed
+from billing_app.errors import CursorExpired, ValidationFailed
 from billing_app.extensions import db
 from billing_app.notifications import EVENTS_CHANNEL, listener_of
 from billing_app.services.events import outbox
 from billing_app.services.events.catalogue import EVENT_TYPES
-from billing_app.services.events.feed import START, Cursor, read_feed
+from billing_app.services.events.feed import START, Cursor, is_kept, latest_cursor, read_feed
+from billing_app.services.events.tail import FeedTail
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Outbound events, as a feed")
-
-# Between two looks at the table while a long poll waits: new events announced by this
-# process or by PostgreSQL wake it sooner; other writers (SQLite's other processes) are
-# seen within this.
-LOOK_EVERY = 0.25
 
 
 class EventSchema(ma.Schema):
@@ -49,6 +44,13 @@ class EventPageSchema(ma.Schema):
     data = fields.List(fields.Nested(EventSchema), required=True)
     next_cursor = fields.String(
         required=True, metadata={"description": "give it as `after` to read on"}
+    )
+
+
+class FeedCursorSchema(ma.Schema):
+    cursor = fields.String(
+        required=True,
+        metadata={"description": "give it as `after` to read only what is written from now on"},
     )
 
 
@@ -72,28 +74,21 @@ class EventFeedQuerySchema(ma.Schema):
     )
 
 
-class NewEvents:
-    """Long polls wait here; any commit of events (this process's, or any process's on
-    PostgreSQL) wakes them."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-
-    def announce(self, *_payload) -> None:
-        with self._condition:
-            self._condition.notify_all()
-
-    def wait(self, seconds: float) -> None:
-        with self._condition:
-            self._condition.wait(seconds)
-
-
 def register_feed(app: Flask) -> None:
-    new_events = app.extensions["billing_new_events"] = NewEvents()
-    app.extensions.setdefault(outbox.WRITTEN, []).append(new_events.announce)
     listener = listener_of(app)
+
+    def latest() -> Cursor:
+        with app.app_context(), single_statement(db.engine) as connection:
+            return latest_cursor(connection)
+
+    def listening() -> bool:
+        return listener is not None and listener.connected.is_set()
+
+    tail = app.extensions["billing_feed_tail"] = FeedTail(latest, listening=listening)
+    app.extensions.setdefault(outbox.WRITTEN, []).append(tail.announce)
     if listener is not None:
-        listener.subscribe(EVENTS_CHANNEL, new_events.announce)
+        listener.subscribe(EVENTS_CHANNEL, tail.announce)
+        listener.watch(lambda _listening: tail.announce())  # what went unheard meanwhile
 
 
 @blp.before_request
@@ -125,28 +120,47 @@ class Events(MethodView):
     @blp.doc(security=SERVICE)
     @blp.arguments(EventFeedQuerySchema, location="query", unknown=ma.RAISE)
     @blp.response(200, EventPageSchema)
-    @operation(blp, "listEvents", 401, 422, 503, codes=error_codes(ValidationFailed))
+    @operation(
+        blp, "listEvents", 401, 410, 422, 503, codes=error_codes(ValidationFailed, CursorExpired)
+    )
     def get(self, query):
         """Events after a cursor, oldest first: each account's in its `sequence` order.
         Keep `next_cursor` and ask again with it as `after`; with `wait`, an empty page
-        waits for the next event (a long poll). Events are kept EVENTS_RETENTION_DAYS."""
+        waits for the next event (a long poll). Events are kept EVENTS_RETENTION_DAYS: a
+        cursor whose event is no longer kept is answered 410 `cursor_expired` (events after
+        it may be gone too)."""
         after, types, wait = _query(query)
-        new_events = current_app.extensions["billing_new_events"]
+        tail = current_app.extensions["billing_feed_tail"]
         listener = listener_of(current_app)
         if listener is not None and wait:
             listener.ensure_running()
         deadline = time.monotonic() + wait
         while True:
+            seen = tail.current()
             with single_statement(db.engine) as connection:
                 bodies, cursor = read_feed(connection, after, types=types, limit=query["limit"])
+                if not bodies and not is_kept(connection, after):
+                    raise CursorExpired()
             left = deadline - time.monotonic()
             if bodies or left <= 0:
                 break
-            new_events.wait(min(left, LOOK_EVERY))
+            tail.wait_past(seen, left)
         # The bodies are the JSON the outbox wrote: joined as they are, not parsed again.
         page = f'{{"data":[{",".join(bodies)}],"next_cursor":{json.dumps(cursor.encode())}}}'
 
         return Response(page, mimetype="application/json")
+
+
+@blp.route("/events/cursor")
+class FeedEnd(MethodView):
+    @blp.doc(security=SERVICE)
+    @blp.response(200, FeedCursorSchema)
+    @operation(blp, "getEventsCursor", 401, 503)
+    def get(self):
+        """The feed's end now: a consumer starting afresh (an empty cache, or after
+        `cursor_expired`) reads on from here, and reads the state itself for the rest."""
+        with single_statement(db.engine) as connection:
+            return {"cursor": latest_cursor(connection).encode()}
 
 
 def document_webhooks(spec) -> None:

@@ -481,6 +481,16 @@ class EntitlementsSchema(ma.Schema):
         required=True,
         metadata={"description": "what one-time purchases grant (in `features` too)"},
     )
+    recheck_at = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "when this answer may next change by the clock alone, with no"
+            " event (a scheduled cancellation or pause taking effect, a grace period ending,"
+            " a purchase's grant running out): a cache of it reads the account again then;"
+            " null: not by the clock"
+        },
+    )
 
 
 class AccountEntitlementsSchema(EntitlementsSchema):

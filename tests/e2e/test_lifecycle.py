@@ -38,6 +38,7 @@ def test_checkout_pause_resume_cancel_and_time_travel(e2e, session):
         "seats": 1,
         "meters": [],
         "grants": [],
+        "recheck_at": None,
     }
 
     paused = api.act("/subscription/pause", {"effective_from": "next_billing_period"})

@@ -150,6 +150,7 @@ def test_the_service_token_reads_any_accounts_entitlements(client, session):
         "seats": 1,  # the subscription's quantity
         "meters": [],
         "grants": [],
+        "recheck_at": None,
     }
 
 

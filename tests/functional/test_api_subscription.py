@@ -301,6 +301,7 @@ def test_entitlements(client, session, active):
         "seats": 10,
         "meters": [],
         "grants": [],
+        "recheck_at": None,
     }
 
 

@@ -247,3 +247,68 @@ def test_a_purchase_revoked_elsewhere_leaves_every_cached_answer(
         )
     announcements.delivered()
     assert client.get("/api/v1/entitlements", headers=auth()).json["features"] == []
+
+
+def recheck_at(client, account: str = "acct_1") -> datetime | None:
+    answer = client.get("/api/v1/entitlements", headers=auth(account)).json["recheck_at"]
+    return datetime.fromisoformat(answer) if answer else None
+
+
+def test_an_answer_says_when_the_clock_may_change_it(client, session):
+    now = datetime.now(UTC)
+    stops, grant_ends = now + timedelta(days=3), now + timedelta(days=2)
+    make_active_subscription(session, scheduled_action="cancel", scheduled_effective_at=stops)
+    make_account(session, "acct_2")
+    make_subscription(session, account_id="acct_2", status="active")
+    session.commit()
+    assert recheck_at(client) == stops
+    assert recheck_at(client, "acct_2") is None  # nothing by the clock
+
+    make_purchase(session, "acct_1", "reports", ["r"], granted_until=grant_ends)
+    assert recheck_at(client) == grant_ends  # the first of the two
+
+
+def test_a_past_due_answer_is_rechecked_when_its_grace_period_ends(client, session, app):
+    started = datetime.now(UTC) - timedelta(days=1)
+    make_active_subscription(session, status="past_due", current_period_start=started)
+    session.commit()
+    grace = timedelta(days=app.config["PAST_DUE_GRACE_DAYS"])
+    assert recheck_at(client) == started + grace
+
+    session.execute(update(Subscription).values(current_period_start=started - 2 * grace))
+    session.commit()
+    assert eventually(lambda: recheck_at(client) is None)  # the grace is over: no access
+
+
+def test_the_batch_answers_carry_their_recheck_at(client, session):
+    stops = datetime.now(UTC) + timedelta(hours=5)
+    make_active_subscription(session, scheduled_action="pause", scheduled_effective_at=stops)
+    session.commit()
+    answers = client.post(
+        "/api/v1/entitlements/batch", json={"account_ids": ["acct_1", "acct_9"]}, headers=SERVICE
+    ).json["entitlements"]
+    assert [
+        datetime.fromisoformat(a["recheck_at"]) if a["recheck_at"] else None for a in answers
+    ] == [
+        stops,
+        None,
+    ]
+
+
+def test_a_batch_asked_with_no_cache_reads_the_database(
+    client, session, cache, statements, announcements
+):
+    make_active_subscription(session)
+    session.commit()
+    announcements.delivered()
+    batch = {"account_ids": ["acct_1"]}
+    client.post("/api/v1/entitlements/batch", json=batch, headers=SERVICE)
+    before = len(statements)
+    client.post("/api/v1/entitlements/batch", json=batch, headers=SERVICE)
+    assert len(statements) == before  # from the cache
+    fresh = client.post(
+        "/api/v1/entitlements/batch", json=batch, headers={**SERVICE, "Cache-Control": "no-cache"}
+    )
+    assert fresh.json["entitlements"][0]["access"] is True
+    read = [s for s in statements[before:] if "subscriptions" in s]
+    assert read, "no-cache answered from the cache"

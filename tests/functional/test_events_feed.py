@@ -86,3 +86,52 @@ def test_an_event_committed_late_is_not_passed_over(app, client, session, make_a
     slow.close()
     page = feed(client, after=cursor)
     assert {event["account_id"] for event in page["data"]} == {"acct_1"}
+
+
+def test_the_cursor_endpoint_gives_the_end_of_the_feed(client, session):
+    subscribe(session, "acct_1")
+    end = client.get("/api/v1/events/cursor", headers=service_auth()).json["cursor"]
+    assert feed(client, after=end)["data"] == []
+    subscribe(session, "acct_2")
+    assert {event["account_id"] for event in feed(client, after=end)["data"]} == {"acct_2"}
+    assert client.get("/api/v1/events/cursor").status_code == 401
+
+
+def test_a_cursor_past_the_events_kept_is_answered_gone(client, session):
+    subscribe(session, "acct_1")
+    cursor = feed(client)["next_cursor"]
+    session.execute(text("DELETE FROM events"))  # as the retention job does, 30 days on
+    session.commit()
+    response = client.get("/api/v1/events", query_string={"after": cursor}, headers=service_auth())
+    assert (response.status_code, response.json["error"]) == (410, "cursor_expired")
+    assert feed(client)["data"] == []  # from the start, still fine
+
+
+def test_idle_long_polls_do_not_each_look_at_the_table(app, client, session):
+    """Ten polls waiting a second: their process looks for all of them at once."""
+    from sqlalchemy import event as sqlalchemy_event
+
+    cursor = feed(client)["next_cursor"]
+    looks = []
+
+    def count(conn, cursor_, statement, *args):
+        if "FROM events" in statement:
+            looks.append(statement)
+
+    sqlalchemy_event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        polls = [
+            threading.Thread(
+                target=feed, args=(app.test_client(),), kwargs={"after": cursor, "wait": 1}
+            )
+            for _ in range(10)
+        ]
+        for poll in polls:
+            poll.start()
+        for poll in polls:
+            poll.join()
+    finally:
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", count)
+    # each poll reads twice (before and after its wait); the tail is looked up a few
+    # times a second for all of them (SQLite: nothing announces other processes' events)
+    assert len(looks) < 10 * 3 + 8, len(looks)

@@ -101,6 +101,21 @@ def judge_access(
     return NO_ACCESS_WHEN.get(status, Verdict(False, status))
 
 
+def clock_changes(
+    subscription: SubscriptionState | None, now: datetime, policy: AccessPolicy
+) -> list[datetime]:
+    """The moments after `now` at which `judge_access` may answer otherwise with nothing
+    else changed: a scheduled pause or cancellation taking effect, a grace period ending."""
+    if subscription is None or subscription.status not in {*IN_GOOD_STANDING, "past_due"}:
+        return []
+    moments = []
+    if subscription.scheduled_action in {"cancel", "pause"}:
+        moments.append(subscription.scheduled_effective_at)
+    if subscription.status == "past_due" and subscription.current_period_start is not None:
+        moments.append(subscription.current_period_start + policy.past_due_grace)
+    return [moment for moment in moments if moment is not None and moment > now]
+
+
 def _scheduled_stop_passed(subscription: SubscriptionState, now: datetime) -> bool:
     return (
         subscription.scheduled_action in {"cancel", "pause"}
@@ -118,6 +133,9 @@ class Entitlements:
     limits: dict[str, Any] = field(default_factory=dict)
     seats: int | None = None
     grants: list[dict[str, Any]] = field(default_factory=list)  # one-time purchases'
+    # When this answer may next change by the clock alone, with no event: None, not by the
+    # clock. A cache of it re-reads the account then.
+    recheck_at: datetime | None = None
 
 
 def plan_entitlements(

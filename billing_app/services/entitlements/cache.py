@@ -171,10 +171,13 @@ class CachedAccessFacts:
             self.cache.put(FREE_PLAN_KEY, kept, ticket)
         return kept.plan
 
-    def of(self, account_ids: list[str]) -> dict[str, AccessFacts]:
+    def of(self, account_ids: list[str], *, fresh: bool = False) -> dict[str, AccessFacts]:
+        """`fresh`: read them all from the database (kept for next time too)."""
         if self.change_check is not None:
             self.change_check()
-        found = {account_id: self.cache.get(account_id) for account_id in account_ids}
+        found = {
+            account_id: None if fresh else self.cache.get(account_id) for account_id in account_ids
+        }
         missing = [account_id for account_id, facts in found.items() if facts is None]
         count_cache_lookups(len(found) - len(missing), len(missing))
         if missing:

@@ -24,6 +24,7 @@ from billing_app.models import Addon, Plan, Purchase, Subscription, Subscription
 from billing_app.services.entitlements.access import (
     AccessPolicy,
     Entitlements,
+    clock_changes,
     holds_what_was_paid_for,
     plan_entitlements,
 )
@@ -325,13 +326,35 @@ def read_many_access_facts(
     return facts
 
 
+def next_change_by_clock(
+    facts: AccessFacts, now: datetime, policy: AccessPolicy
+) -> datetime | None:
+    """The first moment after `now` at which the answer may change with no event: the
+    access rule's own moments, a held plan giving way to the new one, a purchase's grant
+    running out."""
+    subscription, held = facts.subscription, facts.held
+    moments = clock_changes(subscription, now, policy)
+    if (
+        held is not None
+        and subscription is not None
+        and holds_what_was_paid_for(held.until, subscription.current_period_start, now)
+    ):
+        moments.append(held.until)
+    moments.extend(grant.until for grant in facts.purchases if grant.until and grant.until > now)
+    return min(moments, default=None)
+
+
 def entitlements_from_facts(
     facts: AccessFacts, now: datetime, policy: AccessPolicy, free: Grant | None = None
 ) -> Entitlements:
     """The access rule's answer, with what the account's purchases grant merged in (their
     features count whether or not a subscription gives access)."""
+    recheck_at = next_change_by_clock(facts, now, policy)
     facts = facts.as_of(now)
-    answer = plan_entitlements(facts.subscription, facts.plan, now, policy, free)
+    answer = replace(
+        plan_entitlements(facts.subscription, facts.plan, now, policy, free),
+        recheck_at=recheck_at,
+    )
     grants = [grant for grant in facts.purchases if grant.until is None or grant.until > now]
     if not grants:
         return answer

@@ -17,11 +17,12 @@ def access_policy() -> AccessPolicy:
     return AccessPolicy.of(current_app.config)
 
 
-def entitlement_answers(account_ids: list[str]) -> dict[str, dict]:
+def entitlement_answers(account_ids: list[str], *, fresh: bool = False) -> dict[str, dict]:
     """Each account's entitlements, with its meters' figures for the current period (read
-    from the counters, for plans that have meters)."""
+    from the counters, for plans that have meters). `fresh`: the facts read from the
+    database, not this process's cache."""
     source = current_app.extensions["billing_entitlements"]
-    facts = source.of(account_ids)
+    facts = source.of(account_ids, fresh=fresh)
     free = source.free_plan()
     now, policy = utcnow(), access_policy()
     answers = {}

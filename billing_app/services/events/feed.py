@@ -65,6 +65,33 @@ def read_feed(
     return [row.body for row in rows], Cursor(rows[-1].txid, rows[-1].position)
 
 
+def latest_cursor(connection) -> Cursor:
+    """The cursor after the newest event a reader can see now: reading on from it gives only
+    what is written from now on."""
+    query = (
+        select(OutboundEvent.txid, OutboundEvent.position)
+        .order_by(OutboundEvent.txid.desc(), OutboundEvent.position.desc())
+        .limit(1)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.where(OutboundEvent.txid < _horizon())
+    row = connection.execute(query).first()
+    return Cursor(row.txid, row.position) if row is not None else START
+
+
+def is_kept(connection, cursor: Cursor) -> bool:
+    """Is the event a cursor was given after still kept? A cursor is the last event a page
+    held; once that event is deleted (EVENTS_RETENTION_DAYS), those after it may be too."""
+    if cursor == START:
+        return True
+    found = connection.execute(
+        select(OutboundEvent.position).where(
+            OutboundEvent.position == cursor.position, OutboundEvent.txid == cursor.txid
+        )
+    ).first()
+    return found is not None
+
+
 def _horizon():
     """The oldest transaction still open: those below it have all ended."""
     return literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")

@@ -63,7 +63,7 @@ class Stack:
         self.processes: list[subprocess.Popen] = []
         self.log_dir = Path(tempfile.mkdtemp(prefix="billing-e2e-"))
 
-    def start(self) -> Stack:
+    def start(self, workers: int = 2, threads: int = 1) -> Stack:
         sim = self._spawn(
             "simulator",
             [
@@ -81,15 +81,19 @@ class Stack:
             ],
         )
         wait_until_up(f"{self.sim}/_sim/clock", sim)
-        self.start_service()
+        self.start_service(workers, threads)
         return self
 
     def start_service(self, workers: int = 2, threads: int = 1) -> None:
         """The service under gunicorn, `workers` processes of `threads` threads."""
         command = ["gunicorn", "--workers", str(workers), "--threads", str(threads)]
         command += ["--bind", f"127.0.0.1:{self.service_port}", "wsgi:app"]
-        service = self._spawn("service", [sys.executable, "-m", *command])
-        wait_until_up(f"{self.service}/health", service)
+        self.service_process = self._spawn("service", [sys.executable, "-m", *command])
+        wait_until_up(f"{self.service}/health", self.service_process)
+
+    def stop_service(self) -> None:
+        self.service_process.terminate()
+        self.service_process.wait(timeout=30)
 
     def start_webhook_workers(self, count: int) -> None:
         """`billing worker` processes; web processes started after them apply nothing."""

@@ -62,12 +62,13 @@ class EntitlementCache:
             return entry
         return None
 
-    def read(self, account_ids: Iterable[str]) -> dict[str, Entry]:
-        """The accounts' entries, fetched (in batches) for those missing or due."""
+    def read(self, account_ids: Iterable[str], *, again: bool = False) -> dict[str, Entry]:
+        """The accounts' entries, fetched (in batches) for those missing or due; `again`:
+        fetched whatever is held (what is held can no longer be trusted)."""
         found: dict[str, Entry] = {}
         missing = []
         for account_id in dict.fromkeys(account_ids):
-            entry = self.fresh(account_id)
+            entry = None if again else self.fresh(account_id)
             if entry is None:
                 missing.append(account_id)
             else:

@@ -154,7 +154,7 @@ class BillingClient:
         """Fetched now; None when the service cannot be read (the fallback answers)."""
         self._ensure_started()
         try:
-            entry = self._cache.read([account_id])[account_id]
+            entry = self._cache.read([account_id], again=True)[account_id]
         except BillingUnavailable as error:
             self.stats.add("fallback_answers")
             if self._unavailable_since is None:
@@ -286,7 +286,13 @@ class BillingClient:
 
     @property
     def following(self) -> bool:
+        """Is the feed followed up to its end now (so memory is current)?"""
         return self._feed.connected
+
+    @property
+    def stale_for(self) -> float:
+        """Seconds since the feed was last followed to its end (0 while it is)."""
+        return 0.0 if self._feed.connected else time.monotonic() - self._feed.caught_up_at
 
     def close(self, timeout: float = 10.0) -> None:
         """Send the usage still buffered, stop following the feed (at exit, by atexit)."""

@@ -6,8 +6,9 @@
     @requires_feature(billing, "exports", account=lambda: g.account_id)
     def exports(): ...
 
-Not allowed: `abort(402)` when the account pays for nothing (paying would help), `abort(403)`
-when it pays but its plan lacks the feature; the app's own error handlers shape them.
+Not allowed: `PaymentRequired` (402) when the account pays for nothing (paying would help),
+werkzeug's `Forbidden` (403) when it pays but its plan lacks the feature; the app's own
+error handlers shape them (`@app.errorhandler(HTTPException)`), as any other abort.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from flask import abort
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from billing_client.client import BillingClient
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class PaymentRequired(HTTPException):
+    code = 402
+    description = "Payment is required to use this."
 
 
 def requires_feature(
@@ -34,10 +41,8 @@ def requires_feature(
             if account_id is None:
                 abort(401)
             if not client.allowed(account_id, feature):
-                abort(
-                    client.refusal_status(account_id),
-                    description=f"Your plan does not include {feature}.",
-                )
+                refused = {402: PaymentRequired, 403: Forbidden}[client.refusal_status(account_id)]
+                raise refused(f"Your plan does not include {feature}.")
             return view(*args, **kwargs)
 
         return gated

@@ -271,6 +271,12 @@ def start_service(processes: Processes, env: dict[str, str]) -> str:
     return _start_gunicorn(processes, "service", "wsgi:app", env)
 
 
+def start_feed_service(processes: Processes, env: dict[str, str], threads: int) -> str:
+    """The service again, for the events feed's long polls: two processes with a thread per
+    waiting poll (docs/operations.md routes /api/v1/events to such processes)."""
+    return _start_gunicorn(processes, "feed", "wsgi:app", env, workers=2, threads=threads)
+
+
 def start_bound_app(processes: Processes, env: dict[str, str], database_url: str) -> str:
     """`bound_app` (the least any design has to do) under the same gunicorn settings."""
     raw_url = database_url.replace("postgresql+psycopg://", "postgresql://")
@@ -304,7 +310,13 @@ def measure_bound(
 
 
 def _start_gunicorn(
-    processes: Processes, name: str, app: str, env: dict[str, str], chdir: Path = ROOT
+    processes: Processes,
+    name: str,
+    app: str,
+    env: dict[str, str],
+    chdir: Path = ROOT,
+    workers: int = GUNICORN_WORKERS,
+    threads: int = GUNICORN_THREADS,
 ) -> str:
     port = free_port()
     processes.start(
@@ -316,11 +328,13 @@ def _start_gunicorn(
             "--chdir",
             str(chdir),
             "--workers",
-            str(GUNICORN_WORKERS),
+            str(workers),
             "--worker-class",
             "gthread",
             "--threads",
-            str(GUNICORN_THREADS),
+            str(threads),
+            "--worker-connections",
+            str(max(1000, 2 * threads)),
             "--keep-alive",
             "30",
             "--backlog",

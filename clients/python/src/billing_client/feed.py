@@ -10,6 +10,7 @@ feed's end at `caught_up_at` (time.monotonic()) and nothing has failed since.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import Any
@@ -88,7 +89,10 @@ class FeedFollower:
             answer = self.transport.call("GET", "/api/v1/events/cursor")
             self.cache.forget_everything()
             self.cursor = str(answer["cursor"])
-        wait = self.wait if self.connected else 0  # catching up: no waiting
+        # Catching up: no waiting. Following: a wait of its own length, so that polls begun
+        # together (a deploy, the service back after an outage) do not all end together.
+        spread = random.randint(max(1, self.wait * 3 // 4), self.wait)  # noqa: S311 (not a secret)
+        wait = spread if self.connected else 0
         page: dict[str, Any] = self.transport.call(
             "GET",
             "/api/v1/events",

@@ -109,7 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVENTS_DISABLE_AFTER_HOURS", _integer, 120),
     Setting("EVENTS_DISABLE_AFTER_FAILURES", _integer, 0),
     Setting("EVENTS_TIMEOUT_SECONDS", _seconds, 15.0),
-    Setting("EVENTS_FEED_MAX_WAIT_SECONDS", _integer, 20),
+    Setting("EVENTS_FEED_MAX_WAIT_SECONDS", _integer, 55),
     Setting("LOG_LEVEL", _text, "INFO"),
     Setting("LOG_FORMAT", _text, "text"),
     Setting("METRICS_ENABLED", _boolean, True),

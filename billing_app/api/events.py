@@ -135,12 +135,16 @@ class Events(MethodView):
         if listener is not None and wait:
             listener.ensure_running()
         deadline = time.monotonic() + wait
+        bodies, cursor = [], after
         while True:
             seen = tail.current()
-            with single_statement(db.engine) as connection:
-                bodies, cursor = read_feed(connection, after, types=types, limit=query["limit"])
-                if not bodies and not is_kept(connection, after):
-                    raise CursorExpired()
+            # A cursor at the known end of the feed has nothing to read: an idle long poll
+            # costs no query at all, however many there are.
+            if after != seen or not tail.is_current():
+                with single_statement(db.engine) as connection:
+                    bodies, cursor = read_feed(connection, after, types=types, limit=query["limit"])
+                    if not bodies and not is_kept(connection, after):
+                        raise CursorExpired()
             left = deadline - time.monotonic()
             if bodies or left <= 0:
                 break

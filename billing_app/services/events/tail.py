@@ -44,19 +44,27 @@ class FeedTail:
         self._tail: Cursor | None = None
         self._waiting = 0
         self._announced_at = float("-inf")
+        self._looked_at = float("-inf")  # when the last look began
         self._thread = ProcessThread("events-feed-tail", self._run)
 
     def current(self) -> Cursor | None:
         """The tail as last looked up (the first time: looked up now)."""
         if self._tail is None:
+            began = time.monotonic()
             try:
                 latest = self._latest()
             except Exception:
                 return None  # the poll's own read says what is wrong
             with self._lock:
                 if self._tail is None:
-                    self._tail = latest
+                    self._tail, self._looked_at = latest, began
         return self._tail
+
+    def is_current(self) -> bool:
+        """Is the tail known to be the feed's end: looked up since the last time anything
+        was written, and told of every write (listening)? A poll whose cursor is the
+        current tail then has nothing to read, and need not look."""
+        return self._listening() and self._looked_at > self._announced_at
 
     def announce(self, *_payload) -> None:
         """Events were written (or may have been, unheard): look now."""
@@ -86,12 +94,14 @@ class FeedTail:
                 self._wake.wait_for(lambda: self._waiting > 0)
                 if self._quiet():
                     self._wake.wait(IDLE_LOOK)
+            began = time.monotonic()
             try:
                 latest = self._latest()
             except Exception:
                 log.exception("looking up the events feed's tail failed")
-                latest = self._tail
+                latest, began = self._tail, self._looked_at
             with self._lock:
+                self._looked_at = began
                 if latest != self._tail:
                     self._tail = latest
                     self._moved.notify_all()

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from billing_client.answers import Entitlements, Meter
 from billing_client.cache import EntitlementCache, Entry
+from billing_client.endpoints import ACCOUNT_USAGE, ENTITLEMENTS_BATCH
 from billing_client.errors import BillingUnavailable, QuotaExceeded
 from billing_client.feed import FeedFollower
 from billing_client.stats import Stats
@@ -67,7 +68,7 @@ class BillingClient:
         on_unavailable: OnUnavailable = "deny",
         timeout: float = 5.0,
         feed_url: str | None = None,
-        feed_wait: int = 20,
+        feed_wait: int = 50,
         usage_batch_size: int = 500,
         usage_interval: float = 1.0,
         usage_max_buffer: int = 100_000,
@@ -174,7 +175,7 @@ class BillingClient:
         self.stats.add("fetches")
         answer = self._transport.call(
             "POST",
-            "/api/v1/entitlements/batch",
+            ENTITLEMENTS_BATCH,
             json={"account_ids": account_ids},
             headers={"Cache-Control": "no-cache"},  # the state after any event seen
         )
@@ -204,7 +205,7 @@ class BillingClient:
         }
         if subject is not None:
             body["subject"] = subject
-        path = f"/api/v1/accounts/{quote(account_id, safe='')}/usage"
+        path = ACCOUNT_USAGE.format(account_id=quote(account_id, safe=""))
         for attempt in range(attempts):
             try:
                 answer = self._transport.call("POST", path, json=body)

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from billing_client.cache import EntitlementCache
+from billing_client.endpoints import EVENTS, EVENTS_CURSOR
 from billing_client.errors import BillingError
 from billing_client.stats import Stats
 from billing_client.transport import Transport
@@ -44,7 +45,7 @@ RETRY_AFTER = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between attempts while the fe
 
 class FeedFollower:
     def __init__(
-        self, transport: Transport, cache: EntitlementCache, stats: Stats, *, wait: int = 20
+        self, transport: Transport, cache: EntitlementCache, stats: Stats, *, wait: int = 50
     ) -> None:
         self.transport = transport
         self.cache = cache
@@ -86,7 +87,7 @@ class FeedFollower:
     def _read_once(self) -> None:
         if self.cursor is None:
             # Start from the end; whatever was read before then may have missed a change.
-            answer = self.transport.call("GET", "/api/v1/events/cursor")
+            answer = self.transport.call("GET", EVENTS_CURSOR)
             self.cache.forget_everything()
             self.cursor = str(answer["cursor"])
         # Catching up: no waiting. Following: a wait of its own length, so that polls begun
@@ -95,7 +96,7 @@ class FeedFollower:
         wait = spread if self.connected else 0
         page: dict[str, Any] = self.transport.call(
             "GET",
-            "/api/v1/events",
+            EVENTS,
             params={
                 "after": self.cursor,
                 "types": ",".join(CHANGE_TYPES),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from billing_client.endpoints import USAGE_BATCH
 from billing_client.errors import BillingError, BillingUnavailable
 from billing_client.stats import Stats
 from billing_client.transport import Transport
@@ -210,7 +211,7 @@ class UsageReporter:
         """True when the service answered for every report (whatever it answered)."""
         try:
             answer = self.transport.call(
-                "POST", "/api/v1/usage/batch", json={"reports": [r.body() for r in batch]}
+                "POST", USAGE_BATCH, json={"reports": [r.body() for r in batch]}
             )
         except BillingUnavailable as error:
             log.warning("billing usage: %d reports not sent yet (%s)", len(batch), error)

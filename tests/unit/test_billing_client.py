@@ -119,3 +119,25 @@ def test_an_answer_is_rechecked_at_its_recheck_at_and_never_in_a_busy_loop():
     )
     assert recheck_deadline(passed, now) - now == RECHECK_AT_LEAST_AFTER
     assert recheck_deadline(Entitlements.of(answer("a")), now) == float("inf")
+
+
+def test_a_forked_child_trusts_nothing_of_its_parent_and_follows_the_feed_itself(service):
+    import os
+
+    billing = BillingClient(SERVICE, "token")
+    assert billing.allowed("acct_1", "exports") and billing.wait_until_following(5)
+    billing.usage.add("acct_1", "api_calls")  # the parent's to send
+    child = os.fork()
+    if child == 0:  # the child: 0 if all holds, else which check failed
+        checks = [
+            not billing.following,
+            billing.usage.pending() == 0,
+            billing.allowed("acct_1", "exports"),  # read again, by the child
+            billing.wait_until_following(5),
+        ]
+        os._exit(next((n + 1 for n, held in enumerate(checks) if not held), 0))
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert billing.following and billing.usage.pending() == 1
+    billing.close(timeout=0.1)  # the fake service has no batch endpoint: it is not sent
+    assert len(service) == 1  # the parent's read only; the child's was in the child

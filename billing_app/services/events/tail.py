@@ -77,7 +77,8 @@ class FeedTail:
         self._thread.ensure_running()
         with self._lock:
             self._waiting += 1
-            self._wake.notify()
+            if self._waiting == 1:
+                self._wake.notify()  # it was idle, with no poll to look for
             try:
                 self._moved.wait_for(lambda: self._tail != seen, timeout=seconds)
             finally:
@@ -92,8 +93,8 @@ class FeedTail:
         while True:
             with self._lock:
                 self._wake.wait_for(lambda: self._waiting > 0)
-                if self._quiet():
-                    self._wake.wait(IDLE_LOOK)
+                if self._quiet():  # until told of a write (or in case, IDLE_LOOK)
+                    self._wake.wait_for(lambda: not self._quiet(), timeout=IDLE_LOOK)
             began = time.monotonic()
             try:
                 latest = self._latest()

@@ -138,5 +138,11 @@ class EntitlementCache:
             for batch in self._in_flight:
                 batch.everything_overtaken = True
 
+    def after_fork(self) -> None:
+        self.entries = {}
+        self._lock = threading.Lock()
+        self._one_fetch_at_a_time = threading.Lock()
+        self._gathering, self._in_flight = None, []
+
     def known(self) -> list[str]:
         return list(self.entries)

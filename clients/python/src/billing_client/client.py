@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -97,7 +98,10 @@ class BillingClient:
         self._started_in: int | None = None
         self._start_lock = threading.Lock()
         self._unavailable_since: float | None = None
+        self._closed = False
         atexit.register(self.close)
+        forked = weakref.WeakMethod(self._forked)
+        os.register_at_fork(after_in_child=lambda: (method := forked()) and method())
 
     # --- entitlements ----------------------------------------------------------------
 
@@ -263,19 +267,25 @@ class BillingClient:
     # --- the process -----------------------------------------------------------------
 
     def _ensure_started(self) -> None:
-        """Follow the feed from this process (again, in a child forked after a start)."""
+        """Follow the feed from this process."""
         if self._started_in == os.getpid():
             return
         with self._start_lock:
-            if self._started_in == os.getpid():
-                return
-            if self._started_in is not None:  # forked: the parent's threads are not here
-                self._cache.forget_everything()
-                self._feed = FeedFollower(
-                    self._feed.transport, self._cache, self.stats, wait=self._feed.wait
-                )
-            self._feed.start()
-            self._started_in = os.getpid()
+            if self._started_in != os.getpid():
+                self._feed.start()
+                self._started_in = os.getpid()
+
+    def _forked(self) -> None:
+        """In a child forked from a process that used the client (gunicorn's workers): the
+        parent's threads are not here, so nothing it held can be trusted; the child
+        follows the feed itself from its first read, and sends only its own usage."""
+        self._start_lock = threading.Lock()
+        self._cache.after_fork()
+        self._feed = FeedFollower(
+            self._feed.transport, self._cache, self.stats, wait=self._feed.wait
+        )
+        self.usage.after_fork()
+        self._started_in = None
 
     def wait_until_following(self, timeout: float = 10.0) -> bool:
         """Start following the feed and wait until it has caught up."""
@@ -296,6 +306,10 @@ class BillingClient:
         return 0.0 if self._feed.connected else time.monotonic() - self._feed.caught_up_at
 
     def close(self, timeout: float = 10.0) -> None:
-        """Send the usage still buffered, stop following the feed (at exit, by atexit)."""
+        """Send the usage still buffered, stop following the feed (at exit, by atexit;
+        once)."""
+        if self._closed:
+            return
+        self._closed = True
         self.usage.close(timeout)
         self._feed.stop()

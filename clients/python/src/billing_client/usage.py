@@ -158,6 +158,14 @@ class UsageReporter:
         if not sent:
             log.error("billing usage: %d reports not sent at exit", self.pending())
 
+    def after_fork(self) -> None:
+        """A forked child: what is buffered is the parent's to send."""
+        self._buffer, self._sending = deque(), []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._flush_asked = self._stopping = False
+        self._thread = None
+
     def _ensure_running(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stopping = False

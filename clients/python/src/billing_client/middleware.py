@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from billing_client.client import BillingClient
 
@@ -23,6 +23,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+AppT = TypeVar("AppT")
+RequestT = TypeVar("RequestT")
 
 
 def refusal_body(meter: str) -> bytes:
@@ -34,17 +36,27 @@ def refusal_body(meter: str) -> bytes:
     ).encode()
 
 
-class _Metering:
+class _Metering(Generic[AppT, RequestT]):
     def __init__(
-        self, client: BillingClient, meter: str, quantity: int, refuse_past_limit: bool
+        self,
+        app: AppT,
+        client: BillingClient,
+        meter: str,
+        *,
+        account: Callable[[RequestT], str | None],
+        quantity: int = 1,
+        refuse_past_limit: bool = True,
     ) -> None:
+        self.app = app
         self.client = client
         self.meter = meter
+        self.account = account
         self.quantity = quantity
         self.refuse_past_limit = refuse_past_limit
 
-    def admit(self, account_id: str | None) -> bool:
+    def admit(self, request: RequestT) -> bool:
         """Count the request, or refuse it (False) past the hard limit."""
+        account_id = self.account(request)
         if account_id is None:
             return True
         if self.refuse_past_limit and self.client.exhausted(account_id, self.meter):
@@ -54,26 +66,12 @@ class _Metering:
         return True
 
 
-class MeteringMiddleware(_Metering):
+class MeteringMiddleware(_Metering[WsgiApp, Environ]):
     """WSGI: `app.wsgi_app = MeteringMiddleware(app.wsgi_app, billing, "api_calls",
     account=lambda environ: environ.get("HTTP_X_ACCOUNT_ID"))`."""
 
-    def __init__(
-        self,
-        app: WsgiApp,
-        client: BillingClient,
-        meter: str,
-        *,
-        account: Callable[[Environ], str | None],
-        quantity: int = 1,
-        refuse_past_limit: bool = True,
-    ) -> None:
-        super().__init__(client, meter, quantity, refuse_past_limit)
-        self.app = app
-        self.account = account
-
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self.admit(self.account(environ)):
+        if self.admit(environ):
             return self.app(environ, start_response)
         body = refusal_body(self.meter)
         start_response(
@@ -83,26 +81,12 @@ class MeteringMiddleware(_Metering):
         return [body]
 
 
-class AsgiMeteringMiddleware(_Metering):
+class AsgiMeteringMiddleware(_Metering[AsgiApp, Scope]):
     """ASGI: `app.add_middleware(AsgiMeteringMiddleware, client=billing, meter="api_calls",
     account=lambda scope: ...)`."""
 
-    def __init__(
-        self,
-        app: AsgiApp,
-        client: BillingClient,
-        meter: str,
-        *,
-        account: Callable[[Scope], str | None],
-        quantity: int = 1,
-        refuse_past_limit: bool = True,
-    ) -> None:
-        super().__init__(client, meter, quantity, refuse_past_limit)
-        self.app = app
-        self.account = account
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.admit(self.account(scope)):
+        if scope["type"] != "http" or self.admit(scope):
             await self.app(scope, receive, send)
             return
         body = refusal_body(self.meter)

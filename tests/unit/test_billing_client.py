@@ -141,3 +141,33 @@ def test_a_forked_child_trusts_nothing_of_its_parent_and_follows_the_feed_itself
     assert billing.following and billing.usage.pending() == 1
     billing.close(timeout=0.1)  # the fake service has no batch endpoint: it is not sent
     assert len(service) == 1  # the parent's read only; the child's was in the child
+
+
+def test_a_service_that_cannot_be_read_is_tried_once_a_second_not_by_every_call():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fake:
+        down = responses.ConnectionError("refused")
+        batch = fake.add("POST", f"{SERVICE}/api/v1/entitlements/batch", body=down)
+        fake.add("GET", f"{SERVICE}/api/v1/events/cursor", body=down)
+        billing = BillingClient(SERVICE, "token", on_unavailable={"exports": True})
+        answers = [billing.allowed("acct_1", feature) for feature in ["exports", "sso"] * 50]
+        assert answers == [True, False] * 50  # the fallback's, at once
+        assert batch.call_count == 1
+        assert billing.stats["fallback_answers"] == 100
+        billing.close(timeout=0)
+
+
+def test_while_the_feed_is_lost_but_reads_work_an_answer_is_trusted_a_second():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fake:
+        batch = fake.add(
+            "POST",
+            f"{SERVICE}/api/v1/entitlements/batch",
+            json={"entitlements": [answer("acct_1")]},
+        )
+        fake.add("GET", f"{SERVICE}/api/v1/events/cursor", status=503)
+        billing = BillingClient(SERVICE, "token")
+        assert all(billing.allowed("acct_1", "exports") for _ in range(100))
+        assert batch.call_count == 1 and not billing.following
+        time.sleep(1.05)
+        assert billing.allowed("acct_1", "exports")
+        assert batch.call_count == 2  # read again: nothing tells it of changes
+        billing.close(timeout=0)

@@ -26,6 +26,7 @@ RECHECK_AT_LEAST_AFTER = 0.5  # seconds: a clock behind the service's is not a b
 class Entry:
     answer: Entitlements
     recheck: float  # time.monotonic() after which the answer may be out of date
+    fetched_at: float = field(default_factory=time.monotonic)
     used_here: Counter[str] = field(default_factory=Counter)  # units added since it was read
 
 

@@ -25,6 +25,13 @@ from billing_client.usage import Refusal, UsageReport, UsageReporter
 
 log = logging.getLogger("billing_client")
 
+# While the feed cannot be followed but the service answers reads, an answer just read is
+# trusted this long (seconds): reads stay fresh within it without one per call.
+UNFOLLOWED_TRUST = 1.0
+# While the service cannot be read, one call a second tries again; the others answer from
+# the fallback at once (a service that does not answer must not make every call wait).
+RETRY_READS_EVERY = 1.0
+
 # "deny", "allow", or a value per feature or limit name (True/False for features, an int
 # or None for limits); names not in it are denied.
 OnUnavailable = str | Mapping[str, bool | int | None]
@@ -98,6 +105,7 @@ class BillingClient:
         self._started_in: int | None = None
         self._start_lock = threading.Lock()
         self._unavailable_since: float | None = None
+        self._tried_at = float("-inf")
         self._closed = False
         atexit.register(self.close)
         forked = weakref.WeakMethod(self._forked)
@@ -107,13 +115,18 @@ class BillingClient:
 
     def allowed(self, account_id: str, feature: str) -> bool:
         """May the account use `feature` now (its plan's features and what it bought)?"""
+        # The hot path: `_trusted`, written out (a call costs more than the rest of it).
         entry = self._cache.entries.get(account_id)
         now = time.monotonic()
         feed = self._feed
         if (
             entry is not None
             and now < entry.recheck
-            and (feed.connected or now - feed.caught_up_at < self.max_stale)
+            and (
+                feed.connected
+                or now - feed.caught_up_at < self.max_stale
+                or now - entry.fetched_at < UNFOLLOWED_TRUST
+            )
         ):
             return feature in entry.answer.features
         entry = self._entry(account_id)
@@ -149,15 +162,26 @@ class BillingClient:
         self._cache.read(account_ids)
 
     def _trusted(self, account_id: str) -> Entry | None:
+        """The account's entry if memory can answer for it now: not due for a recheck, and
+        the feed followed (or lost less than `max_stale` ago, or the entry just read)."""
         entry = self._cache.fresh(account_id)
         feed, now = self._feed, time.monotonic()
-        if entry is not None and (feed.connected or now - feed.caught_up_at < self.max_stale):
+        if entry is not None and (
+            feed.connected
+            or now - feed.caught_up_at < self.max_stale
+            or now - entry.fetched_at < UNFOLLOWED_TRUST
+        ):
             return entry
         return None
 
     def _entry(self, account_id: str) -> Entry | None:
         """Fetched now; None when the service cannot be read (the fallback answers)."""
         self._ensure_started()
+        unavailable_since = self._unavailable_since
+        if unavailable_since is not None and time.monotonic() - self._tried_at < RETRY_READS_EVERY:
+            self.stats.add("fallback_answers")
+            return None
+        self._tried_at = time.monotonic()
         try:
             entry = self._cache.read([account_id], again=True)[account_id]
         except BillingUnavailable as error:

@@ -13,7 +13,7 @@ from tests.helpers.payloads import paddle_subscription
 from tests.helpers.rows import SAMPLE_SUBSCRIPTION, make_active_subscription
 from tests.helpers.tokens import user_token
 
-PACKAGE = "billing_client"
+PACKAGE = "generated_billing_api"  # not billing_client: the real client's name
 
 
 @pytest.fixture

@@ -317,3 +317,15 @@ def test_a_full_buffer_drops_by_policy_and_counts_it(e2e, session, proxy, client
     added = [billing.usage.add("acct_1", "api_calls") for _ in range(6)]
     assert added.count(False) >= 2 and billing.stats["usage_dropped"] == added.count(False)
     del proxy.faults["/api/v1/usage/batch"]
+
+
+def test_a_background_report_refused_past_the_hard_limit_is_told_and_counted(e2e, session, clients):
+    active(session, "acct_1", meters={"api_calls": {"included": 3, "hard_limit": 3}})
+    refusals = []
+    billing = clients(e2e.service, usage_interval=0.1, on_usage_refused=refusals.append)
+    for _ in range(5):
+        billing.usage.add("acct_1", "api_calls", 1)
+    assert billing.usage.flush(timeout=10)
+    assert [(r.status, r.error) for r in refusals] == [(402, "quota_exceeded")] * 2
+    assert billing.stats["usage_refused"] == 2 and billing.stats["usage_sent"] == 3
+    assert billing.exhausted("acct_1", "api_calls")  # the middleware refuses from now on

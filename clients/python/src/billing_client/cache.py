@@ -144,6 +144,3 @@ class EntitlementCache:
         self._lock = threading.Lock()
         self._one_fetch_at_a_time = threading.Lock()
         self._gathering, self._in_flight = None, []
-
-    def known(self) -> list[str]:
-        return list(self.entries)

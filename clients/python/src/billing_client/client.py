@@ -177,8 +177,8 @@ class BillingClient:
     def _entry(self, account_id: str) -> Entry | None:
         """Fetched now; None when the service cannot be read (the fallback answers)."""
         self._ensure_started()
-        unavailable_since = self._unavailable_since
-        if unavailable_since is not None and time.monotonic() - self._tried_at < RETRY_READS_EVERY:
+        recently_tried = time.monotonic() - self._tried_at < RETRY_READS_EVERY
+        if self._unavailable_since is not None and recently_tried:
             self.stats.add("fallback_answers")
             return None
         self._tried_at = time.monotonic()
